@@ -1,0 +1,37 @@
+# btfgen — top-level tasks. `make setup` installs what a fresh Debian 12 machine needs,
+# `make demo` builds Debian's real debuginfo kernel into kernels/, `make test` runs every test.
+SWIFT       ?= swift
+CLANG       ?= $(firstword $(wildcard /usr/bin/clang-14) clang)
+CONFIG      ?= release
+BPF_CFLAGS  ?= -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -Ibpf/include
+BPF_SRCS    := $(wildcard bpf/*.bpf.c bpf/tests/*.bpf.c)
+BPF_OBJS    := $(BPF_SRCS:.bpf.c=.bpf.o)
+BPF_HDRS    := $(wildcard bpf/include/*.h bpf/tests/*.h)
+BTFGEN      := .build/$(CONFIG)/btfgen
+
+.PHONY: all setup build bpf demo test lint clean
+all: build bpf
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	$(SWIFT) build -c $(CONFIG) --product btfgen
+
+bpf: $(BPF_OBJS)
+
+%.bpf.o: %.bpf.c $(BPF_HDRS)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+demo: build
+	bash scripts/demo.sh
+
+test: bpf
+	bash scripts/test.sh
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+clean:
+	rm -f $(BPF_OBJS)
+	rm -rf .build

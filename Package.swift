@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+// btfgen: make CO-RE BPF programs portable to kernels that ship no BTF.
+import PackageDescription
+
+let package = Package(
+    name: "btfgen",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "btfgen", targets: ["btfgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf",
+                       providers: [.apt(["libbpf-dev", "libelf-dev"])]),
+
+        // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
+        .target(name: "ELF"),
+        // Kernel identity: images on disk and the running kernel.
+        .target(name: "Kernel", dependencies: ["ELF"]),
+        // Command-line parsing only.
+        .target(name: "Commands", dependencies: [
+            "ELF", "Kernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "btfgen", dependencies: ["Commands"]),
+
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+    ]
+)

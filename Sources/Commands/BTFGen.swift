@@ -1,0 +1,23 @@
+import ArgumentParser
+
+/// The `btfgen` command: its configuration and subcommands only.
+public struct BTFGen: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "btfgen",
+        abstract: "Make CO-RE BPF programs portable to kernels that ship no BTF.",
+        discussion: """
+            Build BTF from debuginfo kernels into a per-kernel catalog, minimize it for your BPF \
+            objects, and attach programs on the target machine with the BTF that truly matches it.
+            """,
+        version: BTFGenVersion.string,
+        subcommands: [
+        ]
+    )
+
+    public init() {}
+}
+
+/// btfgen's own version, recorded in catalog entries and bundles.
+public enum BTFGenVersion {
+    public static let string = "0.1.0"
+}
