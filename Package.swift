@@ -22,9 +22,13 @@ let package = Package(
         .target(name: "ELF"),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
+        // The per-kernel BTF catalog: layout, index, locking, atomic writes.
+        .target(name: "Catalog", dependencies: ["Kernel"]),
+        // The only module that talks to libbpf.
+        .target(name: "Loader", dependencies: ["CLibBPF", "Kernel", "Catalog"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel",
+            "ELF", "Kernel", "Catalog", "Loader",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),

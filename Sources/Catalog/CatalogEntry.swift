@@ -1,0 +1,72 @@
+import Kernel
+
+/// How a catalog BTF file was produced.
+public struct BuildRecord: Codable, Hashable, Sendable {
+    /// `detached` (pahole --btf_encode_detached) or `objcopy` (pahole -J, llvm-objcopy, strip -x).
+    public var method: String
+    public var pahole: String
+    public var llvmObjcopy: String?
+    public var strip: String?
+    /// The pahole flags used, in order.
+    public var paholeFlags: [String]
+    public var btfgen: String
+
+    public init(method: String, pahole: String, llvmObjcopy: String?, strip: String?,
+                paholeFlags: [String], btfgen: String) {
+        self.method = method
+        self.pahole = pahole
+        self.llvmObjcopy = llvmObjcopy
+        self.strip = strip
+        self.paholeFlags = paholeFlags
+        self.btfgen = btfgen
+    }
+}
+
+/// One kernel's BTF in the catalog, as recorded in `index.json`.
+public struct CatalogEntry: Codable, Hashable, Sendable {
+    public var identity: KernelIdentity
+    /// Path of the raw BTF file relative to the catalog root: `<distro>/<version>/<arch>/<release>.btf`.
+    public var path: String
+    public var sha256: String
+    public var size: Int
+    public var typeCount: Int
+    public var build: BuildRecord?
+    /// File name of the input the entry was built from (or imported from).
+    public var source: String
+    /// ISO 8601 UTC.
+    public var builtAt: String
+
+    public init(identity: KernelIdentity, path: String, sha256: String, size: Int, typeCount: Int,
+                build: BuildRecord?, source: String, builtAt: String) {
+        self.identity = identity
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+        self.typeCount = typeCount
+        self.build = build
+        self.source = source
+        self.builtAt = builtAt
+    }
+}
+
+/// The whole `index.json`.
+public struct CatalogIndex: Codable, Sendable, Equatable {
+    public static let currentFormat = 1
+    public var format: Int
+    public var entries: [CatalogEntry]
+
+    public init(entries: [CatalogEntry] = []) {
+        format = CatalogIndex.currentFormat
+        self.entries = entries
+    }
+
+    /// Entries in a stable order: distro, version, arch, release, build-id.
+    public mutating func sort() {
+        entries.sort {
+            ($0.identity.distro, $0.identity.distroVersion, $0.identity.arch, $0.identity.release,
+             $0.identity.buildID?.hex ?? "")
+                < ($1.identity.distro, $1.identity.distroVersion, $1.identity.arch, $1.identity.release,
+                   $1.identity.buildID?.hex ?? "")
+        }
+    }
+}

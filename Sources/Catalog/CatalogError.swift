@@ -1,0 +1,37 @@
+/// Why a catalog operation failed.
+public enum CatalogError: Error, Equatable {
+    case unreadableIndex(path: String, reason: String)
+    case ioFailure(path: String, operation: String, errno: Int32)
+    case noSpace(path: String)
+    case notFound(query: String, root: String)
+    case ambiguous(query: String, matches: [String])
+    case notADirectory(path: String)
+}
+
+extension CatalogError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unreadableIndex(let path, let reason):
+            return "catalog index \(path) cannot be read (\(reason)); restore it from a backup or move it aside and rebuild the entries"
+        case .ioFailure(let path, let operation, let code):
+            return "\(operation) \(path) failed: \(errnoText(code))"
+        case .noSpace(let path):
+            return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+        case .notFound(let query, let root):
+            return "no catalog entry matches '\(query)' in \(root); see `btfgen list`, or make one with `btfgen build <debuginfo vmlinux>`"
+        case .ambiguous(let query, let matches):
+            return "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give the full build-id"
+        case .notADirectory(let path):
+            return "catalog root \(path) exists and is not a directory; pass --catalog DIR with a directory"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `strerror` text for an errno value.
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}
