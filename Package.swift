@@ -22,13 +22,19 @@ let package = Package(
         .target(name: "ELF"),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
+        // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
+        .target(name: "Toolchain"),
+        // User inputs: plain, compressed or packaged vmlinux, read through libarchive.
+        .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(name: "Catalog", dependencies: ["Kernel"]),
         // The only module that talks to libbpf.
         .target(name: "Loader", dependencies: ["CLibBPF", "Kernel", "Catalog"]),
+        // DWARF vmlinux -> validated BTF -> catalog entry.
+        .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Catalog", "Loader",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),

@@ -11,6 +11,7 @@ public struct BTFGen: AsyncParsableCommand {
             """,
         version: BTFGenVersion.string,
         subcommands: [
+            Build.self, List.self, Show.self, Doctor.self,
         ]
     )
 

@@ -1,0 +1,211 @@
+import ArgumentParser
+import Builder
+import Catalog
+import Foundation
+import Kernel
+import Toolchain
+
+extension BTFGen {
+    /// `btfgen build INPUT...`: debuginfo kernels → BTF in the catalog.
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Turn debuginfo kernels (DWARF) into BTF catalog entries.",
+            discussion: """
+                INPUT is a vmlinux with DWARF, the same compressed (.xz, .gz, .zst), a Debian/Ubuntu \
+                debuginfo package (.deb/.ddeb with usr/lib/debug/boot/vmlinux-*), or an RPM \
+                kernel-debuginfo package. The input is only read. Entries land in \
+                <catalog>/<distro>/<version>/<arch>/<release>.btf and index.json.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Argument(help: ArgumentHelp("Debuginfo vmlinux files or packages.", valueName: "input"))
+        var inputs: [String]
+
+        @Option(help: "How to encode: detached (pahole --btf_encode_detached) or objcopy (pahole -J, llvm-objcopy, strip -x). Default: detached when pahole ≥ 1.20.")
+        var method: BuildMethod?
+
+        @Option(name: .shortAndLong, help: "Builds to run at once (default: fitted to cores and memory; pahole needs ~1 GB for a 6.1 kernel).")
+        var jobs: Int?
+
+        @Flag(help: "Let pahole encode in parallel (-j): about 1.5× faster, but the type order and even the deduplicated type count vary from run to run.")
+        var parallel = false
+
+        @Flag(help: "Rebuild even when an entry with the same build-id exists.")
+        var force = false
+
+        @Option(help: "Distribution ID to file the entry under (e.g. debian, ubuntu, rhel).")
+        var distro: String?
+
+        @Option(name: .customLong("distro-version"), help: "Distribution VERSION_ID (e.g. 12, 20.04, 8).")
+        var distroVersion: String?
+
+        @Flag(help: "Print results as JSON.")
+        var json = false
+
+        func validate() throws {
+            if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if inputs.isEmpty { throw ValidationError("give at least one debuginfo vmlinux or package") }
+            if distroVersion != nil && distro == nil {
+                throw ValidationError("--distro-version needs --distro")
+            }
+        }
+
+        func run() throws {
+            let tools = try reporting { try Toolchain.probe() }
+            var options = BuildOptions()
+            options.method = method
+            options.parallel = parallel
+            options.force = force
+            options.distro = distro
+            options.distroVersion = distroVersion
+            try reporting { try tools.require(method ?? tools.defaultMethod) }
+            let builder = KernelBTFBuilder(catalog: catalogOptions.resolved, tools: tools, options: options)
+            let workers = min(inputs.count, jobs ?? BuildJobs.defaultCount())
+            let display = ProgressDisplay(inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1)
+            let results = BuildJobs.run(inputs, workers: workers) { index, input in
+                Result { () throws(BuildError) -> BuildResult in
+                    try builder.build(input) { stage in display.update(index, stage.rawValue) }
+                }
+            }
+            display.finish()
+            var failed = false
+            var summaries: [BuildSummary] = []
+            for (input, result) in zip(inputs, results) {
+                switch result {
+                case .success(let r):
+                    summaries.append(BuildSummary(r, catalog: builder.catalog))
+                    if !json { print(describe(r, catalog: builder.catalog)) }
+                case .failure(let e):
+                    failed = true
+                    warn(inputs.count > 1 ? "\(input): \(e)" : "\(e)")
+                }
+            }
+            if json { try printJSON(summaries) }
+            if failed { throw ExitCode.failure }
+        }
+
+        func describe(_ r: BuildResult, catalog: Catalog) -> String {
+            let e = r.entry
+            let id = e.identity
+            var lines: [String] = []
+            switch r.outcome {
+            case .added, .replaced:
+                lines.append("\(r.outcome == .added ? "stored" : "replaced") \(catalog.url(of: e).path)")
+            case .unchanged:
+                lines.append("already in the catalog (same build-id; --force rebuilds): \(catalog.url(of: e).path)")
+            }
+            lines.append("  release   \(id.release)  arch \(id.arch)  distro \(id.distro) \(id.distroVersion)")
+            lines.append("  build-id  \(id.buildID?.hex ?? "none")")
+            if let c = id.compiler { lines.append("  compiler  \(c)") }
+            lines.append("  btf       \(e.typeCount) types, \(formatBytes(e.size)), sha256 \(e.sha256.prefix(16))…")
+            if let n = r.native {
+                lines.append("  native    image's own .BTF: \(n.nativeTypes) types vs \(n.generatedTypes) generated; task_struct \(n.taskStructSize) bytes, \(n.taskStructMembers) members identical")
+            }
+            if r.outcome != .unchanged {
+                lines.append(String(format: "  took      %.1f s (%@)", r.seconds, e.build?.method ?? "?"))
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
+extension BuildMethod: ExpressibleByArgument {}
+
+/// The JSON form of a build result.
+struct BuildSummary: Encodable {
+    let input: String
+    let outcome: String
+    let path: String
+    let entry: CatalogEntry
+    let nativeTypes: Int?
+    let seconds: Double
+
+    init(_ r: BuildResult, catalog: Catalog) {
+        input = r.input
+        outcome = r.outcome.rawValue
+        path = catalog.url(of: r.entry).path
+        entry = r.entry
+        nativeTypes = r.native?.nativeTypes
+        seconds = (r.seconds * 100).rounded() / 100
+    }
+}
+
+/// Runs builds on a bounded number of threads (each build mostly waits for pahole).
+enum BuildJobs {
+    /// One job per core, but no more than available memory allows at ~1.2 GB a pahole.
+    static func defaultCount() -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let available = availableMemory() ?? ProcessInfo.processInfo.physicalMemory
+        let byMemory = Int(available / (1_200 << 20))
+        return max(1, min(cores, byMemory))
+    }
+
+    static func availableMemory() -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let kb = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
+            return kb.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    static func run<T: Sendable>(_ inputs: [String], workers: Int,
+                                 _ work: @escaping @Sendable (Int, String) -> T) -> [T] {
+        nonisolated(unsafe) var results = [T?](repeating: nil, count: inputs.count)
+        let lock = NSLock()
+        let slots = DispatchSemaphore(value: max(1, workers))
+        let group = DispatchGroup()
+        for (i, input) in inputs.enumerated() {
+            slots.wait()
+            group.enter()
+            Thread.detachNewThread {
+                let r = work(i, input)
+                lock.lock()
+                results[i] = r
+                lock.unlock()
+                slots.signal()
+                group.leave()
+            }
+        }
+        group.wait()
+        return results.map { $0! }
+    }
+}
+
+/// Per-input progress: redrawn status lines on a terminal, plain lines otherwise.
+final class ProgressDisplay: @unchecked Sendable {
+    private let names: [String]
+    private var states: [String]
+    private let interactive: Bool
+    private let lock = NSLock()
+    private var drawn = false
+
+    init(inputs: [String], interactive: Bool) {
+        names = inputs.map { URL(fileURLWithPath: $0).lastPathComponent }
+        states = Array(repeating: "waiting", count: inputs.count)
+        self.interactive = interactive
+    }
+
+    func update(_ index: Int, _ state: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        states[index] = state
+        if interactive {
+            var out = drawn ? "\u{1b}[\(names.count)A" : ""
+            for (n, s) in zip(names, states) { out += "\u{1b}[2K  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) \(n)\n" }
+            drawn = true
+            FileHandle.standardError.write(Data(out.utf8))
+        } else {
+            FileHandle.standardError.write(Data("btfgen: \(names[index]): \(state)\n".utf8))
+        }
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if interactive && drawn {
+            FileHandle.standardError.write(Data("\u{1b}[\(names.count)A\u{1b}[J".utf8))
+        }
+    }
+}

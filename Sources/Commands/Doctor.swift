@@ -1,0 +1,61 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Toolchain
+
+extension BTFGen {
+    /// `btfgen doctor`: are the tools there, which versions, what to install.
+    struct Doctor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the tools btfgen drives and the catalog it uses.")
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        func run() throws {
+            var problems = 0
+            var rows: [[String]] = []
+            do {
+                let tools = try Toolchain.probe()
+                rows.append(["ok", "pahole", tools.pahole.version.description, tools.pahole.path,
+                             "flags: \(tools.paholeFlags(parallel: true).joined(separator: " "))"])
+                if let o = tools.llvmObjcopy {
+                    rows.append(["ok", "llvm-objcopy", o.version.description, o.path, ""])
+                } else {
+                    rows.append(["missing", "llvm-objcopy", "-", "-", "apt-get install \(Toolchain.llvmPackage) (needed for --method objcopy)"])
+                    problems += 1
+                }
+                if let s = tools.strip {
+                    rows.append(["ok", "strip", s.version.description, s.path, ""])
+                } else {
+                    rows.append(["missing", "strip", "-", "-", "apt-get install \(Toolchain.stripPackage) (needed for --method objcopy)"])
+                    problems += 1
+                }
+                rows.append(["ok", "method", tools.defaultMethod.rawValue, "", "default encoding method"])
+            } catch let e as ToolError {
+                rows.append(["error", "pahole", "-", "-", e.description])
+                problems += 1
+            }
+            let catalog = catalogOptions.resolved
+            do {
+                let entries = try catalog.entries()
+                var missing = 0
+                for e in entries where !FileManager.default.fileExists(atPath: catalog.url(of: e).path) { missing += 1 }
+                if missing > 0 {
+                    rows.append(["error", "catalog", "\(entries.count) entries", catalog.root.path,
+                                 "\(missing) entries lost their BTF file; rebuild them with `btfgen build --force`"])
+                    problems += 1
+                } else {
+                    rows.append(["ok", "catalog", "\(entries.count) entries", catalog.root.path, ""])
+                }
+            } catch {
+                rows.append(["error", "catalog", "-", catalog.root.path, "\(error)"])
+                problems += 1
+            }
+            print(table([["STATUS", "CHECK", "VERSION", "WHERE", "NOTE"]] + rows))
+            if problems > 0 {
+                warn("\(problems) problem\(problems == 1 ? "" : "s") found; see NOTE above")
+                throw ExitCode.failure
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+// Read-only memory maps: a 600 MB debuginfo vmlinux is examined without copying it.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a file could not be opened for reading.
+public enum FileAccessError: Error, Equatable, CustomStringConvertible {
+    case missing(path: String)
+    case isDirectory(path: String)
+    case unreadable(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .missing(let path):
+            return "\(path): no such file; check the path"
+        case .isDirectory(let path):
+            return "\(path) is a directory; pass the vmlinux file (or package) inside it"
+        case .unreadable(let path, let code):
+            return "\(path) cannot be read: \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// A whole file mapped read-only (`MAP_PRIVATE`); nothing is ever written through it.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    private let base: UnsafeMutableRawPointer?
+
+    public init(path: String) throws(FileAccessError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw errno == ENOENT ? .missing(path: path) : .unreadable(path: path, errno: errno)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw .isDirectory(path: path) }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else { throw .unreadable(path: path, errno: errno) }
+        base = p
+    }
+
+    deinit {
+        if let base { munmap(base, size) }
+    }
+
+    /// The file's bytes; valid while this object lives.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+}
+
+/// Offset of the first occurrence of `needle` in `haystack`.
+public func firstOffset(of needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Int? {
+    guard let base = haystack.baseAddress, !needle.isEmpty, haystack.count >= needle.count else { return nil }
+    return needle.withUnsafeBytes { n -> Int? in
+        // memchr for the first byte, memcmp for the rest: glibc's vectorised loops do the scanning.
+        let first = Int32(n[0])
+        var at = 0
+        let last = haystack.count - n.count
+        while at <= last {
+            guard let hit = memchr(base + at, first, last - at + 1) else { return nil }
+            let offset = base.distance(to: UnsafeRawPointer(hit))
+            if memcmp(base + offset, n.baseAddress!, n.count) == 0 { return offset }
+            at = offset + 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,129 @@
+// Running external tools: arguments are arrays (never shell strings), captured output is bounded,
+// and a non-zero exit becomes a ToolError carrying the tool's stderr tail.
+import Foundation
+
+/// Why an external tool could not do its job.
+public enum ToolError: Error, Equatable {
+    case missing(tool: String, package: String)
+    case tooOld(tool: String, found: String, needed: String, package: String)
+    case failed(tool: String, arguments: [String], status: Int32, stderrTail: String)
+    case killed(tool: String, signal: Int32)
+    case unparsableVersion(tool: String, output: String)
+    case launchFailed(tool: String, reason: String)
+}
+
+extension ToolError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .missing(let tool, let package):
+            return "\(tool) not found on PATH; install it with `apt-get install \(package)` (or set BTFGEN_\(ToolError.envName(tool)) to its path)"
+        case .tooOld(let tool, let found, let needed, let package):
+            return "\(tool) \(found) is too old: btfgen needs \(needed) or newer; install a newer \(package)"
+        case .failed(let tool, _, let status, let tail):
+            let t = tail.trimmingCharacters(in: .whitespacesAndNewlines)
+            return "\(tool) failed with exit status \(status)" + (t.isEmpty ? "" : ": \(t.replacingOccurrences(of: "\n", with: " | "))")
+        case .killed(let tool, let signal):
+            return "\(tool) was killed by signal \(signal) (out of memory? try --jobs 1)"
+        case .unparsableVersion(let tool, let output):
+            return "cannot tell \(tool)'s version from `\(output.prefix(80))`; install the Debian package of it"
+        case .launchFailed(let tool, let reason):
+            return "cannot run \(tool): \(reason)"
+        }
+    }
+
+    static func envName(_ tool: String) -> String {
+        tool.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+}
+
+/// A finished tool run.
+public struct ToolOutput: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs one executable with bounded capture of its output.
+public struct ToolRunner: Sendable {
+    /// Bytes of stdout kept (the head); stderr keeps its last `stderrLimit` bytes.
+    public var stdoutLimit = 1 << 20
+    public var stderrLimit = 16 << 10
+
+    public init() {}
+
+    /// Run `executable` with `arguments`; throws `.failed` on a non-zero exit unless `check` is off.
+    @discardableResult
+    public func run(_ executable: String, _ arguments: [String], name: String? = nil,
+                    check: Bool = true) throws -> ToolOutput {
+        let toolName = name ?? URL(fileURLWithPath: executable).lastPathComponent
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw ToolError.launchFailed(tool: toolName, reason: "\(error.localizedDescription)")
+        }
+        let limits = (stdoutLimit, stderrLimit)
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = ToolRunner.drain(err.fileHandleForReading, keepTail: limits.1)
+            group.leave()
+        }
+        let outData = ToolRunner.drain(out.fileHandleForReading, keepHead: limits.0)
+        group.wait()
+        process.waitUntilExit()
+        let result = ToolOutput(status: process.terminationStatus,
+                                stdout: String(decoding: outData, as: UTF8.self),
+                                stderr: String(decoding: errData, as: UTF8.self))
+        if process.terminationReason == .uncaughtSignal {
+            throw ToolError.killed(tool: toolName, signal: process.terminationStatus)
+        }
+        if check && result.status != 0 {
+            throw ToolError.failed(tool: toolName, arguments: arguments, status: result.status,
+                                   stderrTail: ToolRunner.tail(result.stderr.isEmpty ? result.stdout : result.stderr))
+        }
+        return result
+    }
+
+    /// The last few lines of a tool's complaint: enough to act on, short enough for one line.
+    static func tail(_ text: String, lines: Int = 3) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
+    }
+
+    static func drain(_ handle: FileHandle, keepHead: Int) -> Data {
+        var kept = Data()
+        while let chunk = try? handle.read(upToCount: 64 << 10), !chunk.isEmpty {
+            if kept.count < keepHead { kept.append(chunk.prefix(keepHead - kept.count)) }
+        }
+        return kept
+    }
+
+    static func drain(_ handle: FileHandle, keepTail: Int) -> Data {
+        var kept = Data()
+        while let chunk = try? handle.read(upToCount: 64 << 10), !chunk.isEmpty {
+            kept.append(chunk)
+            if kept.count > 2 * keepTail { kept = kept.suffix(keepTail) }
+        }
+        return kept.suffix(keepTail)
+    }
+}
+
+/// Find an executable: `$BTFGEN_<NAME>` first, then each candidate name on PATH.
+public func locateTool(_ candidates: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    if let first = candidates.first, let explicit = environment["BTFGEN_\(ToolError.envName(first))"], !explicit.isEmpty {
+        return FileManager.default.isExecutableFile(atPath: explicit) ? explicit : nil
+    }
+    let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    for name in candidates {
+        for dir in path.split(separator: ":") {
+            let full = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: full) { return full }
+        }
+    }
+    return nil
+}
