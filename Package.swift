@@ -40,5 +40,8 @@ let package = Package(
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "BuildTests", dependencies: [
+            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+        ], exclude: ["Fixtures"]),
     ]
 )

@@ -19,9 +19,8 @@ final class ArchiveReader {
         archive_read_support_filter_all(a)
         format.enable(on: a)
         if archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK {
-            let why = ArchiveReader.message(a)
-            archive_read_free(a)
-            throw .archive(path: path, reason: why)
+            // Fully initialised by now: deinit frees the handle.
+            throw .archive(path: path, reason: ArchiveReader.message(a))
         }
     }
 
@@ -36,9 +35,7 @@ final class ArchiveReader {
         source = src
         let status = archive_read_open(a, Unmanaged.passUnretained(src).toOpaque(), nil, nestedRead, nil)
         if status != ARCHIVE_OK {
-            let why = ArchiveReader.message(a)
-            archive_read_free(a)
-            throw .archive(path: label, reason: why)
+            throw .archive(path: label, reason: ArchiveReader.message(a))
         }
     }
 
@@ -88,7 +85,7 @@ final class ArchiveReader {
     }
 
     static func message(_ a: OpaquePointer) -> String {
-        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+        archive_error_string(a).map { String(cString: $0) } ?? "truncated or corrupt data"
     }
 }
 

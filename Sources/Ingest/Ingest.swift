@@ -64,7 +64,7 @@ public enum Ingest {
         let kind: FileKind
         do {
             let mapped = try MappedFile(path: path)
-            kind = detectKind(mapped.bytes)
+            kind = mapped.withBytes { detectKind($0) }
         } catch { throw .file(error) }
         switch kind {
         case .empty: throw .image(.empty(path: path))
@@ -78,7 +78,7 @@ public enum Ingest {
             guard try reader.next() != nil else { throw .archive(path: path, reason: "no data") }
             try reader.extractCurrent(to: out)
             let inner: FileKind
-            do { inner = detectKind(try MappedFile(path: out).bytes) } catch { throw .file(error) }
+            do { inner = try MappedFile(path: out).withBytes { detectKind($0) } } catch { throw .file(error) }
             switch inner {
             case .elf:
                 return PreparedInput(source: path, vmlinux: out, isPrivate: true, package: nil,
