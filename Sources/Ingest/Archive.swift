@@ -42,7 +42,7 @@ final class ArchiveReader {
     deinit { archive_read_free(handle) }
 
     /// Advance to the next member; nil at the end.
-    func next() throws(IngestError) -> (name: String, size: Int64, isRegular: Bool)? {
+    func next() throws(IngestError) -> ArchiveMember? {
         var entry: OpaquePointer? = nil
         let status = archive_read_next_header(handle, &entry)
         if status == ARCHIVE_EOF { return nil }
@@ -50,8 +50,9 @@ final class ArchiveReader {
             throw .archive(path: label, reason: ArchiveReader.message(handle))
         }
         let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let type = archive_entry_filetype(entry)
-        return (name, archive_entry_size(entry), type == 0o100000)
+        let link = (archive_entry_symlink(entry) ?? archive_entry_hardlink(entry)).map { String(cString: $0) }
+        return ArchiveMember(name: name, size: archive_entry_size(entry), fileType: UInt32(archive_entry_filetype(entry)),
+                             isHardlink: archive_entry_hardlink(entry) != nil, linkTarget: link)
     }
 
     /// Copy the current member into a new file at `path` (removed again on failure).
@@ -87,6 +88,19 @@ final class ArchiveReader {
     static func message(_ a: OpaquePointer) -> String {
         archive_error_string(a).map { String(cString: $0) } ?? "truncated or corrupt data"
     }
+}
+
+/// One member's header.
+public struct ArchiveMember: Sendable, Equatable {
+    public let name: String
+    public let size: Int64
+    /// `S_IFMT` bits: regular 0o100000, directory 0o040000, symlink 0o120000, devices, fifos.
+    public let fileType: UInt32
+    public let isHardlink: Bool
+    public let linkTarget: String?
+
+    public var isRegular: Bool { fileType == 0o100000 && !isHardlink }
+    public var isDirectory: Bool { fileType == 0o040000 }
 }
 
 /// Feeds an inner archive from the outer archive's current member.

@@ -12,6 +12,7 @@ public enum IngestError: Error, Equatable {
     case noVmlinuxInPackage(path: String, looked: [String])
     case noSpace(path: String)
     case io(path: String, reason: String)
+    case unsafeMember(path: String, member: String, reason: UnsafeMemberReason)
 }
 
 extension IngestError: CustomStringConvertible {
@@ -27,6 +28,8 @@ extension IngestError: CustomStringConvertible {
             return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
         case .io(let path, let reason):
             return "\(path): \(reason)"
+        case .unsafeMember(let path, let member, let reason):
+            return "\(path) holds \(member), \(reason.rawValue); refusing the whole archive (it is damaged or hostile)"
         }
     }
 }
