@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "Catalog", dependencies: ["Kernel"]),
         // The only module that talks to libbpf.
         .target(name: "Loader", dependencies: ["CLibBPF", "Kernel", "Catalog"]),
+        // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
+        .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
         .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.

@@ -6,13 +6,13 @@ import Glibc
 #endif
 
 /// A libarchive read handle over a file or over the current member of another archive.
-final class ArchiveReader {
+public final class ArchiveReader {
     let handle: OpaquePointer
     let label: String
     private var source: NestedSource?
 
     /// Open `path` with every filter and the given formats enabled.
-    init(path: String, format: ArchiveFormat) throws(IngestError) {
+    public init(path: String, format: ArchiveFormat) throws(IngestError) {
         guard let a = archive_read_new() else { throw .archive(path: path, reason: "out of memory") }
         handle = a
         label = path
@@ -42,7 +42,7 @@ final class ArchiveReader {
     deinit { archive_read_free(handle) }
 
     /// Advance to the next member; nil at the end.
-    func next() throws(IngestError) -> ArchiveMember? {
+    public func next() throws(IngestError) -> ArchiveMember? {
         var entry: OpaquePointer? = nil
         let status = archive_read_next_header(handle, &entry)
         if status == ARCHIVE_EOF { return nil }
@@ -73,7 +73,7 @@ final class ArchiveReader {
     }
 
     /// The current member's bytes, up to `limit`.
-    func readCurrent(limit: Int) throws(IngestError) -> [UInt8] {
+    public func readCurrent(limit: Int) throws(IngestError) -> [UInt8] {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 14)
         while out.count < limit {
@@ -120,7 +120,7 @@ private let nestedRead: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?
 }
 
 /// The container formats btfgen reads.
-enum ArchiveFormat: Sendable {
+public enum ArchiveFormat: Sendable {
     case ar, tar, cpio, raw
 
     func enable(on a: OpaquePointer) {

@@ -11,6 +11,11 @@ public struct ArchiveWriteError: Error, Equatable, CustomStringConvertible {
     public let path: String
     public let reason: String
     public let errno: Int32
+    public init(path: String, reason: String, errno: Int32) {
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+    }
     public var description: String {
         errno == ENOSPC
             ? "no space left on the device holding \(path); free some space and run the command again"
