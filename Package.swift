@@ -45,5 +45,6 @@ let package = Package(
         .testTarget(name: "BuildTests", dependencies: [
             "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
     ]
 )
