@@ -20,6 +20,8 @@ let package = Package(
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
+        // The BTF engine: wire format, .BTF.ext, CO-RE resolution, minimizer. Pure Swift.
+        .target(name: "BTF", dependencies: ["ELF"]),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
@@ -34,11 +36,12 @@ let package = Package(
         .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
     ]
 )
