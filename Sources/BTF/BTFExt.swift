@@ -97,6 +97,13 @@ public struct CoreRelocation: Hashable, Sendable {
     /// Offset of the access string ("0:1:2") in the object's BTF strings.
     public var accessStringOffset: UInt32
     public var kind: CoreRelocationKind
+
+    public init(instructionOffset: UInt32, type: TypeID, accessStringOffset: UInt32, kind: CoreRelocationKind) {
+        self.instructionOffset = instructionOffset
+        self.type = type
+        self.accessStringOffset = accessStringOffset
+        self.kind = kind
+    }
 }
 
 /// The records of one ELF section in one .BTF.ext subsection.
