@@ -20,6 +20,8 @@ let package = Package(
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
+        // The BTF engine: wire format, .BTF.ext, CO-RE resolution, minimizer. Pure Swift.
+        .target(name: "BTF", dependencies: ["ELF"]),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
@@ -36,7 +38,7 @@ let package = Package(
         .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
@@ -46,5 +48,7 @@ let package = Package(
             "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
+        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
     ]
 )
