@@ -11,7 +11,7 @@ public struct BTFGen: AsyncParsableCommand {
             """,
         version: BTFGenVersion.string,
         subcommands: [
-            Build.self, List.self, Show.self, Doctor.self,
+            Build.self, List.self, Show.self, Doctor.self, Attach.self, Resolve.self,
         ]
     )
 
