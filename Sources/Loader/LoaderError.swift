@@ -1,3 +1,4 @@
+import CLibBPF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +49,14 @@ extension LoaderError: CustomStringConvertible {
         }
     }
 
-    private func text(_ code: Int32) -> String { String(cString: strerror(code < 0 ? -code : code)) }
+    /// errno text; libbpf's own codes (≥ 4000, LIBBPF_ERRNO__*) through libbpf_strerror.
+    private func text(_ code: Int32) -> String {
+        let positive = code < 0 ? -code : code
+        guard positive >= 4000 else { return String(cString: strerror(positive)) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = libbpf_strerror(positive, &buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// The last lines libbpf printed, which name the real cause (verifier log, relocation failure).
     private func tail(_ log: [String]) -> String {
