@@ -52,6 +52,10 @@ public enum Fixture {
     /// The BTF-less test kernel's vmlinux and bzImage (BTFGEN_TEST_VMLINUX, BTFGEN_TEST_BZIMAGE).
     public static var testVmlinux: String? { path("BTFGEN_TEST_VMLINUX") }
     public static var testBzImage: String? { path("BTFGEN_TEST_BZIMAGE") }
+    /// Debian's bootable vmlinuz matching the -dbg package (BTFGEN_DEBIAN_VMLINUZ, scripts/fetch-debian-image.sh).
+    public static var debianVmlinuz: String? { path("BTFGEN_DEBIAN_VMLINUZ") }
+    /// btfgen built with --static-swift-stdlib (BTFGEN_STATIC_BIN, scripts/build-static.sh).
+    public static var staticBtfgen: String? { path("BTFGEN_STATIC_BIN") }
     /// True when scripts/test.sh promised every fixture (CI): a missing one is then a failure, not a skip.
     public static var required: Bool { ProcessInfo.processInfo.environment["BTFGEN_REQUIRE_FIXTURES"] == "1" }
 }

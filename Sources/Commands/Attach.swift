@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Kernel
+import Loader
+
+extension BTFGen {
+    /// `btfgen attach`: load raw tracepoint programs with the BTF that matches this kernel and print their events.
+    struct Attach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
+            discussion: """
+                The BTF is chosen as `btfgen resolve` explains. Without --object, the programs that \
+                ship with btfgen are used: every *.bpf.o in $BTFGEN_BPF_DIR, else \
+                <bindir>/../share/btfgen/bpf, else ./bpf. Stops on Ctrl-C / SIGTERM, after --count \
+                events or after --duration. --count 0 exits as soon as everything is attached.
+                """)
+
+        @OptionGroup var selection: BTFSelectionOptions
+
+        @Option(name: .customLong("object"), help: ArgumentHelp("BPF object to load (repeatable).", valueName: "file"))
+        var objects: [String] = []
+
+        @Option(name: .customLong("program"),
+                help: ArgumentHelp("Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
+        var programs: [String] = []
+
+        @Option(help: "Stop after this many events (0: right after attaching).")
+        var count: Int?
+
+        @Option(help: ArgumentHelp("Stop after this long: 30, 30s, 500ms, 2m.", valueName: "duration"))
+        var duration: String?
+
+        @Flag(help: "Print one JSON object per event (JSON Lines).")
+        var json = false
+
+        @Flag(name: .customLong("dry-run"), help: "Show the BTF and programs that would be used; load nothing.")
+        var dryRun = false
+
+        @Flag(name: .shortAndLong, help: "Echo libbpf's own messages to stderr.")
+        var verbose = false
+
+        func validate() throws {
+            if let count, count < 0 { throw ValidationError("--count must be 0 or more") }
+            if let duration, Attach.seconds(duration) == nil {
+                throw ValidationError("--duration \(duration) is not a duration; use e.g. 30, 30s, 500ms or 2m")
+            }
+        }
+
+        /// `30`, `30s`, `500ms`, `2m` → seconds.
+        static func seconds(_ text: String) -> Double? {
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+            for (suffix, scale) in units where text.hasSuffix(suffix) {
+                guard let value = Double(text.dropLast(suffix.count)), value >= 0 else { return nil }
+                return value * scale
+            }
+            guard let value = Double(text), value >= 0 else { return nil }
+            return value
+        }
+
+        func run() async throws {
+            let running = RunningKernel.read()
+            let choice = try selection.choose(for: running)
+            let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
+            if dryRun {
+                let programs = try reporting {
+                    try objectPaths.flatMap { path throws(LoaderError) in
+                        try TraceSession.rawTracepoints(in: path)
+                    }.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
+                }
+                let resolution = Resolution(running: running, btf: choice, programs: programs)
+                if json { try printJSON(resolution) } else { resolution.printText() }
+                return
+            }
+            for w in choice.warnings { warn("warning: \(w)") }
+            try reporting { try Preflight.check(running) }
+            let session = try reporting {
+                try TraceSession(LoadRequest(objects: objectPaths, programs: programs,
+                                             btfCustomPath: choice.customPath, verbose: verbose))
+            }
+            let names = session.attached.map(\.tracepoint).joined(separator: ", ")
+            warn("attached \(session.attached.count) program\(session.attached.count == 1 ? "" : "s") (\(names)) using BTF \(choice.path) [\(choice.source.rawValue)]")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var disagreements = 0
+            let stop = StopCondition(count: count, duration: duration.flatMap(Attach.seconds))
+            let reason = try reporting {
+                try session.run(until: stop) { event in
+                    if json, let data = try? encoder.encode(event) {
+                        print(String(decoding: data, as: UTF8.self))
+                    } else {
+                        print(event.line)
+                    }
+                    fflush(nil)
+                    if event.coreReadsDisagree {
+                        if disagreements == 0 {
+                            warn("error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`")
+                        }
+                        disagreements += 1
+                    }
+                }
+            }
+            let lost = session.lostEvents
+            warn("stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")")
+            if disagreements > 0 {
+                warn("\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel")
+                throw ExitCode(3)
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Kernel
+import Loader
+
+/// How the BTF for loading is chosen; shared by `attach` and `resolve`.
+struct BTFSelectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
+        valueName: "auto|release|build-id"))
+    var kernel: String = BTFRequest.auto
+
+    @Option(help: ArgumentHelp("Use this BTF file (raw BTF or ELF with .BTF) as given.", valueName: "file"))
+    var btf: String?
+
+    @Flag(name: .customLong("force-catalog"),
+          help: "Use the catalog even when the kernel exposes /sys/kernel/btf/vmlinux.")
+    var forceCatalog = false
+
+    @Flag(help: "Accept a catalog entry whose build-id (or release) differs from the running kernel's.")
+    var force = false
+
+    @OptionGroup var catalogOptions: CatalogOptions
+
+    func validate() throws {
+        if kernel.isEmpty { throw ValidationError("--kernel needs auto, a release or a build-id") }
+        if btf != nil && kernel != BTFRequest.auto {
+            throw ValidationError("--btf and --kernel both name the BTF; give one of them")
+        }
+    }
+
+    var request: BTFRequest {
+        BTFRequest(kernel: kernel, btfFile: btf, forceCatalog: forceCatalog, force: force)
+    }
+
+    /// The choice for the running kernel, or one line on stderr and exit status 1.
+    func choose(for running: RunningKernel) throws -> BTFChoice {
+        try reporting { try BTFSelector(running: running, catalog: catalogOptions.resolved).choose(request) }
+    }
+}
+
+/// `btfgen resolve` and `attach --dry-run` print this.
+struct Resolution: Encodable {
+    var running: RunningKernel
+    var btf: BTFChoice
+    var programs: [RawTracepointProgram]?
+
+    func printText() {
+        let r = running
+        print("running kernel: \(r.release) \(r.arch) \(r.distro) \(r.distroVersion)")
+        print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
+        print("native BTF:     \(r.nativeBTF ?? "none")")
+        print("BTF:            \(btf.path)")
+        print("source:         \(btf.source.rawValue)")
+        print("reason:         \(btf.reason)")
+        for w in btf.warnings { print("warning:        \(w)") }
+        for p in programs ?? [] { print("program:        \(p.section) (\(p.name) in \(p.object))") }
+    }
+}
+
+extension BTFGen {
+    /// `btfgen resolve`: which BTF `attach` would use for this kernel, and why.
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which BTF `attach` would use for the running kernel, and why, without loading.",
+            discussion: """
+                Order: --btf FILE; /sys/kernel/btf/vmlinux unless --force-catalog; the catalog entry \
+                with the running kernel's build-id (from /sys/kernel/notes); an entry with the same \
+                release and distro only when that build-id cannot be read (with a warning). Anything \
+                else is refused, and an entry whose build-id differs is refused unless --force.
+                """)
+
+        @OptionGroup var selection: BTFSelectionOptions
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() async throws {
+            let running = RunningKernel.read()
+            let choice = try selection.choose(for: running)
+            let resolution = Resolution(running: running, btf: choice, programs: nil)
+            if json {
+                try printJSON(resolution)
+            } else {
+                resolution.printText()
+            }
+        }
+    }
+}

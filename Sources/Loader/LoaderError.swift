@@ -1,0 +1,66 @@
+import CLibBPF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why programs could not be loaded, attached or read.
+public enum LoaderError: Error, Equatable {
+    case notPrivileged(euid: UInt32)
+    case kernelTooOld(release: String)
+    case objectMissing(path: String)
+    case noDefaultObjects(searched: [String])
+    case noRawTracepoints(path: String)
+    case unknownProgram(name: String, available: [String])
+    case openFailed(path: String, errno: Int32, libbpf: [String])
+    case loadFailed(path: String, errno: Int32, libbpf: [String])
+    case attachFailed(program: String, errno: Int32, libbpf: [String])
+    case noEventsMap(path: String)
+    case perfBufferFailed(path: String, errno: Int32, libbpf: [String])
+    case pollFailed(errno: Int32)
+}
+
+extension LoaderError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .notPrivileged(let euid):
+            return "loading BPF programs needs root or CAP_BPF+CAP_PERFMON (CAP_SYS_ADMIN before 5.8); running as uid \(euid) without them: run with sudo"
+        case .kernelTooOld(let release):
+            return "kernel \(release) is older than 4.17 and has no raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT); the programs cannot attach here"
+        case .objectMissing(let path):
+            return "BPF object \(path): no such file; build it with `make bpf` or pass --object FILE"
+        case .noDefaultObjects(let searched):
+            return "no BPF objects (*.bpf.o) found in \(searched.joined(separator: ", ")); build them with `make bpf`, set BTFGEN_BPF_DIR, or pass --object FILE"
+        case .noRawTracepoints(let path):
+            return "\(path) has no raw_tp/ or raw_tracepoint/ programs to attach"
+        case .unknownProgram(let name, let available):
+            return "no raw_tp program called '\(name)'; available: \(available.joined(separator: ", "))"
+        case .openFailed(let path, let code, let log):
+            return "libbpf cannot open \(path): \(text(code))\(tail(log))"
+        case .loadFailed(let path, let code, let log):
+            return "libbpf failed to load \(path): \(text(code))\(tail(log))"
+        case .attachFailed(let program, let code, let log):
+            return "cannot attach \(program): \(text(code))\(tail(log))"
+        case .noEventsMap(let path):
+            return "\(path) has no `events` perf event array map; btfgen reads events only from that map"
+        case .perfBufferFailed(let path, let code, let log):
+            return "cannot open the perf buffer of \(path): \(text(code))\(tail(log))"
+        case .pollFailed(let code):
+            return "reading the perf buffers failed: \(text(code))"
+        }
+    }
+
+    /// errno text; libbpf's own codes (≥ 4000, LIBBPF_ERRNO__*) through libbpf_strerror.
+    private func text(_ code: Int32) -> String {
+        let positive = code < 0 ? -code : code
+        guard positive >= 4000 else { return String(cString: strerror(positive)) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = libbpf_strerror(positive, &buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The last lines libbpf printed, which name the real cause (verifier log, relocation failure).
+    private func tail(_ log: [String]) -> String {
+        let useful = log.suffix(12)
+        return useful.isEmpty ? "" : "\nlibbpf said:\n  " + useful.joined(separator: "\n  ")
+    }
+}

@@ -1,0 +1,303 @@
+// BTF selection against fake system trees (/sys/kernel/notes, /sys/kernel/btf/vmlinux,
+// /etc/os-release) and real catalogs: every rung of the order, and every refusal.
+import Catalog
+import Foundation
+import Kernel
+import Loader
+import Testing
+import TestSupport
+
+/// A fake `/` holding what RunningKernel reads, plus a catalog beside it.
+struct FakeSystem {
+    let dir: ScratchDirectory
+    var root: String { dir.file("root") }
+    var catalog: Catalog { Catalog(root: URL(fileURLWithPath: dir.file("kernels"))) }
+
+    init() throws {
+        dir = try ScratchDirectory("btfgen-select")
+        try FileManager.default.createDirectory(atPath: root + "/sys/kernel/btf", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+    }
+
+    /// /sys/kernel/notes as the kernel lays it out: a Xen-style note, then the GNU build-id note.
+    func writeNotes(buildID: [UInt8]) throws {
+        var data = Data()
+        func note(_ name: String, _ type: UInt32, _ desc: [UInt8]) {
+            let nameBytes = Array(name.utf8) + [0]
+            for v in [UInt32(nameBytes.count), UInt32(desc.count), type] { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+            data.append(contentsOf: nameBytes + [UInt8](repeating: 0, count: (4 - nameBytes.count % 4) % 4))
+            data.append(contentsOf: desc + [UInt8](repeating: 0, count: (4 - desc.count % 4) % 4))
+        }
+        note("Xen", 6, [0x6c, 0x69, 0x6e, 0x75, 0x78, 0])
+        note("GNU", 3, buildID)
+        try data.write(to: URL(fileURLWithPath: root + "/sys/kernel/notes"))
+    }
+
+    func writeOSRelease(_ text: String) throws {
+        try text.write(toFile: root + "/etc/os-release", atomically: true, encoding: .utf8)
+    }
+
+    func writeNativeBTF() throws {
+        try Data([0x9f, 0xeb, 1, 0]).write(to: URL(fileURLWithPath: root + "/sys/kernel/btf/vmlinux"))
+    }
+
+    func running(release: String = "6.1.0-26-cloud-amd64", machine: String = "x86_64") -> RunningKernel {
+        RunningKernel.read(KernelProbe(root: root, release: release, machine: machine))
+    }
+
+    /// Insert a catalog entry whose BTF file holds `label` (selection never parses it).
+    @discardableResult
+    func addEntry(release: String, buildID: String?, distro: String = "debian", arch: String = "x86_64") throws -> CatalogEntry {
+        try catalog.prepare()
+        let file = catalog.scratchFile("btf")
+        try Data("btf of \(release) \(buildID ?? "-")".utf8).write(to: file)
+        let identity = KernelIdentity(release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
+                                      distro: distro, distroVersion: "12")
+        let entry = CatalogEntry(identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
+                                 source: "test", builtAt: "2026-01-01T00:00:00Z")
+        switch try catalog.insert(btfFile: file, entry: entry, force: false) {
+        case .added(let e), .replaced(let e), .unchanged(let e): return e
+        }
+    }
+
+    func choose(_ request: BTFRequest, running: RunningKernel? = nil) throws(SelectionError) -> BTFChoice {
+        try BTFSelector(running: running ?? self.running(), catalog: catalog).choose(request)
+    }
+}
+
+let runningID: [UInt8] = [0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08]
+let runningHex = "deadbeef0102030405060708"
+let otherHex = "0badc0de0102030405060708"
+
+@Suite struct RunningKernelTests {
+    @Test func readsBuildIDReleaseArchAndDistroFromTheTree() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.writeOSRelease("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n")
+        let k = sys.running(release: "6.1.0-26-cloud-amd64", machine: "x86_64")
+        #expect(k.buildID?.hex == runningHex)
+        #expect(k.buildIDProblem == nil)
+        #expect(k.release == "6.1.0-26-cloud-amd64")
+        #expect(k.arch == "x86_64")
+        #expect(k.distro == "debian")
+        #expect(k.distroVersion == "12")
+        #expect(k.nativeBTF == nil)
+        #expect(k.version == KernelVersion(major: 6, minor: 1, patch: 0))
+    }
+
+    @Test func missingNotesAndOSReleaseAreReportedNotGuessed() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        let k = sys.running(machine: "aarch64")
+        #expect(k.buildID == nil)
+        #expect(k.buildIDProblem?.contains("sys/kernel/notes does not exist") == true)
+        #expect(k.distro == "custom")
+        #expect(k.distroVersion == "unknown")
+        #expect(k.arch == "arm64")
+    }
+
+    @Test func notesWithoutABuildIDAndGarbageNotesAreProblems() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        let path = sys.root + "/sys/kernel/notes"
+        try Data([4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x58, 0x65, 0x6e, 0]).write(to: URL(fileURLWithPath: path))
+        guard case .failure(.noBuildIDNote) = RunningKernel.readBuildID(notesPath: path) else {
+            Issue.record("a notes file without a GNU note gave a build-id")
+            return
+        }
+        try Data([0xff, 0xff, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]).write(to: URL(fileURLWithPath: path))
+        guard case .failure(.malformed) = RunningKernel.readBuildID(notesPath: path) else {
+            Issue.record("truncated notes were accepted")
+            return
+        }
+    }
+
+    @Test(.enabled(if: FileManager.default.isReadableFile(atPath: "/sys/kernel/notes"), "no /sys/kernel/notes here"))
+    func theHostKernelsBuildIDIsReadable() throws {
+        // Every distro kernel and the QEMU test kernel link with --build-id (SHA-1: 20 bytes).
+        let k = RunningKernel.read()
+        #expect(k.buildIDProblem == nil)
+        #expect(k.buildID?.hex.count == 40)
+    }
+
+    @Test func osReleaseQuotingAndComments() {
+        let v = RunningKernel.parseOSRelease("# comment\nID='rhel'\nVERSION_ID=\"8.9\"\nID_LIKE=\"fedora\"\n")
+        #expect(v["ID"] == "rhel")
+        #expect(v["VERSION_ID"] == "8.9")
+        #expect(v["ID_LIKE"] == "fedora")
+    }
+
+    @Test func kernelVersionsCompareNumerically() {
+        #expect(KernelVersion(release: "4.18.0-513.el8.x86_64")! > KernelVersion(major: 4, minor: 17))
+        #expect(KernelVersion(release: "4.9.0-19-amd64")! < KernelVersion(major: 4, minor: 17))
+        #expect(KernelVersion(release: "4.17")! == KernelVersion(major: 4, minor: 17))
+        #expect(KernelVersion(release: "garbage") == nil)
+    }
+}
+
+@Suite struct SelectionTests {
+    @Test func btfFileWinsAndMustExist() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNativeBTF()
+        let file = sys.dir.file("my.btf")
+        try Data([1]).write(to: URL(fileURLWithPath: file))
+        let c = try sys.choose(BTFRequest(btfFile: file))
+        #expect(c.source == .file)
+        #expect(c.path == file)
+        #expect(c.customPath == file)
+        #expect(throws: SelectionError.btfFileMissing(path: file + ".nope")) {
+            try sys.choose(BTFRequest(btfFile: file + ".nope"))
+        }
+    }
+
+    @Test func nativeBTFUnlessTheCatalogIsForced() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNativeBTF()
+        try sys.writeNotes(buildID: runningID)
+        let entry = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        let native = try sys.choose(BTFRequest())
+        #expect(native.source == .native)
+        #expect(native.customPath == nil, "libbpf finds the native BTF by itself")
+        let forced = try sys.choose(BTFRequest(forceCatalog: true))
+        #expect(forced.source == .catalogBuildID)
+        #expect(forced.path == sys.catalog.url(of: entry).path)
+        #expect(forced.warnings.isEmpty)
+    }
+
+    @Test func catalogEntryWithTheRunningBuildIDIsChosenAmongOthers() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "6.1.0-25-cloud-amd64", buildID: "1111111111111111")
+        let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: "2222222222222222")
+        let c = try sys.choose(BTFRequest())
+        #expect(c.source == .catalogBuildID)
+        #expect(c.entry == mine)
+        #expect(c.reason.contains(runningHex))
+    }
+
+    @Test func sameReleaseOtherBuildIsRefusedUnlessForced() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let other = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex)
+        do {
+            _ = try sys.choose(BTFRequest())
+            Issue.record("a BTF of another build was accepted")
+        } catch {
+            guard case .buildIDMismatch(_, let entryID, let running, _) = error else {
+                Issue.record("wrong refusal: \(error)")
+                return
+            }
+            #expect(entryID == otherHex)
+            #expect(running == runningHex)
+            #expect(error.description.hasPrefix("build-id mismatch"))
+            #expect(error.description.contains("btfgen build"))
+            #expect(error.description.contains("--force"))
+        }
+        let forced = try sys.choose(BTFRequest(force: true))
+        #expect(forced.source == .catalogForced)
+        #expect(forced.entry == other)
+        #expect(forced.warnings.count == 1)
+    }
+
+    @Test func releaseAndDistroOnlyWhenTheBuildIDCannotBeRead() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeOSRelease("ID=debian\nVERSION_ID=12\n")
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex, distro: "ubuntu")
+        let debian = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: nil, distro: "debian")
+        let c = try sys.choose(BTFRequest())
+        #expect(c.source == .catalogRelease)
+        #expect(c.entry == debian)
+        #expect(c.warnings.count == 1)
+        #expect(c.warnings[0].contains("build-id cannot be read"))
+    }
+
+    @Test func releaseOfAnotherDistroIsNotAMatch() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeOSRelease("ID=debian\nVERSION_ID=12\n")
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex, distro: "ubuntu")
+        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+    }
+
+    @Test func twoBuildsOfOneReleaseWithoutABuildIDAreAmbiguous() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeOSRelease("ID=debian\n")
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex)
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: "3333333333333333")
+        do {
+            _ = try sys.choose(BTFRequest())
+            Issue.record("picked one of two builds by release alone")
+        } catch {
+            guard case .ambiguousRelease(_, let candidates) = error else { Issue.record("\(error)"); return }
+            #expect(candidates.count == 2)
+        }
+    }
+
+    @Test func nothingMatchingListsWhatWasSearchedAndHowToBuildIt() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: otherHex)
+        do {
+            _ = try sys.choose(BTFRequest())
+            Issue.record("another kernel's BTF was accepted")
+        } catch {
+            guard case .noMatch(_, let searched) = error else { Issue.record("\(error)"); return }
+            #expect(searched.contains("/sys/kernel/btf/vmlinux (absent)"))
+            #expect(searched.contains { $0.contains("1 entries, none with build-id \(runningHex)") })
+            #expect(error.description.contains("btfgen build"))
+        }
+        // --force does not turn an unrelated release into a candidate.
+        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(force: true)) }
+    }
+
+    @Test func namedEntriesAreCheckedAgainstTheRunningKernel() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.writeNativeBTF()
+        let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: otherHex)
+        // A named entry bypasses the native BTF, and the right one passes by release or build-id.
+        #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).entry == mine)
+        #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
+        #expect(throws: SelectionError.buildIDMismatch(
+            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
+            entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")) {
+            try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
+        }
+        #expect(try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64", force: true)).source == .catalogForced)
+        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
+    }
+
+    @Test func namedEntryWithoutBuildIDsFallsBackToTheRelease() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: nil)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: nil)
+        let c = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"))
+        #expect(c.source == .catalogRelease)
+        #expect(!c.warnings.isEmpty)
+        #expect(throws: SelectionError.releaseMismatch(
+            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
+            runningRelease: "6.1.0-26-cloud-amd64")) {
+            try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
+        }
+    }
+
+    @Test func anEntryForAnotherArchitectureIsRefused() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
+        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Time from start to attached: `btfgen attach --count 0` (choose the BTF, open, load, attach the
+# three raw_tp programs, open the perf buffers, exit) against bench/attach_loader.c, a bare C
+# libbpf loader doing the same with no BTF selection — printed as a ratio, for the native BTF and
+# for --btf pointing at a copy of it. Then the boot-to-verdict time of each QEMU proof case
+# (skipped unless the fixtures are set; BENCH_QEMU=0 skips them too).
+# Needs root, hyperfine, make bpf. Env: BTFGEN_BIN (default: the release build of
+# scripts/build-static.sh), RUNS (default 30); for QEMU: BTFGEN_TEST_BZIMAGE, BTFGEN_TEST_VMLINUX,
+# optionally BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_VMLINUZ, BTFGEN_DEBIAN_RELEASE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+[ "$(id -u)" = 0 ] || die "needs root (BPF)"
+command -v hyperfine >/dev/null || die "hyperfine not found; apt-get install hyperfine"
+make -s bpf
+objects=(bpf/*.bpf.o)
+bin=${BTFGEN_BIN:-$(scripts/build-static.sh)}
+out=bench/results
+mkdir -p "$out"
+loader="$out/attach_loader"
+cc -O2 -o "$loader" bench/attach_loader.c -lbpf -lelf -lz
+copy="$out/vmlinux.btf"
+cp /sys/kernel/btf/vmlinux "$copy"
+btfgen_objects=()
+for o in "${objects[@]}"; do btfgen_objects+=(--object "$o"); done
+
+ratio() { # name json
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))["results"]
+b, c = r[0], r[1]
+print(f"{sys.argv[1]:<14} btfgen {b['mean']*1000:7.1f} ms ± {b['stddev']*1000:4.1f}   "
+      f"C libbpf {c['mean']*1000:7.1f} ms ± {c['stddev']*1000:4.1f}   ratio {b['mean']/c['mean']:.2f}x")
+PY
+}
+
+runs=${RUNS:-30}
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/attach-native.json" \
+    -n btfgen "$bin attach --count 0 ${btfgen_objects[*]}" \
+    -n c-libbpf "$loader ${objects[*]}" >&2
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/attach-btf-file.json" \
+    -n btfgen "$bin attach --count 0 --btf $copy ${btfgen_objects[*]}" \
+    -n c-libbpf "$loader --btf $copy ${objects[*]}" >&2
+
+echo "start → attached ($(uname -r), ${#objects[@]} objects, 3 raw_tp programs, $runs runs)"
+ratio "native BTF" "$out/attach-native.json"
+ratio "--btf copy" "$out/attach-btf-file.json"
+
+if [ "${BENCH_QEMU:-1}" = 0 ] || [ -z "${BTFGEN_TEST_BZIMAGE:-}" ] || [ -z "${BTFGEN_TEST_VMLINUX:-}" ]; then
+    echo "QEMU cases skipped (set BTFGEN_TEST_BZIMAGE and BTFGEN_TEST_VMLINUX; BENCH_QEMU=0 skips)"
+    exit 0
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/btfgen-bench-qemu.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+debian=()
+if [ -n "${BTFGEN_DEBIAN_VMLINUX:-}" ] && [ -n "${BTFGEN_DEBIAN_VMLINUZ:-}" ]; then debian=(yes); else export BTFGEN_DEBIAN_VMLINUX=; fi
+BTFGEN_STATIC_BIN="$bin" scripts/qemu/prepare.sh "$work" > "$work/prepared" 2>/dev/null
+initrd=$(sed -n 's/^INITRAMFS=//p' "$work/prepared")
+boot() { # label kernel params...
+    local label=$1 kernel=$2; shift 2
+    local s
+    s=$(scripts/qemu/boot.sh "$kernel" "$initrd" "$@" | sed -n 's/^BTFGEN-HOST: verdict-seconds=//p')
+    if [ -n "$s" ]; then printf '%-44s %.1f s\n' "$label" "$s"; else printf '%-44s no verdict\n' "$label"; fi
+}
+echo "QEMU (TCG, 1 vCPU) boot → verdict"
+boot "test kernel, auto by build-id, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=test
+boot "test kernel, other build refused" "$BTFGEN_TEST_BZIMAGE" btfgen_case=refuse btfgen_catalog=other
+if [ ${#debian[@]} -gt 0 ]; then
+    boot "test kernel, Debian BTF forced: caught" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=debian \
+        "btfgen_flags=--kernel,${BTFGEN_DEBIAN_RELEASE},--force"
+    boot "Debian 6.1 cloud, catalog BTF, events" "$BTFGEN_DEBIAN_VMLINUZ" btfgen_case=trace btfgen_catalog=debian \
+        btfgen_flags=--force-catalog
+fi

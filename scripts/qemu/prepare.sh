@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything the QEMU proof boots, in WORKDIR:
+#   kernels-test/    catalog: BTF built by `btfgen build $BTFGEN_TEST_VMLINUX` (the BTF-less kernel)
+#   kernels-other/   the same entry with another build-id: what a same-release, different build
+#                    looks like (distros reuse uname -r); attach must refuse it
+#   kernels-debian/  catalog: BTF built from Debian's -dbg vmlinux ($BTFGEN_DEBIAN_VMLINUX, optional)
+#   initramfs.cpio.gz
+# Catalog builds are skipped when the entry exists (btfgen build keeps an entry with the same build-id).
+# Usage: prepare.sh WORKDIR    env: BTFGEN_STATIC_BIN (static btfgen), BTFGEN_TEST_VMLINUX,
+#                                   [BTFGEN_DEBIAN_VMLINUX], [BPF_DIR (default: bpf/ of this checkout)]
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+[ $# -eq 1 ] || die "usage: $0 WORKDIR"
+work=$1
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=${BTFGEN_STATIC_BIN:?set BTFGEN_STATIC_BIN to the binary scripts/build-static.sh prints}
+vmlinux=${BTFGEN_TEST_VMLINUX:?set BTFGEN_TEST_VMLINUX (scripts/build-test-kernel.sh prints it)}
+bpf=${BPF_DIR:-$repo/bpf}
+mkdir -p "$work"
+
+"$bin" build "$vmlinux" --catalog "$work/kernels-test" >&2
+id=$("$bin" list --catalog "$work/kernels-test" --json | sed -n 's/.*"buildID" *: *"\([0-9a-f]*\)".*/\1/p' | head -1)
+[ -n "$id" ] || die "the test kernel's entry has no build-id"
+# Another build of the same release: flip every hex digit of the build-id (never equal to itself).
+other=$(echo "$id" | tr '0123456789abcdef' 'fedcba9876543210')
+rm -rf "$work/kernels-other" && cp -a "$work/kernels-test" "$work/kernels-other"
+sed -i "s/$id/$other/" "$work/kernels-other/index.json"
+grep -q "$other" "$work/kernels-other/index.json" || die "could not rewrite the build-id in kernels-other"
+
+catalogs=("test=$work/kernels-test" "other=$work/kernels-other")
+if [ -n "${BTFGEN_DEBIAN_VMLINUX:-}" ]; then
+    "$bin" build "$BTFGEN_DEBIAN_VMLINUX" --catalog "$work/kernels-debian" >&2
+    catalogs+=("debian=$work/kernels-debian")
+fi
+"$here/pack-initramfs.sh" "$work/initramfs.cpio.gz" "$bin" "$bpf" "${catalogs[@]}"
+echo "INITRAMFS=$work/initramfs.cpio.gz"
+echo "TEST_BUILD_ID=$id"
+echo "OTHER_BUILD_ID=$other"
