@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),

@@ -53,8 +53,3 @@ func indexEntries(_ catalog: String) throws -> [[String: Any]] {
     let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     return try #require(object["entries"] as? [[String: Any]])
 }
-
-extension ProcessResult {
-    /// stderr split into its non-empty lines.
-    var stderrLines: [Substring] { stderr.split(separator: "\n") }
-}
