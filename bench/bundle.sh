@@ -18,7 +18,7 @@ btfgen="$root/.build/release/btfgen"
 objects=("$root/bpf/task_rename.bpf.o" "$root/bpf/unlinkat.bpf.o" "$root/bpf/exec.bpf.o")
 catalog="${1:-$BTFGEN_CACHE/bench-catalog}"
 if [ -z "${1:-}" ]; then
-    inputs=($(ls "$BTFGEN_CACHE"/debian-dbg/*/vmlinux-* 2>/dev/null || true))
+    inputs=($(ls "$BTFGEN_CACHE"/debian-dbg/*/vmlinux-* 2>/dev/null | grep -v "\.tmp$" || true))
     [ ${#inputs[@]} -gt 0 ] || inputs=("$(bash "$root/scripts/fetch-debian-dbg.sh" | sed -n 's/^VMLINUX=//p')")
     inputs+=("$(bash "$root/scripts/build-test-kernel.sh" | sed -n 's/^VMLINUX=//p')")
     log "catalog $catalog from ${#inputs[@]} kernels (builds only what is missing)"
