@@ -56,7 +56,8 @@ for p in "${paths[@]}"; do
 import json, sys
 m = json.load(open(sys.argv[1])); idx = json.load(open(sys.argv[2]))
 e = [x for x in idx['entries'] if x['path'] == sys.argv[3]][0]
-print([k for k in m['kernels'] if k['sourceSHA256'] == e['sha256']][0]['blob'])
+i = e['identity']
+print([k for k in m['kernels'] if (k['release'], k['distro'], k['distroVersion'], k['arch']) == (i['release'], i['distro'], i['distroVersion'], i['arch'])][0]['blob'])
 PY
 )
     a=$(bpftool btf dump file "$work/a/$p" | grep -oE "^\[[0-9]+\] [A-Z_0-9]+ '[^']*'" | cut -d' ' -f2- | sort | md5sum)

@@ -52,8 +52,6 @@ public struct BundleKernel: Codable, Hashable, Sendable {
     public var buildID: BuildID?
     /// sha256 of the minimized BTF (the blob's name).
     public var blob: String
-    /// sha256 of the full catalog BTF it was minimized from.
-    public var sourceSHA256: String
     /// pahole version that made the full BTF, when btfgen built it.
     public var pahole: String?
 
@@ -64,7 +62,6 @@ public struct BundleKernel: Codable, Hashable, Sendable {
         distroVersion = entry.identity.distroVersion
         buildID = entry.identity.buildID
         self.blob = blob
-        sourceSHA256 = entry.sha256
         pahole = entry.build?.pahole
     }
 
@@ -130,8 +127,9 @@ public enum Bundle {
         }
         let manifest = BundleManifest(btfgen: btfgenVersion, compat: compat, objects: objects, kernels: records,
                                       blobs: blobs.mapValues(\.count))
+        // Compact JSON: the bundle is meant to be small; `tar -xOJf B manifest.json | jq` reads it.
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json: Data
         do { json = try encoder.encode(manifest) + Data("\n".utf8) } catch {
             throw .badManifest(path: path, reason: "\(error)")
