@@ -35,12 +35,13 @@ while IFS='=' read -r key value; do
         RELEASE) export BTFGEN_TEST_RELEASE="$value" ;;
     esac
 done < <(bash "$here/build-test-kernel.sh")
-if [ -x "$here/fetch-debian-image.sh" ]; then
+if [ -f "$here/fetch-debian-image.sh" ]; then
     while IFS='=' read -r key value; do
         case "$key" in
             VMLINUZ) export BTFGEN_DEBIAN_VMLINUZ="$value" ;;
+            RELEASE) [ "$value" = "$BTFGEN_DEBIAN_RELEASE" ] || die "Debian image $value does not match the -dbg package $BTFGEN_DEBIAN_RELEASE" ;;
         esac
-    done < <(bash "$here/fetch-debian-image.sh")
+    done < <(bash "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE" "$(dpkg-deb -f "$BTFGEN_DEBIAN_DEB" Version)")
 fi
 export BTFGEN_REQUIRE_FIXTURES=1
 env | grep '^BTFGEN_' | sort >&2
@@ -48,11 +49,16 @@ env | grep '^BTFGEN_' | sort >&2
 step "BPF objects and the Swift package"
 make -s bpf
 swift build --build-tests
+if [ -f "$here/build-static.sh" ]; then
+    step "static btfgen for the QEMU guests"
+    BTFGEN_STATIC_BIN=$(bash "$here/build-static.sh")
+    export BTFGEN_STATIC_BIN
+fi
 
 step "swift test"
 swift test --skip-build "$@"
 
-if [ $# -eq 0 ] && [ -x "$here/fuzz.sh" ]; then
+if [ $# -eq 0 ] && [ -f "$here/fuzz.sh" ]; then
     step "fuzz (bounded)"
     bash "$here/fuzz.sh" "${BTFGEN_FUZZ_SECONDS:-60}"
 fi
