@@ -124,30 +124,13 @@ struct LoadedObject {
 /// Minimizes many kernels' BTF for the same objects, on all cores.
 enum KernelMinimizer {
     static func minimize(_ btfPaths: [String], objects: [BPFObject], compat: CompatLevel) throws -> [[UInt8]] {
-        nonisolated(unsafe) var results = [Result<[UInt8], Error>?](repeating: nil, count: btfPaths.count)
-        let lock = NSLock()
-        nonisolated(unsafe) var next = 0
-        let workers = min(btfPaths.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                lock.lock()
-                let i = next
-                next += 1
-                lock.unlock()
-                guard i < btfPaths.count else { return }
-                let r = Result { () throws -> [UInt8] in
-                    let file = try MappedFile(path: btfPaths[i])
-                    let full: BTF
-                    do { full = try file.withBytes { try loadBTF(from: $0) } } catch { throw InputFailure("\(btfPaths[i]): \(error)") }
-                    var minimizer = Minimizer(target: full)
-                    for o in objects { _ = try minimizer.record(o) }
-                    return minimizer.minimized().compatible(with: compat).encoded()
-                }
-                lock.lock()
-                results[i] = r
-                lock.unlock()
-            }
+        try btfPaths.concurrentMap { path in
+            let file = try MappedFile(path: path)
+            let full: BTF
+            do { full = try file.withBytes { try loadBTF(from: $0) } } catch { throw InputFailure("\(path): \(error)") }
+            var minimizer = Minimizer(target: full)
+            for o in objects { _ = try minimizer.record(o) }
+            return minimizer.minimized().compatible(with: compat).encoded()
         }
-        return try results.map { try $0!.get() }
     }
 }
