@@ -29,8 +29,10 @@ public enum BTFHubInterop {
     /// Import every `<distro>/<version>/<arch>/<release>.btf.tar.xz` (or `.btf`) under `tree`.
     /// Symlinks are never followed; unsafe archive members, BTF that libbpf cannot parse and files
     /// outside the layout are refused one by one, and the rest still imported.
-    public static func importTree(_ tree: String, into catalog: Catalog, force: Bool,
-                                  btfgenVersion: String) throws -> ImportReport {
+    public static func importTree(
+        _ tree: String, into catalog: Catalog, force: Bool,
+        btfgenVersion: String
+    ) throws -> ImportReport {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir.boolValue else {
             throw CatalogError.notADirectory(path: tree)
@@ -73,7 +75,11 @@ public enum BTFHubInterop {
                     if rel.hasSuffix(".btf.tar.xz") || rel.hasSuffix(".btf") { out.append(.file(rel)) }
                 case S_IFLNK:
                     if rel.hasSuffix(".btf.tar.xz") || rel.hasSuffix(".btf") || !rel.contains(".") {
-                        out.append(.refused(ImportRefusal(path: rel, reason: "is a symbolic link; btfgen imports only regular files inside the tree")))
+                        out.append(
+                            .refused(
+                                ImportRefusal(
+                                    path: rel,
+                                    reason: "is a symbolic link; btfgen imports only regular files inside the tree")))
                     }
                 default: break
                 }
@@ -83,13 +89,16 @@ public enum BTFHubInterop {
         return out
     }
 
-    static func importOne(root: String, relative: String, catalog: Catalog, force: Bool) throws -> Catalog.InsertOutcome {
+    static func importOne(root: String, relative: String, catalog: Catalog, force: Bool) throws -> Catalog.InsertOutcome
+    {
         let parts = relative.split(separator: "/").map(String.init)
         guard parts.count == 4 else {
             throw ImportRefusal(path: relative, reason: "not at <distro>/<version>/<arch>/<release>.btf.tar.xz")
         }
         let file = parts[3]
-        let release = file.hasSuffix(".btf.tar.xz") ? String(file.dropLast(".btf.tar.xz".count)) : String(file.dropLast(".btf".count))
+        let release =
+            file.hasSuffix(".btf.tar.xz")
+            ? String(file.dropLast(".btf.tar.xz".count)) : String(file.dropLast(".btf".count))
         guard !release.isEmpty else { throw ImportRefusal(path: relative, reason: "no release in the file name") }
         let full = root + "/" + relative
         var bytes: [UInt8]
@@ -99,7 +108,8 @@ public enum BTFHubInterop {
                 throw ImportRefusal(path: relative, reason: "\(error)")
             }
             guard members.count == 1, let only = members.first, only.name.hasSuffix(".btf") else {
-                throw ImportRefusal(path: relative, reason: "expected exactly one <release>.btf inside, found \(members.map(\.name))")
+                throw ImportRefusal(
+                    path: relative, reason: "expected exactly one <release>.btf inside, found \(members.map(\.name))")
             }
             bytes = only.bytes
         } else {
@@ -129,16 +139,20 @@ public enum BTFHubInterop {
             unlink(scratch.path)
             throw ImportRefusal(path: relative, reason: "libbpf cannot parse its BTF (\(error)); not imported")
         }
-        let identity = KernelIdentity(release: release, arch: parts[2], buildID: nil, distro: parts[0],
-                                      distroVersion: parts[1], compiler: nil, banner: nil)
+        let identity = KernelIdentity(
+            release: release, arch: parts[2], buildID: nil, distro: parts[0],
+            distroVersion: parts[1], compiler: nil, banner: nil)
         let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
-        let entry = CatalogEntry(identity: identity, path: "", sha256: digest, size: bytes.count,
-                                 typeCount: btf.typeCount, build: nil, source: relative,
-                                 builtAt: KernelBTFBuilder.timestamp(Date()))
-        if !force, let same = try catalog.entries().first(where: {
-            $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]
-                && $0.identity.distroVersion == parts[1] && $0.identity.arch == parts[2] && $0.sha256 == digest
-        }) {
+        let entry = CatalogEntry(
+            identity: identity, path: "", sha256: digest, size: bytes.count,
+            typeCount: btf.typeCount, build: nil, source: relative,
+            builtAt: KernelBTFBuilder.timestamp(Date()))
+        if !force,
+            let same = try catalog.entries().first(where: {
+                $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]
+                    && $0.identity.distroVersion == parts[1] && $0.identity.arch == parts[2] && $0.sha256 == digest
+            })
+        {
             unlink(scratch.path)
             return .unchanged(same)
         }
@@ -158,8 +172,11 @@ public enum BTFHubInterop {
             let data = try Data(contentsOf: catalog.url(of: entry))
             let digest = data.withUnsafeBytes { SHA256.hex($0) }
             guard digest == entry.sha256 else {
-                throw CatalogError.unreadableIndex(path: catalog.url(of: entry).path,
-                                                   reason: "its sha256 is \(digest), the index says \(entry.sha256); rebuild it with `btfgen build --force`")
+                throw CatalogError.unreadableIndex(
+                    path: catalog.url(of: entry).path,
+                    reason:
+                        "its sha256 is \(digest), the index says \(entry.sha256); rebuild it with `btfgen build --force`"
+                )
             }
             let temp = directory + "/.\(getpid())-\((relative as NSString).lastPathComponent)"
             do {

@@ -29,11 +29,14 @@ extension BuildError: CustomStringConvertible {
         case .tool(let e): return e.description
         case .catalog(let e): return e.description
         case .invalidBTF(let input, let reason):
-            return "BTF generated from \(input) is unusable: \(reason); nothing was stored (check that the input is the kernel's debuginfo vmlinux and that pahole supports its DWARF version)"
+            return
+                "BTF generated from \(input) is unusable: \(reason); nothing was stored (check that the input is the kernel's debuginfo vmlinux and that pahole supports its DWARF version)"
         case .nativeMismatch(let input, let detail):
-            return "BTF generated from \(input) disagrees with the image's own .BTF: \(detail); nothing was stored (try a newer pahole)"
+            return
+                "BTF generated from \(input) disagrees with the image's own .BTF: \(detail); nothing was stored (try a newer pahole)"
         case .noSpace(let path):
-            return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+            return
+                "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
         }
     }
 }
@@ -118,7 +121,9 @@ public struct KernelBTFBuilder: Sendable {
             let mapped = try MappedFile(path: prepared.vmlinux)
             info = try KernelImageInfo.read(mapped)
         } catch let e as KernelImageError {
-            throw .image(Self.renamed(e, to: prepared.isPrivate ? "\(input) (\(prepared.package?.member ?? "unpacked vmlinux"))" : input))
+            throw .image(
+                Self.renamed(
+                    e, to: prepared.isPrivate ? "\(input) (\(prepared.package?.member ?? "unpacked vmlinux"))" : input))
         } catch let e as FileAccessError {
             throw .ingest(.file(e))
         } catch {
@@ -126,22 +131,25 @@ public struct KernelBTFBuilder: Sendable {
         }
         let release = info.release!
         let banner = info.banner.map(Banner.init)
-        let inferred = DistroInference.infer(release: release, utsVersion: banner?.utsVersion,
-                                             packageMaintainer: prepared.package?.maintainer,
-                                             packageVersion: prepared.package?.version,
-                                             container: prepared.container)
-        let identity = KernelIdentity(release: release, arch: info.arch, buildID: info.buildID,
-                                      distro: options.distro ?? inferred.0,
-                                      distroVersion: options.distroVersion ?? inferred.1,
-                                      compiler: info.compiler, banner: info.banner)
+        let inferred = DistroInference.infer(
+            release: release, utsVersion: banner?.utsVersion,
+            packageMaintainer: prepared.package?.maintainer,
+            packageVersion: prepared.package?.version,
+            container: prepared.container)
+        let identity = KernelIdentity(
+            release: release, arch: info.arch, buildID: info.buildID,
+            distro: options.distro ?? inferred.0,
+            distroVersion: options.distroVersion ?? inferred.1,
+            compiler: info.compiler, banner: info.banner)
         if !options.force, let id = info.buildID {
             let existing: CatalogEntry?
             do { existing = try catalog.entry(buildID: id) } catch let e as CatalogError { throw .catalog(e) } catch {
                 throw .catalog(.unreadableIndex(path: catalog.indexURL.path, reason: "\(error)"))
             }
             if let existing {
-                return BuildResult(input: input, outcome: .unchanged, entry: existing, native: nil,
-                                   seconds: Date().timeIntervalSince(started))
+                return BuildResult(
+                    input: input, outcome: .unchanged, entry: existing, native: nil,
+                    seconds: Date().timeIntervalSince(started))
             }
         }
 
@@ -151,9 +159,10 @@ public struct KernelBTFBuilder: Sendable {
         let rawBTF = catalog.scratchFile("raw.btf").path
         scratchFiles += [encoded, rawBTF]
         do {
-            try BTFPipeline(tools: tools).encode(vmlinux: prepared.vmlinux, method: method, flags: flags,
-                                                 output: encoded, scratch: catalog.scratchFile("vmlinux-copy").path,
-                                                 vmlinuxIsPrivate: prepared.isPrivate)
+            try BTFPipeline(tools: tools).encode(
+                vmlinux: prepared.vmlinux, method: method, flags: flags,
+                output: encoded, scratch: catalog.scratchFile("vmlinux-copy").path,
+                vmlinuxIsPrivate: prepared.isPrivate)
         } catch let e as ToolError {
             if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
             throw .tool(e)
@@ -167,8 +176,9 @@ public struct KernelBTFBuilder: Sendable {
         let generated = try validate(rawBTF, input: input)
         var native: NativeComparison? = nil
         if info.nativeBTFBytes != nil {
-            native = try compareWithNative(vmlinux: prepared.vmlinux, generated: generated, input: input,
-                                           scratch: &scratchFiles)
+            native = try compareWithNative(
+                vmlinux: prepared.vmlinux, generated: generated, input: input,
+                scratch: &scratchFiles)
         }
 
         progress(.storing)
@@ -178,26 +188,31 @@ public struct KernelBTFBuilder: Sendable {
         }
         let digest = data.withUnsafeBytes { SHA256.hex($0) }
         chmod(rawBTF, 0o644)
-        let record = BuildRecord(method: method.rawValue, pahole: tools.pahole.version.description,
-                                 llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
-                                 strip: method == .objcopy ? tools.strip?.version.description : nil,
-                                 paholeFlags: flags, btfgen: options.btfgenVersion)
-        let entry = CatalogEntry(identity: identity, path: "", sha256: digest, size: data.count,
-                                 typeCount: generated.typeCount, build: record,
-                                 source: URL(fileURLWithPath: input).lastPathComponent,
-                                 builtAt: Self.timestamp(started))
+        let record = BuildRecord(
+            method: method.rawValue, pahole: tools.pahole.version.description,
+            llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
+            strip: method == .objcopy ? tools.strip?.version.description : nil,
+            paholeFlags: flags, btfgen: options.btfgenVersion)
+        let entry = CatalogEntry(
+            identity: identity, path: "", sha256: digest, size: data.count,
+            typeCount: generated.typeCount, build: record,
+            source: URL(fileURLWithPath: input).lastPathComponent,
+            builtAt: Self.timestamp(started))
         let outcome: Catalog.InsertOutcome
-        do { outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force) }
-        catch let e as CatalogError {
+        do {
+            outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
+        } catch let e as CatalogError {
             if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
             throw .catalog(e)
-        }
-        catch { throw .catalog(.ioFailure(path: catalog.root.path, operation: "storing into", errno: EIO)) }
+        } catch { throw .catalog(.ioFailure(path: catalog.root.path, operation: "storing into", errno: EIO)) }
         let seconds = Date().timeIntervalSince(started)
         switch outcome {
-        case .added(let e): return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
-        case .replaced(let e): return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
-        case .unchanged(let e): return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
+        case .added(let e):
+            return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
+        case .replaced(let e):
+            return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
+        case .unchanged(let e):
+            return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
         }
     }
 
@@ -239,7 +254,9 @@ public struct KernelBTFBuilder: Sendable {
         do { btf = try LibBPFBTF(path: path) } catch { throw .invalidBTF(input: input, reason: "\(error)") }
         let count = btf.typeCount
         guard count >= Self.minimumTypes, count <= Self.maximumTypes else {
-            throw .invalidBTF(input: input, reason: "\(count) types, outside the sane range \(Self.minimumTypes)…\(Self.maximumTypes)")
+            throw .invalidBTF(
+                input: input, reason: "\(count) types, outside the sane range \(Self.minimumTypes)…\(Self.maximumTypes)"
+            )
         }
         guard let task = btf.structNamed("task_struct") else {
             throw .invalidBTF(input: input, reason: "no struct task_struct among its \(count) types")
@@ -252,8 +269,10 @@ public struct KernelBTFBuilder: Sendable {
     }
 
     /// The image's own .BTF (written by the kernel build) is ground truth for layout.
-    func compareWithNative(vmlinux: String, generated: (typeCount: Int, taskStruct: LibBPFStruct), input: String,
-                           scratch: inout [String]) throws(BuildError) -> NativeComparison {
+    func compareWithNative(
+        vmlinux: String, generated: (typeCount: Int, taskStruct: LibBPFStruct), input: String,
+        scratch: inout [String]
+    ) throws(BuildError) -> NativeComparison {
         let nativePath = catalog.scratchFile("native.btf").path
         scratch.append(nativePath)
         do {
@@ -277,16 +296,19 @@ public struct KernelBTFBuilder: Sendable {
         }
         let ours = generated.taskStruct
         if nativeTask.size != ours.size {
-            throw .nativeMismatch(input: input, detail: "task_struct is \(ours.size) bytes, native says \(nativeTask.size)")
+            throw .nativeMismatch(
+                input: input, detail: "task_struct is \(ours.size) bytes, native says \(nativeTask.size)")
         }
         if nativeTask.members != ours.members {
             let diff = zip(nativeTask.members, ours.members).first { $0 != $1 }
-            let detail = diff.map { "member \($0.0.name)@\($0.0.bitOffset) vs \($0.1.name)@\($0.1.bitOffset)" }
+            let detail =
+                diff.map { "member \($0.0.name)@\($0.0.bitOffset) vs \($0.1.name)@\($0.1.bitOffset)" }
                 ?? "\(nativeTask.members.count) vs \(ours.members.count) members"
             throw .nativeMismatch(input: input, detail: "task_struct members differ: \(detail)")
         }
-        return NativeComparison(nativeTypes: native.typeCount, generatedTypes: generated.typeCount,
-                                taskStructSize: ours.size, taskStructMembers: ours.members.count)
+        return NativeComparison(
+            nativeTypes: native.typeCount, generatedTypes: generated.typeCount,
+            taskStructSize: ours.size, taskStructMembers: ours.members.count)
     }
 
     static func renamed(_ e: KernelImageError, to name: String) -> KernelImageError {

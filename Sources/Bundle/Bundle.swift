@@ -29,13 +29,15 @@ extension BundleError: CustomStringConvertible {
         case .unreadable(let path, let reason):
             return "\(path) is not a readable bundle (\(reason)); make it again with `btfgen bundle`"
         case .noManifest(let path):
-            return "\(path) has no manifest.json as its first member, so it is not a btfgen bundle; make one with `btfgen bundle`"
+            return
+                "\(path) has no manifest.json as its first member, so it is not a btfgen bundle; make one with `btfgen bundle`"
         case .badManifest(let path, let reason):
             return "\(path): manifest.json is damaged (\(reason)); make the bundle again with `btfgen bundle`"
         case .missingBlob(let path, let digest):
             return "\(path) lacks the blob sha256:\(digest) its manifest names; the bundle is incomplete, make it again"
         case .corruptBlob(let path, let digest, let actual):
-            return "\(path): blob sha256:\(digest.prefix(16))… has sha256 \(actual.prefix(16))…; the bundle is corrupted, make it again (nothing was loaded)"
+            return
+                "\(path): blob sha256:\(digest.prefix(16))… has sha256 \(actual.prefix(16))…; the bundle is corrupted, make it again (nothing was loaded)"
         case .write(let e): return e.description
         case .exists(let path):
             return "\(path) already exists; remove it or pass --force"
@@ -67,8 +69,9 @@ public struct BundleKernel: Codable, Hashable, Sendable {
 
     /// The identity as the catalog and loader model it.
     public var identity: KernelIdentity {
-        KernelIdentity(release: release, arch: arch, buildID: buildID, distro: distro, distroVersion: distroVersion,
-                       compiler: nil, banner: nil)
+        KernelIdentity(
+            release: release, arch: arch, buildID: buildID, distro: distro, distroVersion: distroVersion,
+            compiler: nil, banner: nil)
     }
 }
 
@@ -94,7 +97,8 @@ public struct BundleManifest: Codable, Equatable, Sendable {
     /// Blob digest → size in bytes.
     public var blobs: [String: Int]
 
-    public init(btfgen: String, compat: String, objects: [BundleObject], kernels: [BundleKernel], blobs: [String: Int]) {
+    public init(btfgen: String, compat: String, objects: [BundleObject], kernels: [BundleKernel], blobs: [String: Int])
+    {
         format = BundleManifest.currentFormat
         self.btfgen = btfgen
         self.compat = compat
@@ -116,8 +120,10 @@ public enum Bundle {
 
     /// Write a bundle: `kernels` pairs each catalog entry with its minimized BTF. Identical BTFs
     /// are stored once. The file appears at `path` only when complete (temp file + rename).
-    public static func write(to path: String, kernels: [(CatalogEntry, [UInt8])], objects: [BundleObject],
-                             compat: String, btfgenVersion: String) throws(BundleError) -> BundleManifest {
+    public static func write(
+        to path: String, kernels: [(CatalogEntry, [UInt8])], objects: [BundleObject],
+        compat: String, btfgenVersion: String
+    ) throws(BundleError) -> BundleManifest {
         var blobs: [String: [UInt8]] = [:]
         var records: [BundleKernel] = []
         for (entry, btf) in kernels {
@@ -125,8 +131,9 @@ public enum Bundle {
             blobs[digest] = btf
             records.append(BundleKernel(entry: entry, blob: digest))
         }
-        let manifest = BundleManifest(btfgen: btfgenVersion, compat: compat, objects: objects, kernels: records,
-                                      blobs: blobs.mapValues(\.count))
+        let manifest = BundleManifest(
+            btfgen: btfgenVersion, compat: compat, objects: objects, kernels: records,
+            blobs: blobs.mapValues(\.count))
         // Compact JSON: the bundle is meant to be small; `tar -xOJf B manifest.json | jq` reads it.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -134,8 +141,11 @@ public enum Bundle {
         do { json = try encoder.encode(manifest) + Data("\n".utf8) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
-        let temp = (path as NSString).deletingLastPathComponent.isEmpty
-            ? ".\(getpid())-bundle.partial" : (path as NSString).deletingLastPathComponent + "/.\(getpid())-\((path as NSString).lastPathComponent).partial"
+        let temp =
+            (path as NSString).deletingLastPathComponent.isEmpty
+            ? ".\(getpid())-bundle.partial"
+            : (path as NSString).deletingLastPathComponent
+                + "/.\(getpid())-\((path as NSString).lastPathComponent).partial"
         do {
             let writer = try ArchiveWriter(path: temp, compression: .xz)
             try writer.addFile(manifestName, contents: [UInt8](json))
@@ -174,15 +184,21 @@ public struct BundleReader: Sendable {
         do { first = try reader.next() } catch { throw .unreadable(path: path, reason: "\(error)") }
         guard let first, first.name == Bundle.manifestName, first.isRegular else { throw .noManifest(path: path) }
         let bytes: [UInt8]
-        do { bytes = try reader.readCurrent(limit: 64 << 20) } catch { throw .unreadable(path: path, reason: "\(error)") }
+        do { bytes = try reader.readCurrent(limit: 64 << 20) } catch {
+            throw .unreadable(path: path, reason: "\(error)")
+        }
         do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
         guard manifest.format == BundleManifest.currentFormat else {
-            throw .badManifest(path: path, reason: "format \(manifest.format); this btfgen reads format \(BundleManifest.currentFormat)")
+            throw .badManifest(
+                path: path,
+                reason: "format \(manifest.format); this btfgen reads format \(BundleManifest.currentFormat)")
         }
         for k in manifest.kernels where manifest.blobs[k.blob] == nil {
-            throw .badManifest(path: path, reason: "kernel \(k.release) names blob \(k.blob.prefix(16))… that the manifest does not list")
+            throw .badManifest(
+                path: path,
+                reason: "kernel \(k.release) names blob \(k.blob.prefix(16))… that the manifest does not list")
         }
     }
 
@@ -197,10 +213,14 @@ public struct BundleReader: Sendable {
         do {
             while let member = try reader.next() {
                 guard member.name == wanted else { continue }
-                guard member.isRegular else { throw BundleError.corruptBlob(path: path, digest: digest, actual: "not a regular file") }
+                guard member.isRegular else {
+                    throw BundleError.corruptBlob(path: path, digest: digest, actual: "not a regular file")
+                }
                 let bytes = try reader.readCurrent(limit: limit)
                 let actual = bytes.withUnsafeBytes { SHA256.hex($0) }
-                guard actual == digest else { throw BundleError.corruptBlob(path: path, digest: digest, actual: actual) }
+                guard actual == digest else {
+                    throw BundleError.corruptBlob(path: path, digest: digest, actual: actual)
+                }
                 return bytes
             }
         } catch let e as BundleError { throw e } catch {

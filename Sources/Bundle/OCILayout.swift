@@ -42,11 +42,14 @@ public enum OCILayout {
     }
 
     /// Write the layout into `directory` (created; must not exist). `tag` names the image.
-    public static func write(bundle: String, manifest: BundleManifest, to directory: String, tag: String = "latest",
-                             architecture: String = "amd64") throws {
+    public static func write(
+        bundle: String, manifest: BundleManifest, to directory: String, tag: String = "latest",
+        architecture: String = "amd64"
+    ) throws {
         guard !FileManager.default.fileExists(atPath: directory) else { throw BundleError.exists(path: directory) }
         let parent = (directory as NSString).deletingLastPathComponent
-        let temp = (parent.isEmpty ? "." : parent) + "/.\(getpid())-\((directory as NSString).lastPathComponent).partial"
+        let temp =
+            (parent.isEmpty ? "." : parent) + "/.\(getpid())-\((directory as NSString).lastPathComponent).partial"
         try? FileManager.default.removeItem(atPath: temp)
         do {
             try FileManager.default.createDirectory(atPath: temp + "/blobs/sha256", withIntermediateDirectories: true)
@@ -77,20 +80,24 @@ public enum OCILayout {
                 "io.btfgen.bundle.compat": manifest.compat,
                 "io.btfgen.version": manifest.btfgen,
             ]
-            let config = Config(architecture: architecture, config: ImageConfig(Labels: labels),
-                                rootfs: RootFS(diff_ids: [layerDigest]))
+            let config = Config(
+                architecture: architecture, config: ImageConfig(Labels: labels),
+                rootfs: RootFS(diff_ids: [layerDigest]))
             let (configDigest, configSize) = try store(try encode(config))
             let imageManifest = Manifest(
                 config: Descriptor(mediaType: configMediaType, digest: configDigest, size: configSize),
                 layers: [Descriptor(mediaType: layerMediaType, digest: layerDigest, size: layerSize)],
                 annotations: labels)
             let (manifestDigest, manifestSize) = try store(try encode(imageManifest))
-            let index = Index(manifests: [Descriptor(
-                mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize,
-                annotations: ["org.opencontainers.image.ref.name": tag],
-                platform: Platform(architecture: architecture, os: "linux"))])
+            let index = Index(manifests: [
+                Descriptor(
+                    mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize,
+                    annotations: ["org.opencontainers.image.ref.name": tag],
+                    platform: Platform(architecture: architecture, os: "linux"))
+            ])
             try writeFileDurably(Data(try encode(index)), to: URL(fileURLWithPath: temp + "/index.json"))
-            try writeFileDurably(Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: URL(fileURLWithPath: temp + "/oci-layout"))
+            try writeFileDurably(
+                Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: URL(fileURLWithPath: temp + "/oci-layout"))
             guard rename(temp, directory) == 0 else {
                 throw CatalogError.ioFailure(path: directory, operation: "renaming into", errno: errno)
             }

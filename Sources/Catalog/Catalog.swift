@@ -4,8 +4,9 @@
 // concurrent builds lose nothing and a build killed at any moment leaves the index parseable.
 import Foundation
 import Kernel
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A per-kernel BTF catalog rooted at a directory.
@@ -48,8 +49,9 @@ public struct Catalog: Sendable {
         do {
             let index = try JSONDecoder().decode(CatalogIndex.self, from: data)
             guard index.format == CatalogIndex.currentFormat else {
-                throw CatalogError.unreadableIndex(path: indexURL.path,
-                                                   reason: "format \(index.format), this btfgen reads \(CatalogIndex.currentFormat)")
+                throw CatalogError.unreadableIndex(
+                    path: indexURL.path,
+                    reason: "format \(index.format), this btfgen reads \(CatalogIndex.currentFormat)")
             }
             return index
         } catch let error as CatalogError {
@@ -86,9 +88,11 @@ public struct Catalog: Sendable {
         case 0: throw CatalogError.notFound(query: query, root: root.path)
         case 1: return matches[0]
         default:
-            throw CatalogError.ambiguous(query: query, matches: matches.map {
-                "\($0.identity.release) \($0.identity.buildID?.hex.prefix(12) ?? "no-build-id")"
-            })
+            throw CatalogError.ambiguous(
+                query: query,
+                matches: matches.map {
+                    "\($0.identity.release) \($0.identity.buildID?.hex.prefix(12) ?? "no-build-id")"
+                })
         }
     }
 
@@ -109,7 +113,8 @@ public struct Catalog: Sendable {
         return try withLock {
             var index = try index()
             if let id = proposed.identity.buildID,
-               let existing = index.entries.firstIndex(where: { $0.identity.buildID == id }) {
+                let existing = index.entries.firstIndex(where: { $0.identity.buildID == id })
+            {
                 if !force {
                     try? FileManager.default.removeItem(at: btfFile)
                     return .unchanged(index.entries[existing])
@@ -160,9 +165,10 @@ public struct Catalog: Sendable {
 
     /// A path component that cannot climb out of the catalog or hide as a dotfile.
     static func safeComponent(_ s: String) -> String {
-        var out = String(s.map { c -> Character in
-            (c.isLetter || c.isNumber || "._+-~".contains(c)) && c.isASCII ? c : "_"
-        })
+        var out = String(
+            s.map { c -> Character in
+                (c.isLetter || c.isNumber || "._+-~".contains(c)) && c.isASCII ? c : "_"
+            })
         while out.hasPrefix(".") { out.removeFirst() }
         return out.isEmpty ? "_" : out
     }
@@ -209,8 +215,9 @@ public struct Catalog: Sendable {
     }
 
     private func placeFile(_ file: URL, at destination: URL) throws {
-        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(),
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: destination.deletingLastPathComponent(),
+            withIntermediateDirectories: true)
         try fsyncPath(file.path)
         guard rename(file.path, destination.path) == 0 else {
             throw CatalogError.ioFailure(path: destination.path, operation: "renaming into", errno: errno)
@@ -240,7 +247,8 @@ public struct Catalog: Sendable {
 public func writeFileDurably(_ data: Data, to url: URL) throws {
     let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-        throw errno == ENOSPC ? CatalogError.noSpace(path: url.path)
+        throw errno == ENOSPC
+            ? CatalogError.noSpace(path: url.path)
             : CatalogError.ioFailure(path: url.path, operation: "creating", errno: errno)
     }
     var failure: Int32 = 0
@@ -260,7 +268,8 @@ public func writeFileDurably(_ data: Data, to url: URL) throws {
     close(fd)
     if failure != 0 {
         unlink(url.path)
-        throw failure == ENOSPC || failure == EDQUOT ? CatalogError.noSpace(path: url.path)
+        throw failure == ENOSPC || failure == EDQUOT
+            ? CatalogError.noSpace(path: url.path)
             : CatalogError.ioFailure(path: url.path, operation: "writing", errno: failure)
     }
 }
@@ -270,7 +279,8 @@ func fsyncPath(_ path: String) throws {
     guard fd >= 0 else { throw CatalogError.ioFailure(path: path, operation: "opening", errno: errno) }
     defer { close(fd) }
     if fsync(fd) != 0 {
-        throw errno == ENOSPC ? CatalogError.noSpace(path: path)
+        throw errno == ENOSPC
+            ? CatalogError.noSpace(path: path)
             : CatalogError.ioFailure(path: path, operation: "syncing", errno: errno)
     }
 }

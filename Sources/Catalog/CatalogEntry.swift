@@ -11,8 +11,10 @@ public struct BuildRecord: Codable, Hashable, Sendable {
     public var paholeFlags: [String]
     public var btfgen: String
 
-    public init(method: String, pahole: String, llvmObjcopy: String?, strip: String?,
-                paholeFlags: [String], btfgen: String) {
+    public init(
+        method: String, pahole: String, llvmObjcopy: String?, strip: String?,
+        paholeFlags: [String], btfgen: String
+    ) {
         self.method = method
         self.pahole = pahole
         self.llvmObjcopy = llvmObjcopy
@@ -36,8 +38,10 @@ public struct CatalogEntry: Codable, Hashable, Sendable {
     /// ISO 8601 UTC.
     public var builtAt: String
 
-    public init(identity: KernelIdentity, path: String, sha256: String, size: Int, typeCount: Int,
-                build: BuildRecord?, source: String, builtAt: String) {
+    public init(
+        identity: KernelIdentity, path: String, sha256: String, size: Int, typeCount: Int,
+        build: BuildRecord?, source: String, builtAt: String
+    ) {
         self.identity = identity
         self.path = path
         self.sha256 = sha256
@@ -63,10 +67,14 @@ public struct CatalogIndex: Codable, Sendable, Equatable {
     /// Entries in a stable order: distro, version, arch, release, build-id.
     public mutating func sort() {
         entries.sort {
-            ($0.identity.distro, $0.identity.distroVersion, $0.identity.arch, $0.identity.release,
-             $0.identity.buildID?.hex ?? "")
-                < ($1.identity.distro, $1.identity.distroVersion, $1.identity.arch, $1.identity.release,
-                   $1.identity.buildID?.hex ?? "")
+            (
+                $0.identity.distro, $0.identity.distroVersion, $0.identity.arch, $0.identity.release,
+                $0.identity.buildID?.hex ?? ""
+            )
+                < (
+                    $1.identity.distro, $1.identity.distroVersion, $1.identity.arch, $1.identity.release,
+                    $1.identity.buildID?.hex ?? ""
+                )
         }
     }
 }

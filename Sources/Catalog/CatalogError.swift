@@ -12,15 +12,19 @@ extension CatalogError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreadableIndex(let path, let reason):
-            return "catalog index \(path) cannot be read (\(reason)); restore it from a backup or move it aside and rebuild the entries"
+            return
+                "catalog index \(path) cannot be read (\(reason)); restore it from a backup or move it aside and rebuild the entries"
         case .ioFailure(let path, let operation, let code):
             return "\(operation) \(path) failed: \(errnoText(code))"
         case .noSpace(let path):
-            return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+            return
+                "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
         case .notFound(let query, let root):
-            return "no catalog entry matches '\(query)' in \(root); see `btfgen list`, or make one with `btfgen build <debuginfo vmlinux>`"
+            return
+                "no catalog entry matches '\(query)' in \(root); see `btfgen list`, or make one with `btfgen build <debuginfo vmlinux>`"
         case .ambiguous(let query, let matches):
-            return "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give the full build-id"
+            return
+                "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give the full build-id"
         case .notADirectory(let path):
             return "catalog root \(path) exists and is not a directory; pass --catalog DIR with a directory"
         }
@@ -28,7 +32,7 @@ extension CatalogError: CustomStringConvertible {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `strerror` text for an errno value.

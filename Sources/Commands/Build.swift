@@ -22,13 +22,21 @@ extension BTFGen {
         @Argument(help: ArgumentHelp("Debuginfo vmlinux files or packages.", valueName: "input"))
         var inputs: [String]
 
-        @Option(help: "How to encode: detached (pahole --btf_encode_detached) or objcopy (pahole -J, llvm-objcopy, strip -x). Default: detached when pahole ≥ 1.20.")
+        @Option(
+            help:
+                "How to encode: detached (pahole --btf_encode_detached) or objcopy (pahole -J, llvm-objcopy, strip -x). Default: detached when pahole ≥ 1.20."
+        )
         var method: BuildMethod?
 
-        @Option(name: .shortAndLong, help: "Builds to run at once (default: fitted to cores and memory; pahole needs ~1 GB for a 6.1 kernel).")
+        @Option(
+            name: .shortAndLong,
+            help: "Builds to run at once (default: fitted to cores and memory; pahole needs ~1 GB for a 6.1 kernel).")
         var jobs: Int?
 
-        @Flag(help: "Let pahole encode in parallel (-j): about 1.5× faster, but the type order and even the deduplicated type count vary from run to run.")
+        @Flag(
+            help:
+                "Let pahole encode in parallel (-j): about 1.5× faster, but the type order and even the deduplicated type count vary from run to run."
+        )
         var parallel = false
 
         @Flag(help: "Rebuild even when an entry with the same build-id exists.")
@@ -43,7 +51,9 @@ extension BTFGen {
         @Flag(help: "Print results as JSON.")
         var json = false
 
-        @Flag(name: .shortAndLong, help: "Print each pipeline stage as it starts (a terminal shows a live display anyway).")
+        @Flag(
+            name: .shortAndLong,
+            help: "Print each pipeline stage as it starts (a terminal shows a live display anyway).")
         var verbose = false
 
         func validate() throws {
@@ -66,8 +76,9 @@ extension BTFGen {
             try reporting { try tools.require(method ?? tools.defaultMethod) }
             let builder = KernelBTFBuilder(catalog: catalogOptions.resolved, tools: tools, options: options)
             let workers = min(inputs.count, jobs ?? BuildJobs.defaultCount())
-            let display = ProgressDisplay(inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1,
-                                          verbose: verbose)
+            let display = ProgressDisplay(
+                inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1,
+                verbose: verbose)
             let results = BuildJobs.run(inputs, workers: workers) { index, input in
                 Result { () throws(BuildError) -> BuildResult in
                     try builder.build(input) { stage in display.update(index, stage.rawValue) }
@@ -105,7 +116,9 @@ extension BTFGen {
             if let c = id.compiler { lines.append("  compiler  \(c)") }
             lines.append("  btf       \(e.typeCount) types, \(formatBytes(e.size)), sha256 \(e.sha256.prefix(16))…")
             if let n = r.native {
-                lines.append("  native    image's own .BTF: \(n.nativeTypes) types vs \(n.generatedTypes) generated; task_struct \(n.taskStructSize) bytes, \(n.taskStructMembers) members identical")
+                lines.append(
+                    "  native    image's own .BTF: \(n.nativeTypes) types vs \(n.generatedTypes) generated; task_struct \(n.taskStructSize) bytes, \(n.taskStructMembers) members identical"
+                )
             }
             if r.outcome != .unchanged {
                 lines.append(String(format: "  took      %.1f s (%@)", r.seconds, e.build?.method ?? "?"))
@@ -155,8 +168,10 @@ enum BuildJobs {
         return nil
     }
 
-    static func run<T: Sendable>(_ inputs: [String], workers: Int,
-                                 _ work: @escaping @Sendable (Int, String) -> T) -> [T] {
+    static func run<T: Sendable>(
+        _ inputs: [String], workers: Int,
+        _ work: @escaping @Sendable (Int, String) -> T
+    ) -> [T] {
         nonisolated(unsafe) var results = [T?](repeating: nil, count: inputs.count)
         let lock = NSLock()
         let slots = DispatchSemaphore(value: max(1, workers))
@@ -200,7 +215,9 @@ final class ProgressDisplay: @unchecked Sendable {
         states[index] = state
         if interactive {
             var out = drawn ? "\u{1b}[\(names.count)A" : ""
-            for (n, s) in zip(names, states) { out += "\u{1b}[2K  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) \(n)\n" }
+            for (n, s) in zip(names, states) {
+                out += "\u{1b}[2K  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) \(n)\n"
+            }
             drawn = true
             FileHandle.standardError.write(Data(out.utf8))
         } else if verbose {

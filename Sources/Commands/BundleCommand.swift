@@ -24,12 +24,16 @@ extension BTFGen {
 
         @OptionGroup var catalogOptions: CatalogOptions
 
-        @Option(name: .customLong("object"), help: ArgumentHelp("A BPF object to minimize for. Repeatable.", valueName: "file"))
+        @Option(
+            name: .customLong("object"),
+            help: ArgumentHelp("A BPF object to minimize for. Repeatable.", valueName: "file"))
         var objects: [String] = []
 
-        @Option(name: .customLong("select"), help: ArgumentHelp(
-            "Only kernels whose <distro>/<version>/<arch>/<release> matches this shell pattern, e.g. 'rhel/8/*' or '*/*/x86_64/4.18*'. Repeatable.",
-            valueName: "pattern"))
+        @Option(
+            name: .customLong("select"),
+            help: ArgumentHelp(
+                "Only kernels whose <distro>/<version>/<arch>/<release> matches this shell pattern, e.g. 'rhel/8/*' or '*/*/x86_64/4.18*'. Repeatable.",
+                valueName: "pattern"))
         var selections: [String] = []
 
         @Option(help: "Oldest libbpf that must parse the blobs: libbpf-1.x (default) or libbpf-0.x.")
@@ -38,7 +42,9 @@ extension BTFGen {
         @Option(help: "tar (a .tar.xz file, default) or oci (an OCI image layout directory).")
         var format: Format = .tar
 
-        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("The bundle file (or OCI layout directory).", valueName: "path"))
+        @Option(
+            name: [.short, .customLong("output")],
+            help: ArgumentHelp("The bundle file (or OCI layout directory).", valueName: "path"))
         var output: String
 
         @Flag(help: "Replace an existing output.")
@@ -52,9 +58,10 @@ extension BTFGen {
             let catalog = catalogOptions.resolved
             let entries = try reporting { try catalog.entries() }.filter(selected).sorted { $0.path < $1.path }
             if entries.isEmpty {
-                warn(selections.isEmpty
-                     ? "catalog \(catalog.root.path) has no kernels; add some with `btfgen build` or `btfgen catalog import`"
-                     : "no catalog kernel matches \(selections.joined(separator: " or ")); see `btfgen list`")
+                warn(
+                    selections.isEmpty
+                        ? "catalog \(catalog.root.path) has no kernels; add some with `btfgen build` or `btfgen catalog import`"
+                        : "no catalog kernel matches \(selections.joined(separator: " or ")); see `btfgen list`")
                 throw ExitCode.failure
             }
             if FileManager.default.fileExists(atPath: output) {
@@ -68,16 +75,20 @@ extension BTFGen {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the bundle")
             }
             let minimized = try reporting {
-                try KernelMinimizer.minimize(entries.map { catalog.url(of: $0).path }, objects: loaded.map(\.object),
-                                             compat: compat)
+                try KernelMinimizer.minimize(
+                    entries.map { catalog.url(of: $0).path }, objects: loaded.map(\.object),
+                    compat: compat)
             }
-            let records = loaded.map { BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256) }
+            let records = loaded.map {
+                BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256)
+            }
             let bundlePath = format == .tar ? output : temporarySibling(of: output)
             defer { if format == .oci { unlink(bundlePath) } }
             let manifest = try reporting {
                 if format == .tar && force { try? FileManager.default.removeItem(atPath: output) }
-                return try Bundle.write(to: bundlePath, kernels: Array(zip(entries, minimized)), objects: records,
-                                        compat: compat.rawValue, btfgenVersion: BTFGenVersion.string)
+                return try Bundle.write(
+                    to: bundlePath, kernels: Array(zip(entries, minimized)), objects: records,
+                    compat: compat.rawValue, btfgenVersion: BTFGenVersion.string)
             }
             if format == .oci {
                 try reporting {
@@ -87,9 +98,10 @@ extension BTFGen {
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: bundlePath)[.size] as? Int) ?? 0
             let blobBytes = manifest.blobs.values.reduce(0, +)
-            print("\(output): \(manifest.kernels.count) kernel\(manifest.kernels.count == 1 ? "" : "s"), "
-                  + "\(manifest.blobs.count) distinct BTF blob\(manifest.blobs.count == 1 ? "" : "s") (\(formatBytes(blobBytes)) uncompressed), "
-                  + "bundle \(formatBytes(size)), compat \(compat.rawValue)")
+            print(
+                "\(output): \(manifest.kernels.count) kernel\(manifest.kernels.count == 1 ? "" : "s"), "
+                    + "\(manifest.blobs.count) distinct BTF blob\(manifest.blobs.count == 1 ? "" : "s") (\(formatBytes(blobBytes)) uncompressed), "
+                    + "bundle \(formatBytes(size)), compat \(compat.rawValue)")
         }
 
         func selected(_ entry: CatalogEntry) -> Bool {
@@ -101,7 +113,9 @@ extension BTFGen {
 
         func temporarySibling(of path: String) -> String {
             let url = URL(fileURLWithPath: path)
-            return url.deletingLastPathComponent().appendingPathComponent(".\(getpid())-\(url.lastPathComponent).tar.xz").path
+            return url.deletingLastPathComponent().appendingPathComponent(
+                ".\(getpid())-\(url.lastPathComponent).tar.xz"
+            ).path
         }
     }
 }

@@ -39,7 +39,9 @@ extension BTFGen.CatalogCommand {
             }
             for e in report.imported { print("imported \(e.source) → \(catalog.url(of: e).path)") }
             for r in report.refused { warn("refused \(r)") }
-            print("\(report.imported.count) imported, \(report.unchanged.count) already present, \(report.refused.count) refused")
+            print(
+                "\(report.imported.count) imported, \(report.unchanged.count) already present, \(report.refused.count) refused"
+            )
             if !report.refused.isEmpty { throw ExitCode.failure }
         }
     }

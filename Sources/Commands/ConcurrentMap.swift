@@ -4,8 +4,10 @@ extension Array where Element: Sendable {
     /// `transform` over every element on up to `workers` threads (default: one per core), results
     /// in input order. Each element is independent work (a kernel to minimize, say); the first
     /// error, in input order, is rethrown after all finish.
-    func concurrentMap<T: Sendable>(workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                    _ transform: @Sendable (Element) throws -> T) throws -> [T] {
+    func concurrentMap<T: Sendable>(
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        _ transform: @Sendable (Element) throws -> T
+    ) throws -> [T] {
         nonisolated(unsafe) var results = [Result<T, Error>?](repeating: nil, count: count)
         let lock = NSLock()
         nonisolated(unsafe) var next = 0

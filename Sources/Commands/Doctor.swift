@@ -16,18 +16,26 @@ extension BTFGen {
             var rows: [[String]] = []
             do {
                 let tools = try Toolchain.probe()
-                rows.append(["ok", "pahole", tools.pahole.version.description, tools.pahole.path,
-                             "flags: \(tools.paholeFlags(parallel: false).joined(separator: " "))"])
+                rows.append([
+                    "ok", "pahole", tools.pahole.version.description, tools.pahole.path,
+                    "flags: \(tools.paholeFlags(parallel: false).joined(separator: " "))",
+                ])
                 if let o = tools.llvmObjcopy {
                     rows.append(["ok", "llvm-objcopy", o.version.description, o.path, ""])
                 } else {
-                    rows.append(["missing", "llvm-objcopy", "-", "-", "apt-get install \(Toolchain.llvmPackage) (needed for --method objcopy)"])
+                    rows.append([
+                        "missing", "llvm-objcopy", "-", "-",
+                        "apt-get install \(Toolchain.llvmPackage) (needed for --method objcopy)",
+                    ])
                     problems += 1
                 }
                 if let s = tools.strip {
                     rows.append(["ok", "strip", s.version.description, s.path, ""])
                 } else {
-                    rows.append(["missing", "strip", "-", "-", "apt-get install \(Toolchain.stripPackage) (needed for --method objcopy)"])
+                    rows.append([
+                        "missing", "strip", "-", "-",
+                        "apt-get install \(Toolchain.stripPackage) (needed for --method objcopy)",
+                    ])
                     problems += 1
                 }
                 rows.append(["ok", "method", tools.defaultMethod.rawValue, "", "default encoding method"])
@@ -41,8 +49,10 @@ extension BTFGen {
                 var missing = 0
                 for e in entries where !FileManager.default.fileExists(atPath: catalog.url(of: e).path) { missing += 1 }
                 if missing > 0 {
-                    rows.append(["error", "catalog", "\(entries.count) entries", catalog.root.path,
-                                 "\(missing) entries lost their BTF file; rebuild them with `btfgen build --force`"])
+                    rows.append([
+                        "error", "catalog", "\(entries.count) entries", catalog.root.path,
+                        "\(missing) entries lost their BTF file; rebuild them with `btfgen build --force`",
+                    ])
                     problems += 1
                 } else {
                     rows.append(["ok", "catalog", "\(entries.count) entries", catalog.root.path, ""])

@@ -28,7 +28,9 @@ extension BTFGen {
             }
             var request = selection.request
             request.forceCatalog = true
-            let choice = try reporting { try BTFSelector(running: running, catalog: selection.catalogOptions.resolved).choose(request) }
+            let choice = try reporting {
+                try BTFSelector(running: running, catalog: selection.catalogOptions.resolved).choose(request)
+            }
             for w in choice.warnings { warn("warning: \(w)") }
             let data = try reporting { () throws -> Data in
                 guard let d = FileManager.default.contents(atPath: choice.path) else {
@@ -38,8 +40,9 @@ extension BTFGen {
             }
             let bytes = try reporting { try rawBTF([UInt8](data), from: choice.path) }
             let outcome = try reporting {
-                try BTFInstaller().install(btf: bytes, release: running.release, buildID: choice.entry?.identity.buildID?.hex,
-                                           source: choice.path)
+                try BTFInstaller().install(
+                    btf: bytes, release: running.release, buildID: choice.entry?.identity.buildID?.hex,
+                    source: choice.path)
             }
             switch outcome {
             case .installed(let f): print("installed \(f.path) (\(choice.reason))")
@@ -61,7 +64,9 @@ extension BTFGen {
             let (removed, kept) = try reporting { try BTFInstaller().uninstall(release: release) }
             for f in removed { print("removed \(f.path)") }
             for f in kept { warn("left \(f.path) alone: it changed since btfgen installed it") }
-            if removed.isEmpty && kept.isEmpty { print("nothing btfgen installed\(release.map { " for \($0)" } ?? "")") }
+            if removed.isEmpty && kept.isEmpty {
+                print("nothing btfgen installed\(release.map { " for \($0)" } ?? "")")
+            }
         }
     }
 }

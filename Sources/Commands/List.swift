@@ -20,13 +20,18 @@ extension BTFGen {
                 return
             }
             if entries.isEmpty {
-                print("catalog \(catalog.root.path) is empty; add kernels with `btfgen build <debuginfo vmlinux or package>`")
+                print(
+                    "catalog \(catalog.root.path) is empty; add kernels with `btfgen build <debuginfo vmlinux or package>`"
+                )
                 return
             }
             let header = ["RELEASE", "ARCH", "DISTRO", "VERSION", "BUILD-ID", "TYPES", "SIZE"]
             let rows = entries.map { e in
-                [e.identity.release, e.identity.arch, e.identity.distro, e.identity.distroVersion,
-                 e.identity.buildID.map { String($0.hex.prefix(12)) } ?? "-", String(e.typeCount), formatBytes(e.size)]
+                [
+                    e.identity.release, e.identity.arch, e.identity.distro, e.identity.distroVersion,
+                    e.identity.buildID.map { String($0.hex.prefix(12)) } ?? "-", String(e.typeCount),
+                    formatBytes(e.size),
+                ]
             }
             print(table([header] + rows))
             print("\(entries.count) kernel\(entries.count == 1 ? "" : "s") in \(catalog.root.path)")
@@ -39,8 +44,10 @@ extension BTFGen {
 
         @OptionGroup var catalogOptions: CatalogOptions
 
-        @Argument(help: ArgumentHelp("A release (uname -r) or a build-id (or a unique prefix of ≥ 8 hex digits).",
-                                     valueName: "release|build-id"))
+        @Argument(
+            help: ArgumentHelp(
+                "A release (uname -r) or a build-id (or a unique prefix of ≥ 8 hex digits).",
+                valueName: "release|build-id"))
         var query: String
 
         @Flag(help: "Print the entry as JSON.")

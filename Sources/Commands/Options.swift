@@ -4,8 +4,10 @@ import Foundation
 
 /// `--catalog`, shared by every command that reads or writes the catalog.
 public struct CatalogOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Catalog directory (default: $BTFGEN_CATALOG, else ./kernels).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Catalog directory (default: $BTFGEN_CATALOG, else ./kernels).", valueName: "dir"))
     public var catalog: String?
 
     public init() {}

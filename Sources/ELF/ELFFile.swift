@@ -133,23 +133,26 @@ public struct ELFFile {
             }
             let tableEnd = shoff.addingReportingOverflow(UInt64(shnum * shentsize))
             guard !tableEnd.overflow, tableEnd.partialValue <= UInt64(bytes.count) else {
-                throw .truncated(what: "section header table (\(shnum) entries)",
-                                 offset: Int(clamping: shoff), needed: shnum * shentsize)
+                throw .truncated(
+                    what: "section header table (\(shnum) entries)",
+                    offset: Int(clamping: shoff), needed: shnum * shentsize)
             }
             raw.reserveCapacity(shnum)
             for i in 0..<shnum {
                 let at = Int(shoff) + i * shentsize
                 if is64Bit {
-                    raw.append(RawSection(
-                        nameOffset: reader.u32(at), type: reader.u32(at + 4), flags: reader.u64(at + 8),
-                        address: reader.u64(at + 16), offset: reader.u64(at + 24), size: reader.u64(at + 32),
-                        link: reader.u32(at + 40), info: reader.u32(at + 44), entrySize: reader.u64(at + 56)))
+                    raw.append(
+                        RawSection(
+                            nameOffset: reader.u32(at), type: reader.u32(at + 4), flags: reader.u64(at + 8),
+                            address: reader.u64(at + 16), offset: reader.u64(at + 24), size: reader.u64(at + 32),
+                            link: reader.u32(at + 40), info: reader.u32(at + 44), entrySize: reader.u64(at + 56)))
                 } else {
-                    raw.append(RawSection(
-                        nameOffset: reader.u32(at), type: reader.u32(at + 4), flags: UInt64(reader.u32(at + 8)),
-                        address: UInt64(reader.u32(at + 12)), offset: UInt64(reader.u32(at + 16)),
-                        size: UInt64(reader.u32(at + 20)), link: reader.u32(at + 24), info: reader.u32(at + 28),
-                        entrySize: UInt64(reader.u32(at + 36))))
+                    raw.append(
+                        RawSection(
+                            nameOffset: reader.u32(at), type: reader.u32(at + 4), flags: UInt64(reader.u32(at + 8)),
+                            address: UInt64(reader.u32(at + 12)), offset: UInt64(reader.u32(at + 16)),
+                            size: UInt64(reader.u32(at + 20)), link: reader.u32(at + 24), info: reader.u32(at + 28),
+                            entrySize: UInt64(reader.u32(at + 36))))
                 }
             }
         }
@@ -157,8 +160,9 @@ public struct ELFFile {
         for (i, s) in raw.enumerated() where s.type != ELFSection.typeNoBits && s.size > 0 {
             let end = s.offset.addingReportingOverflow(s.size)
             guard !end.overflow, end.partialValue <= UInt64(bytes.count) else {
-                throw .truncated(what: "section \(i) data", offset: Int(clamping: s.offset),
-                                 needed: Int(clamping: s.size))
+                throw .truncated(
+                    what: "section \(i) data", offset: Int(clamping: s.offset),
+                    needed: Int(clamping: s.size))
             }
         }
         var names: UnsafeRawBufferPointer? = nil
@@ -167,9 +171,10 @@ public struct ELFFile {
             names = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
         }
         sections = raw.enumerated().map { i, s in
-            ELFSection(index: i, name: names.map { cString(in: $0, at: Int(s.nameOffset)) } ?? "",
-                       type: s.type, flags: s.flags, address: s.address, offset: s.offset, size: s.size,
-                       link: s.link, info: s.info, entrySize: s.entrySize)
+            ELFSection(
+                index: i, name: names.map { cString(in: $0, at: Int(s.nameOffset)) } ?? "",
+                type: s.type, flags: s.flags, address: s.address, offset: s.offset, size: s.size,
+                link: s.link, info: s.info, entrySize: s.entrySize)
         }
     }
 
@@ -189,15 +194,18 @@ public struct ELFFile {
     public func notes() throws(ELFError) -> [ELFNote] {
         var result: [ELFNote] = []
         for section in sections where section.type == ELFSection.typeNote {
-            result += try ELFFile.parseNotes(data(of: section), littleEndian: isLittleEndian,
-                                             baseOffset: Int(section.offset))
+            result += try ELFFile.parseNotes(
+                data(of: section), littleEndian: isLittleEndian,
+                baseOffset: Int(section.offset))
         }
         return result
     }
 
     /// Parse a run of `Elf_Nhdr` records, e.g. a SHT_NOTE section or `/sys/kernel/notes`.
-    public static func parseNotes(_ data: UnsafeRawBufferPointer, littleEndian: Bool,
-                                  baseOffset: Int = 0) throws(ELFError) -> [ELFNote] {
+    public static func parseNotes(
+        _ data: UnsafeRawBufferPointer, littleEndian: Bool,
+        baseOffset: Int = 0
+    ) throws(ELFError) -> [ELFNote] {
         let reader = ByteReader(bytes: data, littleEndian: littleEndian)
         var notes: [ELFNote] = []
         var at = 0
@@ -213,8 +221,10 @@ public struct ELFFile {
             }
             var name = cString(in: UnsafeRawBufferPointer(rebasing: data[nameStart..<nameStart + nameSize]), at: 0)
             if name.isEmpty && nameSize > 0 { name = "" }
-            notes.append(ELFNote(name: name, type: type,
-                                 descriptor: Array(data[descStart..<descStart + descSize])))
+            notes.append(
+                ELFNote(
+                    name: name, type: type,
+                    descriptor: Array(data[descStart..<descStart + descSize])))
             at = min(end, data.count)
         }
         return notes
@@ -240,13 +250,17 @@ public struct ELFFile {
         var at = 0
         while at + entry <= raw.count {
             if is64Bit {
-                result.append(ELFSymbol(name: cString(in: strings, at: Int(reader.u32(at))),
-                                        value: reader.u64(at + 8), size: reader.u64(at + 16),
-                                        info: raw[at + 4], sectionIndex: reader.u16(at + 6)))
+                result.append(
+                    ELFSymbol(
+                        name: cString(in: strings, at: Int(reader.u32(at))),
+                        value: reader.u64(at + 8), size: reader.u64(at + 16),
+                        info: raw[at + 4], sectionIndex: reader.u16(at + 6)))
             } else {
-                result.append(ELFSymbol(name: cString(in: strings, at: Int(reader.u32(at))),
-                                        value: UInt64(reader.u32(at + 4)), size: UInt64(reader.u32(at + 8)),
-                                        info: raw[at + 12], sectionIndex: reader.u16(at + 14)))
+                result.append(
+                    ELFSymbol(
+                        name: cString(in: strings, at: Int(reader.u32(at))),
+                        value: UInt64(reader.u32(at + 4)), size: UInt64(reader.u32(at + 8)),
+                        info: raw[at + 12], sectionIndex: reader.u16(at + 14)))
             }
             at += entry
         }

@@ -25,19 +25,19 @@ public enum ELFWriter {
 
         // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, System V ABI, padding.
         out += [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
-        u16(1)                     // e_type: ET_REL
-        u16(machine)               // e_machine
-        u32(1)                     // e_version
-        u64(0)                     // e_entry
-        u64(0)                     // e_phoff
-        u64(UInt64(shoff))         // e_shoff
-        u32(0)                     // e_flags
-        u16(64)                    // e_ehsize
-        u16(0)                     // e_phentsize
-        u16(0)                     // e_phnum
-        u16(64)                    // e_shentsize
-        u16(3)                     // e_shnum
-        u16(2)                     // e_shstrndx
+        u16(1)  // e_type: ET_REL
+        u16(machine)  // e_machine
+        u32(1)  // e_version
+        u64(0)  // e_entry
+        u64(0)  // e_phoff
+        u64(UInt64(shoff))  // e_shoff
+        u32(0)  // e_flags
+        u16(64)  // e_ehsize
+        u16(0)  // e_phentsize
+        u16(0)  // e_phnum
+        u16(64)  // e_shentsize
+        u16(3)  // e_shnum
+        u16(2)  // e_shstrndx
         out += btf
         out += names
         pad(to: 8)
@@ -47,7 +47,7 @@ public enum ELFWriter {
             u32(0); u32(0); u64(align); u64(0)
         }
         section(name: 0, type: 0, flags: 0, offset: 0, size: 0, align: 0)
-        section(name: 1, type: 1, flags: 2, offset: btfOffset, size: btf.count, align: 4)   // PROGBITS, SHF_ALLOC
+        section(name: 1, type: 1, flags: 2, offset: btfOffset, size: btf.count, align: 4)  // PROGBITS, SHF_ALLOC
         section(name: 6, type: 3, flags: 0, offset: namesOffset, size: names.count, align: 1)  // STRTAB
         return out
     }

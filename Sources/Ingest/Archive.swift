@@ -1,8 +1,9 @@
 // libarchive, wrapped just enough to walk an archive (possibly nested inside another one, as a
 // .deb's data.tar.xz sits inside its ar container) and copy one member to a file.
 import CLibArchive
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A libarchive read handle over a file or over the current member of another archive.
@@ -51,8 +52,9 @@ public final class ArchiveReader {
         }
         let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
         let link = (archive_entry_symlink(entry) ?? archive_entry_hardlink(entry)).map { String(cString: $0) }
-        return ArchiveMember(name: name, size: archive_entry_size(entry), fileType: UInt32(archive_entry_filetype(entry)),
-                             isHardlink: archive_entry_hardlink(entry) != nil, linkTarget: link)
+        return ArchiveMember(
+            name: name, size: archive_entry_size(entry), fileType: UInt32(archive_entry_filetype(entry)),
+            isHardlink: archive_entry_hardlink(entry) != nil, linkTarget: link)
     }
 
     /// Copy the current member into a new file at `path` (removed again on failure).
@@ -111,13 +113,16 @@ private final class NestedSource {
     deinit { buffer.deallocate() }
 }
 
-private let nestedRead: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?,
-                                        UnsafeMutablePointer<UnsafeRawPointer?>?) -> la_ssize_t = { _, context, out in
-    let source = Unmanaged<NestedSource>.fromOpaque(context!).takeUnretainedValue()
-    let n = archive_read_data(source.outer, source.buffer, 1 << 16)
-    out?.pointee = UnsafeRawPointer(source.buffer)
-    return la_ssize_t(n)
-}
+private let nestedRead:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutableRawPointer?,
+        UnsafeMutablePointer<UnsafeRawPointer?>?
+    ) -> la_ssize_t = { _, context, out in
+        let source = Unmanaged<NestedSource>.fromOpaque(context!).takeUnretainedValue()
+        let n = archive_read_data(source.outer, source.buffer, 1 << 16)
+        out?.pointee = UnsafeRawPointer(source.buffer)
+        return la_ssize_t(n)
+    }
 
 /// The container formats btfgen reads.
 public enum ArchiveFormat: Sendable {

@@ -2,8 +2,9 @@
 // times, owner 0/0 with no names, fixed modes, ustar headers (no pax atime/ctime records), and
 // single-threaded xz so the compressed bytes do not depend on the machine.
 import CLibArchive
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why an archive could not be written.
@@ -83,7 +84,9 @@ public final class ArchiveWriter {
     }
 
     private func addEntry(_ name: String, type: UInt32, mode: Int32, size: Int) throws(ArchiveWriteError) {
-        guard let entry = archive_entry_new() else { throw ArchiveWriteError(path: path, reason: "out of memory", errno: ENOMEM) }
+        guard let entry = archive_entry_new() else {
+            throw ArchiveWriteError(path: path, reason: "out of memory", errno: ENOMEM)
+        }
         defer { archive_entry_free(entry) }
         archive_entry_set_pathname(entry, name)
         archive_entry_set_filetype(entry, type)

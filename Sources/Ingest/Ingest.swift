@@ -23,9 +23,11 @@ extension IngestError: CustomStringConvertible {
         case .archive(let path, let reason):
             return "\(path) cannot be unpacked: \(reason); the file is damaged or incomplete (fetch it again)"
         case .noVmlinuxInPackage(let path, let looked):
-            return "\(path) holds no vmlinux (looked for \(looked.joined(separator: ", "))); pass the debuginfo package (linux-image-<release>-dbg, linux-image-unsigned-<release>-dbgsym, kernel-debuginfo-<release>)"
+            return
+                "\(path) holds no vmlinux (looked for \(looked.joined(separator: ", "))); pass the debuginfo package (linux-image-<release>-dbg, linux-image-unsigned-<release>-dbgsym, kernel-debuginfo-<release>)"
         case .noSpace(let path):
-            return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+            return
+                "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
         case .io(let path, let reason):
             return "\(path): \(reason)"
         case .unsafeMember(let path, let member, let reason):
@@ -84,8 +86,9 @@ public enum Ingest {
             do { inner = try MappedFile(path: out).withBytes { detectKind($0) } } catch { throw .file(error) }
             switch inner {
             case .elf:
-                return PreparedInput(source: path, vmlinux: out, isPrivate: true, package: nil,
-                                     container: "compressed vmlinux")
+                return PreparedInput(
+                    source: path, vmlinux: out, isPrivate: true, package: nil,
+                    container: "compressed vmlinux")
             case .bzImage:
                 unlink(out)
                 throw .image(.compressedBootImage(path: path))
@@ -114,11 +117,13 @@ public enum Ingest {
         while p.hasPrefix("/") { p = p.dropFirst() }
         let parts = p.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 5, parts[0] == "usr", parts[1] == "lib", parts[2] == "debug", parts[3] == "boot",
-           parts[4].hasPrefix("vmlinux-"), parts[4].count > "vmlinux-".count {
+            parts[4].hasPrefix("vmlinux-"), parts[4].count > "vmlinux-".count
+        {
             return true
         }
         if parts.count == 7, Array(parts[0..<5]) == ["usr", "lib", "debug", "lib", "modules"], !parts[5].isEmpty,
-           parts[6] == "vmlinux" {
+            parts[6] == "vmlinux"
+        {
             return true
         }
         return false
@@ -142,10 +147,12 @@ public enum Ingest {
                     guard entry.isRegular, isVmlinuxMember(entry.name) else { continue }
                     let out = scratchFile(in: scratchDirectory, "vmlinux")
                     try inner.extractCurrent(to: out)
-                    let meta = PackageMetadata(format: .deb, name: control["Package"], version: control["Version"],
-                                               maintainer: control["Maintainer"], member: entry.name)
-                    return PreparedInput(source: path, vmlinux: out, isPrivate: true, package: meta,
-                                         container: path.hasSuffix(".ddeb") ? "ddeb" : "deb")
+                    let meta = PackageMetadata(
+                        format: .deb, name: control["Package"], version: control["Version"],
+                        maintainer: control["Maintainer"], member: entry.name)
+                    return PreparedInput(
+                        source: path, vmlinux: out, isPrivate: true, package: meta,
+                        container: path.hasSuffix(".ddeb") ? "ddeb" : "deb")
                 }
             }
         }

@@ -16,7 +16,9 @@ public enum UnsafeMemberReason: String, Sendable, Equatable {
 public enum SafeArchive {
     /// Every regular file's relative path and contents. Directories are accepted and skipped.
     /// `limit` bounds each file and the total, so a hostile archive cannot exhaust memory.
-    public static func regularFiles(path: String, limit: Int = 256 << 20) throws(IngestError) -> [(name: String, bytes: [UInt8])] {
+    public static func regularFiles(path: String, limit: Int = 256 << 20) throws(IngestError) -> [(
+        name: String, bytes: [UInt8]
+    )] {
         let reader = try ArchiveReader(path: path, format: .tar)
         var files: [(String, [UInt8])] = []
         var total = 0

@@ -12,12 +12,15 @@ public enum DistroInference {
     ]
 
     /// `(distro, version)` from the release string, the banner's UTS version and package facts.
-    public static func infer(release: String, utsVersion: String?, packageMaintainer: String?,
-                             packageVersion: String?, container: String?) -> (String, String) {
+    public static func infer(
+        release: String, utsVersion: String?, packageMaintainer: String?,
+        packageVersion: String?, container: String?
+    ) -> (String, String) {
         let series = release.split(separator: ".").prefix(2).joined(separator: ".")
         let uts = utsVersion ?? ""
         let maintainer = packageMaintainer ?? ""
-        let isUbuntu = container == "ddeb" || maintainer.contains("Ubuntu") || uts.contains("Ubuntu")
+        let isUbuntu =
+            container == "ddeb" || maintainer.contains("Ubuntu") || uts.contains("Ubuntu")
             || (packageVersion ?? "").contains("ubuntu")
         if isUbuntu { return ("ubuntu", ubuntu[series] ?? KernelIdentity.unknownVersion) }
         // A distro tag in the release itself is the most specific fact there is.

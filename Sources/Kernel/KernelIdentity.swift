@@ -20,8 +20,10 @@ public struct BuildID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     public init(from decoder: Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let id = BuildID(hex: s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "not a build-id: \(s)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "not a build-id: \(s)"))
         }
         self = id
     }
@@ -76,8 +78,10 @@ public struct KernelIdentity: Hashable, Sendable, Codable {
     /// The whole `Linux version …` banner.
     public var banner: String?
 
-    public init(release: String, arch: String, buildID: BuildID?, distro: String, distroVersion: String,
-                compiler: String? = nil, banner: String? = nil) {
+    public init(
+        release: String, arch: String, buildID: BuildID?, distro: String, distroVersion: String,
+        compiler: String? = nil, banner: String? = nil
+    ) {
         self.release = release
         self.arch = arch
         self.buildID = buildID

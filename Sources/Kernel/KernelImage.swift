@@ -18,15 +18,19 @@ extension KernelImageError: CustomStringConvertible {
         case .empty(let path):
             return "\(path) is empty; pass a debuginfo vmlinux or a linux-image-*-dbg / kernel-debuginfo package"
         case .compressedBootImage(let path):
-            return "\(path) is a compressed boot image (bzImage/vmlinuz) without DWARF; use the debuginfo vmlinux instead: Debian/Ubuntu linux-image-<release>-dbg(sym) (usr/lib/debug/boot/vmlinux-<release>), RHEL/CentOS kernel-debuginfo (usr/lib/debug/lib/modules/<release>/vmlinux), or vmlinux from your kernel build tree"
+            return
+                "\(path) is a compressed boot image (bzImage/vmlinuz) without DWARF; use the debuginfo vmlinux instead: Debian/Ubuntu linux-image-<release>-dbg(sym) (usr/lib/debug/boot/vmlinux-<release>), RHEL/CentOS kernel-debuginfo (usr/lib/debug/lib/modules/<release>/vmlinux), or vmlinux from your kernel build tree"
         case .notELF(let path):
-            return "\(path) is not an ELF file, a compressed vmlinux (.xz/.gz/.zst) or a .deb/.ddeb/.rpm package; pass a debuginfo vmlinux"
+            return
+                "\(path) is not an ELF file, a compressed vmlinux (.xz/.gz/.zst) or a .deb/.ddeb/.rpm package; pass a debuginfo vmlinux"
         case .badELF(let path, let reason):
             return "\(path): \(reason); the file is damaged or incomplete (fetch it again)"
         case .noDWARF(let path):
-            return "\(path) has no DWARF debug info (.debug_info); BTF is generated from DWARF: use the debuginfo vmlinux (e.g. the -dbg/-debuginfo package), or a kernel built with CONFIG_DEBUG_INFO=y"
+            return
+                "\(path) has no DWARF debug info (.debug_info); BTF is generated from DWARF: use the debuginfo vmlinux (e.g. the -dbg/-debuginfo package), or a kernel built with CONFIG_DEBUG_INFO=y"
         case .noBanner(let path):
-            return "\(path) has DWARF but no `Linux version` banner, so it is not a kernel image; pass a vmlinux, or give --release to name it"
+            return
+                "\(path) has DWARF but no `Linux version` banner, so it is not a kernel image; pass a vmlinux, or give --release to name it"
         }
     }
 }
@@ -77,7 +81,8 @@ public func detectKind(_ bytes: UnsafeRawBufferPointer) -> FileKind {
 
 extension KernelImageInfo {
     /// Read identity from a mapped vmlinux. Throws for anything that is not a DWARF kernel ELF.
-    public static func read(_ file: MappedFile, requireBanner: Bool = true) throws(KernelImageError) -> KernelImageInfo {
+    public static func read(_ file: MappedFile, requireBanner: Bool = true) throws(KernelImageError) -> KernelImageInfo
+    {
         let bytes = file.bytes
         switch detectKind(bytes) {
         case .empty: throw .empty(path: file.path)
@@ -97,9 +102,10 @@ extension KernelImageInfo {
         if requireBanner && banner == nil { throw .noBanner(path: file.path) }
         let parsed = banner.map(Banner.init)
         let btf = elf.section(named: ".BTF").flatMap { $0.size > 0 && $0.hasFileData ? $0.size : nil }
-        return KernelImageInfo(release: parsed?.release, arch: KernelArch.name(elfMachine: elf.machine),
-                               buildID: buildID, compiler: parsed?.compiler, banner: banner,
-                               dwarfBytes: debugInfo.size, nativeBTFBytes: btf)
+        return KernelImageInfo(
+            release: parsed?.release, arch: KernelArch.name(elfMachine: elf.machine),
+            buildID: buildID, compiler: parsed?.compiler, banner: banner,
+            dwarfBytes: debugInfo.size, nativeBTFBytes: btf)
     }
 
     /// The `Linux version …` string: `.rodata` first, then every other allocated data section.
@@ -111,7 +117,8 @@ extension KernelImageInfo {
             let data = elf.data(of: section)
             var searchFrom = 0
             while searchFrom < data.count,
-                  let hit = firstOffset(of: needle, in: UnsafeRawBufferPointer(rebasing: data[searchFrom...])) {
+                let hit = firstOffset(of: needle, in: UnsafeRawBufferPointer(rebasing: data[searchFrom...]))
+            {
                 let start = searchFrom + hit
                 var end = start
                 while end < data.count && data[end] != 0 && data[end] != 0x0a && end - start < 512 { end += 1 }

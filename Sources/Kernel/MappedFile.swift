@@ -1,6 +1,6 @@
 // Read-only memory maps: a 600 MB debuginfo vmlinux is examined without copying it.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a file could not be opened for reading.

@@ -29,9 +29,11 @@ extension InstallError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .shadowed(let path):
-            return "\(path) already holds BTF that btfgen did not write, and libbpf reads it first; btfgen never overwrites a file it did not create: check it belongs to this kernel or remove it, then run `btfgen install` again"
+            return
+                "\(path) already holds BTF that btfgen did not write, and libbpf reads it first; btfgen never overwrites a file it did not create: check it belongs to this kernel or remove it, then run `btfgen install` again"
         case .noFreeLocation(let tried):
-            return "every place libbpf looks is taken by files btfgen did not write (\(tried.joined(separator: ", "))); remove one of them"
+            return
+                "every place libbpf looks is taken by files btfgen did not write (\(tried.joined(separator: ", "))); remove one of them"
         case .io(let path, let reason):
             return "cannot write \(path): \(reason)"
         case .registry(let path, let reason):
@@ -70,16 +72,20 @@ public struct BTFInstaller: Sendable {
 
     /// The locations libbpf searches after /sys/kernel/btf/vmlinux, in its order.
     public static func libbpfLocations(release r: String) -> [String] {
-        ["/boot/vmlinux-\(r)", "/lib/modules/\(r)/vmlinux-\(r)", "/lib/modules/\(r)/build/vmlinux",
-         "/usr/lib/modules/\(r)/kernel/vmlinux", "/usr/lib/debug/boot/vmlinux-\(r)",
-         "/usr/lib/debug/boot/vmlinux-\(r).debug", "/usr/lib/debug/lib/modules/\(r)/vmlinux"]
+        [
+            "/boot/vmlinux-\(r)", "/lib/modules/\(r)/vmlinux-\(r)", "/lib/modules/\(r)/build/vmlinux",
+            "/usr/lib/modules/\(r)/kernel/vmlinux", "/usr/lib/debug/boot/vmlinux-\(r)",
+            "/usr/lib/debug/boot/vmlinux-\(r).debug", "/usr/lib/debug/lib/modules/\(r)/vmlinux",
+        ]
     }
 
     func onDisk(_ path: String) -> String { root == "/" ? path : root + path }
 
     /// Install `btf` (raw BTF bytes) for `release`.
-    public func install(btf: [UInt8], release: String, buildID: String?, source: String,
-                        machine: UInt16 = ELFFile.machineX86_64) throws(InstallError) -> InstallOutcome {
+    public func install(
+        btf: [UInt8], release: String, buildID: String?, source: String,
+        machine: UInt16 = ELFFile.machineX86_64
+    ) throws(InstallError) -> InstallOutcome {
         let payload = ELFWriter.btfObject(btf, machine: machine)
         let digest = payload.withUnsafeBytes { SHA256.hex($0) }
         var registry = try readRegistry()
@@ -93,8 +99,9 @@ public struct BTFInstaller: Sendable {
                     // Someone replaced our file: it is theirs now.
                     registry.remove(at: mine)
                 } else {
-                    let record = InstalledFile(path: location, sha256: digest, release: release, buildID: buildID,
-                                               source: source, installedAt: Self.now())
+                    let record = InstalledFile(
+                        path: location, sha256: digest, release: release, buildID: buildID,
+                        source: source, installedAt: Self.now())
                     if exists && registry[mine].sha256 == digest {
                         return .unchanged(registry[mine])
                     }
@@ -112,8 +119,9 @@ public struct BTFInstaller: Sendable {
                 }
                 continue  // not BTF (a DWARF-only vmlinux, say): libbpf skips it, and so do we
             }
-            let record = InstalledFile(path: location, sha256: digest, release: release, buildID: buildID,
-                                       source: source, installedAt: Self.now())
+            let record = InstalledFile(
+                path: location, sha256: digest, release: release, buildID: buildID,
+                source: source, installedAt: Self.now())
             try writeAtomically(payload, to: full)
             registry.append(record)
             try writeRegistry(registry)
@@ -123,14 +131,18 @@ public struct BTFInstaller: Sendable {
     }
 
     /// Remove what btfgen installed (for `release`, or all). Files changed since are left alone.
-    public func uninstall(release: String? = nil) throws(InstallError) -> (removed: [InstalledFile], keptChanged: [InstalledFile]) {
+    public func uninstall(release: String? = nil) throws(InstallError) -> (
+        removed: [InstalledFile], keptChanged: [InstalledFile]
+    ) {
         var registry = try readRegistry()
         var removed: [InstalledFile] = [], kept: [InstalledFile] = []
         for record in registry where release == nil || record.release == release {
             let full = onDisk(record.path)
             if let current = try? sha256(of: full) {
                 if current == record.sha256 {
-                    guard unlink(full) == 0 else { throw .io(path: record.path, reason: String(cString: strerror(errno))) }
+                    guard unlink(full) == 0 else {
+                        throw .io(path: record.path, reason: String(cString: strerror(errno)))
+                    }
                     removed.append(record)
                 } else {
                     kept.append(record)

@@ -2,8 +2,9 @@
 // the types we expect, consumers that use libbpf will too.
 import CLibBPF
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A member of a struct or union as libbpf reports it.
@@ -68,9 +69,11 @@ public final class LibBPFBTF {
         for i in 0..<vlen {
             let m = first[i]
             let name = btf__name_by_offset(btf, m.name_off).map { String(cString: $0) } ?? ""
-            members.append(LibBPFMember(name: name,
-                                        bitOffset: kindFlag ? m.offset & 0xffffff : m.offset,
-                                        bitfieldSize: kindFlag ? m.offset >> 24 : 0))
+            members.append(
+                LibBPFMember(
+                    name: name,
+                    bitOffset: kindFlag ? m.offset & 0xffffff : m.offset,
+                    bitfieldSize: kindFlag ? m.offset >> 24 : 0))
         }
         return LibBPFStruct(name: name, size: t.pointee.size, members: members)
     }

@@ -16,8 +16,10 @@ public struct BTFPipeline: Sendable {
     ///  - objcopy: copies `vmlinux` to `scratch` (pahole -J rewrites its input in place), runs
     ///    pahole -J, llvm-objcopy and strip -x, and writes the resulting ELF to `output`.
     /// `vmlinuxIsPrivate` lets the objcopy method work on `vmlinux` itself when the caller made it.
-    public func encode(vmlinux: String, method: BuildMethod, flags: [String], output: String,
-                       scratch: String, vmlinuxIsPrivate: Bool = false) throws {
+    public func encode(
+        vmlinux: String, method: BuildMethod, flags: [String], output: String,
+        scratch: String, vmlinuxIsPrivate: Bool = false
+    ) throws {
         try tools.require(method)
         switch method {
         case .detached:
@@ -31,9 +33,12 @@ public struct BTFPipeline: Sendable {
             }
             defer { if !vmlinuxIsPrivate { try? FileManager.default.removeItem(atPath: work) } }
             try runner.run(tools.pahole.path, flags + ["-J", work], name: "pahole")
-            try runner.run(tools.llvmObjcopy!.path,
-                           ["--only-section=.BTF", "--set-section-flags", ".BTF=alloc,readonly", "--strip-all",
-                            work, output], name: "llvm-objcopy")
+            try runner.run(
+                tools.llvmObjcopy!.path,
+                [
+                    "--only-section=.BTF", "--set-section-flags", ".BTF=alloc,readonly", "--strip-all",
+                    work, output,
+                ], name: "llvm-objcopy")
             try runner.run(tools.strip!.path, ["-x", output], name: "strip")
         }
     }

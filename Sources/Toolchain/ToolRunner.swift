@@ -16,12 +16,14 @@ extension ToolError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .missing(let tool, let package):
-            return "\(tool) not found on PATH; install it with `apt-get install \(package)` (or set BTFGEN_\(ToolError.envName(tool)) to its path)"
+            return
+                "\(tool) not found on PATH; install it with `apt-get install \(package)` (or set BTFGEN_\(ToolError.envName(tool)) to its path)"
         case .tooOld(let tool, let found, let needed, let package):
             return "\(tool) \(found) is too old: btfgen needs \(needed) or newer; install a newer \(package)"
         case .failed(let tool, _, let status, let tail):
             let t = tail.trimmingCharacters(in: .whitespacesAndNewlines)
-            return "\(tool) failed with exit status \(status)" + (t.isEmpty ? "" : ": \(t.replacingOccurrences(of: "\n", with: " | "))")
+            return "\(tool) failed with exit status \(status)"
+                + (t.isEmpty ? "" : ": \(t.replacingOccurrences(of: "\n", with: " | "))")
         case .killed(let tool, let signal):
             return "\(tool) was killed by signal \(signal) (out of memory? try --jobs 1)"
         case .unparsableVersion(let tool, let output):
@@ -53,8 +55,10 @@ public struct ToolRunner: Sendable {
 
     /// Run `executable` with `arguments`; throws `.failed` on a non-zero exit unless `check` is off.
     @discardableResult
-    public func run(_ executable: String, _ arguments: [String], name: String? = nil,
-                    check: Bool = true) throws -> ToolOutput {
+    public func run(
+        _ executable: String, _ arguments: [String], name: String? = nil,
+        check: Bool = true
+    ) throws -> ToolOutput {
         let toolName = name ?? URL(fileURLWithPath: executable).lastPathComponent
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -77,15 +81,17 @@ public struct ToolRunner: Sendable {
         let outData = ToolRunner.drain(out.fileHandleForReading, keepHead: limits.0)
         group.wait()
         process.waitUntilExit()
-        let result = ToolOutput(status: process.terminationStatus,
-                                stdout: String(decoding: outData, as: UTF8.self),
-                                stderr: String(decoding: errData, as: UTF8.self))
+        let result = ToolOutput(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
         if process.terminationReason == .uncaughtSignal {
             throw ToolError.killed(tool: toolName, signal: process.terminationStatus)
         }
         if check && result.status != 0 {
-            throw ToolError.failed(tool: toolName, arguments: arguments, status: result.status,
-                                   stderrTail: ToolRunner.tail(result.stderr.isEmpty ? result.stdout : result.stderr))
+            throw ToolError.failed(
+                tool: toolName, arguments: arguments, status: result.status,
+                stderrTail: ToolRunner.tail(result.stderr.isEmpty ? result.stdout : result.stderr))
         }
         return result
     }
@@ -114,8 +120,11 @@ public struct ToolRunner: Sendable {
 }
 
 /// Find an executable: `$BTFGEN_<NAME>` first, then each candidate name on PATH.
-public func locateTool(_ candidates: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-    if let first = candidates.first, let explicit = environment["BTFGEN_\(ToolError.envName(first))"], !explicit.isEmpty {
+public func locateTool(_ candidates: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+    -> String?
+{
+    if let first = candidates.first, let explicit = environment["BTFGEN_\(ToolError.envName(first))"], !explicit.isEmpty
+    {
         return FileManager.default.isExecutableFile(atPath: explicit) ? explicit : nil
     }
     let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"

@@ -91,19 +91,24 @@ public struct Toolchain: Sendable {
         }
         let pahole = try version(of: "pahole", at: paholePath, arguments: ["--version"], runner: runner)
         guard pahole.version >= minimumPahole else {
-            throw ToolError.tooOld(tool: "pahole", found: pahole.version.description,
-                                   needed: minimumPahole.description, package: paholePackage)
+            throw ToolError.tooOld(
+                tool: "pahole", found: pahole.version.description,
+                needed: minimumPahole.description, package: paholePackage)
         }
         let objcopy = try locateTool(["llvm-objcopy"] + (11...20).reversed().map { "llvm-objcopy-\($0)" })
-            .map { try version(of: "llvm-objcopy", at: $0, arguments: ["--version"], runner: runner, line: "LLVM version") }
+            .map {
+                try version(of: "llvm-objcopy", at: $0, arguments: ["--version"], runner: runner, line: "LLVM version")
+            }
         let strip = try locateTool(["strip"]).map {
             try version(of: "strip", at: $0, arguments: ["--version"], runner: runner)
         }
         return Toolchain(pahole: pahole, llvmObjcopy: objcopy, strip: strip)
     }
 
-    static func version(of name: String, at path: String, arguments: [String], runner: ToolRunner,
-                        line marker: String? = nil) throws -> Tool {
+    static func version(
+        of name: String, at path: String, arguments: [String], runner: ToolRunner,
+        line marker: String? = nil
+    ) throws -> Tool {
         let out = try runner.run(path, arguments, name: name)
         let lines = out.stdout.split(separator: "\n").map(String.init)
         let line = marker.flatMap { m in lines.first { $0.contains(m) } } ?? lines.first ?? ""
@@ -120,12 +125,15 @@ public struct Toolchain: Sendable {
         switch method {
         case .detached:
             guard pahole.version >= Toolchain.detachedPahole else {
-                throw ToolError.tooOld(tool: "pahole", found: pahole.version.description,
-                                       needed: "\(Toolchain.detachedPahole) (for --method detached; or use --method objcopy)",
-                                       package: Toolchain.paholePackage)
+                throw ToolError.tooOld(
+                    tool: "pahole", found: pahole.version.description,
+                    needed: "\(Toolchain.detachedPahole) (for --method detached; or use --method objcopy)",
+                    package: Toolchain.paholePackage)
             }
         case .objcopy:
-            guard llvmObjcopy != nil else { throw ToolError.missing(tool: "llvm-objcopy", package: Toolchain.llvmPackage) }
+            guard llvmObjcopy != nil else {
+                throw ToolError.missing(tool: "llvm-objcopy", package: Toolchain.llvmPackage)
+            }
             guard strip != nil else { throw ToolError.missing(tool: "strip", package: Toolchain.stripPackage) }
         }
     }

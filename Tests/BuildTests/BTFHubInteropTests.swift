@@ -2,8 +2,8 @@
 // or broken archives refused one by one.
 import Foundation
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BTFHubInteropTests {
     /// A catalog with two fake kernels (one RHEL 8, one Ubuntu 18.04).
@@ -12,7 +12,9 @@ import TestSupport
         let a = try FakeKernel.compile(in: dir, name: "a", release: "4.18.0-305.el8.x86_64", variant: 1)
         let b = try FakeKernel.compile(in: dir, name: "b", release: "4.15.0-213-generic", variant: 2)
         try #require(try btfgen(["build", a, "--catalog", catalog]).status == 0)
-        try #require(try btfgen(["build", b, "--distro", "ubuntu", "--distro-version", "18.04", "--catalog", catalog]).status == 0)
+        try #require(
+            try btfgen(["build", b, "--distro", "ubuntu", "--distro-version", "18.04", "--catalog", catalog]).status
+                == 0)
         return catalog
     }
 
@@ -23,9 +25,13 @@ import TestSupport
         let tree = dir.file("btfhub")
         let ex = try btfgen(["catalog", "export", "--layout", "btfhub", tree, "--catalog", catalog])
         try #require(ex.status == 0, "\(ex.stderr)")
-        let listing = try runProcess("find", [tree, "-type", "f", "-printf", "%P\n"]).stdout.split(separator: "\n").sorted()
-        #expect(listing == ["rhel/8/x86_64/4.18.0-305.el8.x86_64.btf.tar.xz",
-                            "ubuntu/18.04/x86_64/4.15.0-213-generic.btf.tar.xz"])
+        let listing = try runProcess("find", [tree, "-type", "f", "-printf", "%P\n"]).stdout.split(separator: "\n")
+            .sorted()
+        #expect(
+            listing == [
+                "rhel/8/x86_64/4.18.0-305.el8.x86_64.btf.tar.xz",
+                "ubuntu/18.04/x86_64/4.15.0-213-generic.btf.tar.xz",
+            ])
         // BTFHub's tarballs hold exactly <release>.btf; GNU tar is the oracle.
         let members = try runProcess("tar", ["-tJf", tree + "/rhel/8/x86_64/4.18.0-305.el8.x86_64.btf.tar.xz"])
         #expect(members.stdout == "4.18.0-305.el8.x86_64.btf\n")
@@ -66,10 +72,22 @@ import TestSupport
         let tree = dir.file("tree/amzn/2/x86_64")
         try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
         let elf = dir.file("4.14.336-257.562.amzn2.x86_64.btf")
-        try #require(try runProcess("llvm-objcopy", ["--only-section=.BTF", "--set-section-flags", ".BTF=alloc,readonly",
-                                                      "--strip-all", dir.file("work"), elf]).status == 0)
-        try #require(try runProcess("tar", ["-cJf", tree + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz",
-                                             "-C", dir.path, "4.14.336-257.562.amzn2.x86_64.btf"]).status == 0)
+        try #require(
+            try runProcess(
+                "llvm-objcopy",
+                [
+                    "--only-section=.BTF", "--set-section-flags", ".BTF=alloc,readonly",
+                    "--strip-all", dir.file("work"), elf,
+                ]
+            ).status == 0)
+        try #require(
+            try runProcess(
+                "tar",
+                [
+                    "-cJf", tree + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz",
+                    "-C", dir.path, "4.14.336-257.562.amzn2.x86_64.btf",
+                ]
+            ).status == 0)
         let catalog = dir.file("kernels")
         let r = try btfgen(["catalog", "import", dir.file("tree"), "--catalog", catalog])
         try #require(r.status == 0, "\(r.stderr)")
@@ -87,8 +105,10 @@ import TestSupport
         let catalog = try seededCatalog(dir)
         let tree = dir.file("btfhub")
         try #require(try btfgen(["catalog", "export", tree, "--catalog", catalog]).status == 0)
-        let good = try Data(contentsOf: URL(fileURLWithPath: try #require(
-            try indexEntries(catalog).first.map { catalog + "/" + ($0["path"] as! String) })))
+        let good = try Data(
+            contentsOf: URL(
+                fileURLWithPath: try #require(
+                    try indexEntries(catalog).first.map { catalog + "/" + ($0["path"] as! String) })))
         try good.write(to: URL(fileURLWithPath: dir.file("good.btf")))
         let bad = tree + "/evil/1/x86_64"
         try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
@@ -114,7 +134,8 @@ import TestSupport
             """
         let py = try runProcess("python3", ["-c", script, bad, dir.file("good.btf")])
         try #require(py.status == 0, "\(py.stderr)")
-        try FileManager.default.createSymbolicLink(atPath: bad + "/linked.btf.tar.xz", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(
+            atPath: bad + "/linked.btf.tar.xz", withDestinationPath: "/etc/passwd")
         try Data("x".utf8).write(to: URL(fileURLWithPath: bad + "/truncated.btf.tar.xz"))
 
         let imported = dir.file("imported")
@@ -122,11 +143,14 @@ import TestSupport
         #expect(r.status != 0)
         let refused = r.stderrLines.filter { $0.contains("refused") }
         #expect(refused.count == 9, "\(r.stderr)")
-        for (name, phrase) in [("absolute", "absolute path"), ("dotdot", "`..`"), ("symlink", "a link"),
-                               ("hardlink", "a link"), ("device", "device"), ("garbage", "cannot parse"),
-                               ("two", "exactly one"), ("linked", "symbolic link"), ("truncated", "cannot be unpacked")] {
-            #expect(refused.contains { $0.contains("evil/1/x86_64/\(name).btf.tar.xz") && $0.contains(phrase) },
-                    "\(name): \(r.stderr)")
+        for (name, phrase) in [
+            ("absolute", "absolute path"), ("dotdot", "`..`"), ("symlink", "a link"),
+            ("hardlink", "a link"), ("device", "device"), ("garbage", "cannot parse"),
+            ("two", "exactly one"), ("linked", "symbolic link"), ("truncated", "cannot be unpacked"),
+        ] {
+            #expect(
+                refused.contains { $0.contains("evil/1/x86_64/\(name).btf.tar.xz") && $0.contains(phrase) },
+                "\(name): \(r.stderr)")
         }
         // The good ones still came in, and nothing escaped the catalog.
         #expect(r.stdout.contains("2 imported"))

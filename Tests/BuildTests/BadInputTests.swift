@@ -1,8 +1,8 @@
 // Every bad input named by the build issue: exactly one line on stderr saying what is wrong and
 // what to do, a non-zero exit, and a catalog (pre-populated with one entry) left byte-identical.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BadInputTests {
     /// A catalog holding one good entry, and the snapshot to compare against afterwards.
@@ -23,8 +23,10 @@ import TestSupport
 
         /// Run `btfgen build` and check the contract; returns stderr for message checks.
         @discardableResult
-        func expectRefusal(_ arguments: [String], environment: [String: String]? = nil, mentions phrases: [String],
-                           sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        func expectRefusal(
+            _ arguments: [String], environment: [String: String]? = nil, mentions phrases: [String],
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws -> String {
             let inputs = arguments.filter { !$0.hasPrefix("-") && FileManager.default.fileExists(atPath: $0) }
             let before = try inputs.map { try treeOrHash($0) }
             let r = try btfgen(["build"] + arguments + ["--catalog", catalog], environment: environment)
@@ -36,7 +38,9 @@ import TestSupport
             }
             var now = try treeSnapshot(catalog)
             now = now.filter { !$0.key.hasPrefix(".tmp/") }
-            #expect(now == snapshot.filter { !$0.key.hasPrefix(".tmp/") }, "catalog changed", sourceLocation: sourceLocation)
+            #expect(
+                now == snapshot.filter { !$0.key.hasPrefix(".tmp/") }, "catalog changed", sourceLocation: sourceLocation
+            )
             #expect(try inputs.map { try treeOrHash($0) } == before, "input changed", sourceLocation: sourceLocation)
             return r.stderr
         }
@@ -71,9 +75,12 @@ import TestSupport
         let s = try Setup()
         defer { s.dir.remove() }
         let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: s.goodKernel)))
-        for (name, length) in [("head-40", 40), ("head-64", 64), ("half", whole.count / 2), ("most", whole.count - 200)] {
-            try s.expectRefusal([try s.write("vmlinux-\(name)", Array(whole.prefix(length)))],
-                                mentions: ["damaged or incomplete"])
+        for (name, length) in [
+            ("head-40", 40), ("head-64", 64), ("half", whole.count / 2), ("most", whole.count - 200),
+        ] {
+            try s.expectRefusal(
+                [try s.write("vmlinux-\(name)", Array(whole.prefix(length)))],
+                mentions: ["damaged or incomplete"])
         }
     }
 
@@ -100,11 +107,13 @@ import TestSupport
         var boot = [UInt8](repeating: 0, count: 4096)
         boot[0x1fe] = 0x55; boot[0x1ff] = 0xaa
         boot.replaceSubrange(0x202..<0x206, with: Array("HdrS".utf8))
-        try s.expectRefusal([try s.write("vmlinuz-4.18.0", boot)],
-                            mentions: ["compressed boot image", "usr/lib/debug"])
+        try s.expectRefusal(
+            [try s.write("vmlinuz-4.18.0", boot)],
+            mentions: ["compressed boot image", "usr/lib/debug"])
         // A gzip'd bzImage is still a boot image.
         let gz = s.dir.file("vmlinuz.gz")
-        try #require(try runProcess("sh", ["-c", "gzip -c < \"$0\" > \"$1\"", s.dir.file("vmlinuz-4.18.0"), gz]).status == 0)
+        try #require(
+            try runProcess("sh", ["-c", "gzip -c < \"$0\" > \"$1\"", s.dir.file("vmlinuz-4.18.0"), gz]).status == 0)
         try s.expectRefusal([gz], mentions: ["compressed boot image"])
     }
 
@@ -127,56 +136,69 @@ import TestSupport
         defer { s.dir.remove() }
         let root = s.dir.file("pkg")
         try FileManager.default.createDirectory(atPath: root + "/DEBIAN", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: root + "/usr/share/doc/linux", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: root + "/usr/share/doc/linux", withIntermediateDirectories: true)
         try "x\n".write(toFile: root + "/usr/share/doc/linux/copyright", atomically: true, encoding: .utf8)
-        try "Package: linux-headers-6.1.0-99\nVersion: 1\nArchitecture: amd64\nMaintainer: x <x@example>\nDescription: x\n"
+        try
+            "Package: linux-headers-6.1.0-99\nVersion: 1\nArchitecture: amd64\nMaintainer: x <x@example>\nDescription: x\n"
             .write(toFile: root + "/DEBIAN/control", atomically: true, encoding: .utf8)
         let deb = s.dir.file("linux-headers.deb")
         try #require(try runProcess("dpkg-deb", ["--build", "--root-owner-group", root, deb]).status == 0)
         try s.expectRefusal([deb], mentions: ["holds no vmlinux", "-dbg"])
         // A damaged package: cut in the middle of its data member.
         let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: deb)))
-        try s.expectRefusal([try s.write("cut.deb", Array(whole.prefix(whole.count - 40)))], mentions: ["cut.deb", "damaged or incomplete"])
+        try s.expectRefusal(
+            [try s.write("cut.deb", Array(whole.prefix(whole.count - 40)))],
+            mentions: ["cut.deb", "damaged or incomplete"])
     }
 
     @Test func toolsMissing() throws {
         let s = try Setup()
         defer { s.dir.remove() }
         let k = try FakeKernel.compile(in: s.dir, name: "vmlinux-2", release: "5.10.0-two", variant: 1)
-        try s.expectRefusal([k], environment: ["BTFGEN_PAHOLE": "/nonexistent/pahole"],
-                            mentions: ["pahole not found", "apt-get install dwarves"])
-        try s.expectRefusal([k, "--method", "objcopy"], environment: ["BTFGEN_LLVM_OBJCOPY": "/nonexistent/llvm-objcopy"],
-                            mentions: ["llvm-objcopy not found", "apt-get install llvm"])
-        try s.expectRefusal([k, "--method", "objcopy"], environment: ["BTFGEN_STRIP": "/nonexistent/strip"],
-                            mentions: ["strip not found", "apt-get install binutils"])
+        try s.expectRefusal(
+            [k], environment: ["BTFGEN_PAHOLE": "/nonexistent/pahole"],
+            mentions: ["pahole not found", "apt-get install dwarves"])
+        try s.expectRefusal(
+            [k, "--method", "objcopy"], environment: ["BTFGEN_LLVM_OBJCOPY": "/nonexistent/llvm-objcopy"],
+            mentions: ["llvm-objcopy not found", "apt-get install llvm"])
+        try s.expectRefusal(
+            [k, "--method", "objcopy"], environment: ["BTFGEN_STRIP": "/nonexistent/strip"],
+            mentions: ["strip not found", "apt-get install binutils"])
     }
 
     @Test func paholeTooOld() throws {
         let s = try Setup()
         defer { s.dir.remove() }
         let old = try s.script("pahole", "echo v1.15")
-        try s.expectRefusal([s.goodKernel, "--force"], environment: ["BTFGEN_PAHOLE": old],
-                            mentions: ["pahole 1.15 is too old", "1.16"])
+        try s.expectRefusal(
+            [s.goodKernel, "--force"], environment: ["BTFGEN_PAHOLE": old],
+            mentions: ["pahole 1.15 is too old", "1.16"])
     }
 
     @Test func paholeFailingShowsItsStderrTail() throws {
         let s = try Setup()
         defer { s.dir.remove() }
-        let failing = try s.script("pahole", """
+        let failing = try s.script(
+            "pahole",
+            """
             case "$1" in --version) echo v1.24; exit 0;; esac
             echo "die__process_unit: DW_TAG_label (0xa) @ <0x2b> not handled!" >&2
             echo "btf_encoder__encode: dwarf_loader failed" >&2
             exit 139
             """)
         let k = try FakeKernel.compile(in: s.dir, name: "vmlinux-3", release: "5.10.0-three", variant: 2)
-        try s.expectRefusal([k], environment: ["BTFGEN_PAHOLE": failing],
-                            mentions: ["pahole failed with exit status 139", "dwarf_loader failed"])
+        try s.expectRefusal(
+            [k], environment: ["BTFGEN_PAHOLE": failing],
+            mentions: ["pahole failed with exit status 139", "dwarf_loader failed"])
     }
 
     @Test func paholeWritingGarbageIsNotStored() throws {
         let s = try Setup()
         defer { s.dir.remove() }
-        let liar = try s.script("pahole", """
+        let liar = try s.script(
+            "pahole",
+            """
             case "$1" in --version) echo v1.24; exit 0;; esac
             for a in "$@"; do case "$a" in --btf_encode_detached=*) printf 'garbage' > "${a#*=}";; esac; done
             exit 0
@@ -203,7 +225,9 @@ import TestSupport
         #expect(r.status != 0)
         #expect(r.stderrLines.count == 1, "\(r.stderr)")
         #expect(r.stderr.contains("no space left"), "\(r.stderr)")
-        #expect(try treeSnapshot(catalog).filter { !$0.key.hasPrefix(".tmp") } == snapshot.filter { !$0.key.hasPrefix(".tmp") })
+        #expect(
+            try treeSnapshot(catalog).filter { !$0.key.hasPrefix(".tmp") }
+                == snapshot.filter { !$0.key.hasPrefix(".tmp") })
         // Space freed: the same command now works and nothing stale is left in scratch.
         try FileManager.default.removeItem(atPath: mount + "/filler")
         let again = try btfgen(["build", k, "--catalog", catalog])

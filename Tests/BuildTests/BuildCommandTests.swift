@@ -3,8 +3,8 @@
 // writers and a build killed at any moment.
 import Foundation
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BuildCommandTests {
     @Test func buildStoresAValidatedEntryAndLeavesTheInputAlone() throws {
@@ -114,19 +114,20 @@ import TestSupport
         let root = dir.file("pkg")
         try FileManager.default.createDirectory(atPath: root + "/usr/lib/debug/boot", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/DEBIAN", withIntermediateDirectories: true)
-        let vmlinux = try FakeKernel.compile(in: dir, release: release,
-                                             utsVersion: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.999-1 (2026-11-01)")
+        let vmlinux = try FakeKernel.compile(
+            in: dir, release: release,
+            utsVersion: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.999-1 (2026-11-01)")
         try FileManager.default.copyItem(atPath: vmlinux, toPath: root + "/usr/lib/debug/boot/vmlinux-\(release)")
         try FileManager.default.createDirectory(atPath: root + "/usr/share/doc/x", withIntermediateDirectories: true)
         try Data("padding\n".utf8).write(to: URL(fileURLWithPath: root + "/usr/share/doc/x/README"))
         try """
-            Package: linux-image-\(release)-dbg
-            Version: 6.1.999-1
-            Architecture: amd64
-            Maintainer: Debian Kernel Team <debian-kernel@lists.debian.org>
-            Description: Debug symbols for linux-image-\(release)
+        Package: linux-image-\(release)-dbg
+        Version: 6.1.999-1
+        Architecture: amd64
+        Maintainer: Debian Kernel Team <debian-kernel@lists.debian.org>
+        Description: Debug symbols for linux-image-\(release)
 
-            """.write(toFile: root + "/DEBIAN/control", atomically: true, encoding: .utf8)
+        """.write(toFile: root + "/DEBIAN/control", atomically: true, encoding: .utf8)
         let deb = dir.file("linux-image-\(release)-dbg_6.1.999-1_amd64.deb")
         let pack = try runProcess("dpkg-deb", ["-Zxz", "--build", "--root-owner-group", root, deb])
         try #require(pack.status == 0, "dpkg-deb: \(pack.stderr)")
@@ -162,25 +163,29 @@ import TestSupport
         let vmlinux = try FakeKernel.compile(in: dir, release: release, variant: 2)
         let spec = dir.file("kernel-debuginfo.spec")
         try """
-            Name: kernel-debuginfo
-            Version: 4.18.0
-            Release: 513.5.1.el8_9
-            Summary: Debug information for package kernel
-            License: GPLv2
-            BuildArch: x86_64
-            %global __os_install_post %{nil}
-            %global debug_package %{nil}
-            %description
-            Fake kernel-debuginfo for btfgen tests.
-            %install
-            mkdir -p %{buildroot}/usr/lib/debug/lib/modules/\(release)
-            cp \(vmlinux) %{buildroot}/usr/lib/debug/lib/modules/\(release)/vmlinux
-            %files
-            /usr/lib/debug/lib/modules/\(release)/vmlinux
+        Name: kernel-debuginfo
+        Version: 4.18.0
+        Release: 513.5.1.el8_9
+        Summary: Debug information for package kernel
+        License: GPLv2
+        BuildArch: x86_64
+        %global __os_install_post %{nil}
+        %global debug_package %{nil}
+        %description
+        Fake kernel-debuginfo for btfgen tests.
+        %install
+        mkdir -p %{buildroot}/usr/lib/debug/lib/modules/\(release)
+        cp \(vmlinux) %{buildroot}/usr/lib/debug/lib/modules/\(release)/vmlinux
+        %files
+        /usr/lib/debug/lib/modules/\(release)/vmlinux
 
-            """.write(toFile: spec, atomically: true, encoding: .utf8)
-        let r = try runProcess("rpmbuild", ["-bb", "--define", "_topdir \(dir.path)/rpmbuild",
-                                            "--define", "_binary_payload w9.xzdio", spec])
+        """.write(toFile: spec, atomically: true, encoding: .utf8)
+        let r = try runProcess(
+            "rpmbuild",
+            [
+                "-bb", "--define", "_topdir \(dir.path)/rpmbuild",
+                "--define", "_binary_payload w9.xzdio", spec,
+            ])
         try #require(r.status == 0, "rpmbuild: \(r.stderr.suffix(800))")
         let rpm = dir.file("rpmbuild/RPMS/x86_64/kernel-debuginfo-4.18.0-513.5.1.el8_9.x86_64.rpm")
         let catalog = dir.file("kernels")
@@ -218,7 +223,8 @@ import TestSupport
         let summaries = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(summaries.count == 4)
         #expect(Set(summaries.compactMap { $0["outcome"] as? String }) == ["added"])
-        let releases = Set(try indexEntries(catalog).compactMap { ($0["identity"] as? [String: Any])?["release"] as? String })
+        let releases = Set(
+            try indexEntries(catalog).compactMap { ($0["identity"] as? [String: Any])?["release"] as? String })
         #expect(releases == Set((0..<4).map { "5.4.0-\($0)-generic" }))
     }
 
@@ -240,7 +246,9 @@ import TestSupport
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let a = try (0..<3).map { try FakeKernel.compile(in: dir, name: "a\($0)", release: "6.1.\($0)-a", variant: $0) }
-        let b = try (0..<3).map { try FakeKernel.compile(in: dir, name: "b\($0)", release: "6.1.\($0)-b", variant: $0 + 3) }
+        let b = try (0..<3).map {
+            try FakeKernel.compile(in: dir, name: "b\($0)", release: "6.1.\($0)-b", variant: $0 + 3)
+        }
         let catalog = dir.file("kernels")
         nonisolated(unsafe) var results: [ProcessResult?] = [nil, nil]
         let group = DispatchGroup()
@@ -253,7 +261,8 @@ import TestSupport
         }
         group.wait()
         for r in results { #expect(r?.status == 0, "\(r?.stderr ?? "did not run")") }
-        let releases = Set(try indexEntries(catalog).compactMap { ($0["identity"] as? [String: Any])?["release"] as? String })
+        let releases = Set(
+            try indexEntries(catalog).compactMap { ($0["identity"] as? [String: Any])?["release"] as? String })
         #expect(releases.count == 6)
         for e in try indexEntries(catalog) {
             let path = catalog + "/" + (e["path"] as! String)
@@ -269,10 +278,10 @@ import TestSupport
         defer { dir.remove() }
         let slowPahole = dir.file("pahole")
         try """
-            #!/bin/sh
-            sleep 0.2
-            exec /usr/bin/pahole "$@"
-            """.write(toFile: slowPahole, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        sleep 0.2
+        exec /usr/bin/pahole "$@"
+        """.write(toFile: slowPahole, atomically: true, encoding: .utf8)
         chmod(slowPahole, 0o755)
         let catalog = dir.file("kernels")
         let seed = try FakeKernel.compile(in: dir, name: "seed", release: "5.10.0-seed", variant: 9)
@@ -303,7 +312,8 @@ import TestSupport
         let after = try btfgen(["build", seed, "--force", "--catalog", catalog])
         #expect(after.status == 0)
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) ?? []
-        #expect(leftovers.allSatisfy { !$0.hasPrefix("\(getpid())") } && leftovers.isEmpty, "scratch left: \(leftovers)")
+        #expect(
+            leftovers.allSatisfy { !$0.hasPrefix("\(getpid())") } && leftovers.isEmpty, "scratch left: \(leftovers)")
     }
 
     @Test func listShowAndDoctor() throws {
@@ -341,7 +351,8 @@ import TestSupport
         let doctor = try btfgen(["doctor", "--catalog", catalog])
         #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
         #expect(doctor.stdout.contains("pahole"))
-        let broken = try btfgen(["doctor", "--catalog", catalog], environment: ["BTFGEN_PAHOLE": "/nonexistent/pahole"])
+        let broken = try btfgen(
+            ["doctor", "--catalog", catalog], environment: ["BTFGEN_PAHOLE": "/nonexistent/pahole"])
         #expect(broken.status != 0)
         #expect(broken.stdout.contains("apt-get install dwarves"))
     }

@@ -2,16 +2,18 @@
 // `gcc -g`: an ELF with DWARF, a GNU build-id and a `Linux version` banner. pahole encodes any
 // DWARF ELF, so the whole pipeline runs on them in milliseconds.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 enum FakeKernel {
     static let source = Repo.root.appendingPathComponent("Tests/BuildTests/Fixtures/fake_kernel.c").path
 
     /// Compile a fake vmlinux into `directory`. `variant` changes the layout and so the build-id.
-    static func compile(in directory: ScratchDirectory, name: String = "vmlinux",
-                        release: String = "4.18.0-305.el8.x86_64", variant: Int = 0,
-                        utsVersion: String? = nil, debugInfo: Bool = true) throws -> String {
+    static func compile(
+        in directory: ScratchDirectory, name: String = "vmlinux",
+        release: String = "4.18.0-305.el8.x86_64", variant: Int = 0,
+        utsVersion: String? = nil, debugInfo: Bool = true
+    ) throws -> String {
         let out = directory.file(name)
         var args = ["-O0", "-Wl,--build-id=sha1", "-DRELEASE=\"\(release)\"", "-DVARIANT=\(variant)"]
         if debugInfo { args.append("-g") }

@@ -4,8 +4,9 @@ import Catalog
 import Foundation
 import Ingest
 import Kernel
-import Testing
 import TestSupport
+import Testing
+
 @testable import Toolchain
 
 @Suite struct IdentityTests {
@@ -31,39 +32,57 @@ import TestSupport
 
     @Test(arguments: [
         // RHEL 8 (old GCC banner with nested parentheses)
-        ("Linux version 4.18.0-305.el8.x86_64 (mockbuild@x86-vm-07.build.eng.bos.redhat.com) (gcc version 8.4.1 20200928 (Red Hat 8.4.1-1) (GCC)) #1 SMP Thu Apr 29 08:54:30 EDT 2021",
-         "4.18.0-305.el8.x86_64", "gcc version 8.4.1 20200928 (Red Hat 8.4.1-1) (GCC)", "#1 SMP Thu Apr 29 08:54:30 EDT 2021", "rhel", "8"),
+        (
+            "Linux version 4.18.0-305.el8.x86_64 (mockbuild@x86-vm-07.build.eng.bos.redhat.com) (gcc version 8.4.1 20200928 (Red Hat 8.4.1-1) (GCC)) #1 SMP Thu Apr 29 08:54:30 EDT 2021",
+            "4.18.0-305.el8.x86_64", "gcc version 8.4.1 20200928 (Red Hat 8.4.1-1) (GCC)",
+            "#1 SMP Thu Apr 29 08:54:30 EDT 2021", "rhel", "8"
+        ),
         // Debian 12 cloud kernel
-        ("Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-01)",
-         "6.1.0-56-cloud-amd64", "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-01)", "debian", "12"),
+        (
+            "Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-01)",
+            "6.1.0-56-cloud-amd64", "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40",
+            "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-01)", "debian", "12"
+        ),
         // Ubuntu 18.04
-        ("Linux version 4.15.0-213-generic (buildd@lcy02-amd64-079) (gcc version 7.5.0 (Ubuntu 7.5.0-3ubuntu1~18.04)) #224-Ubuntu SMP Mon Jun 19 13:30:12 UTC 2023",
-         "4.15.0-213-generic", "gcc version 7.5.0 (Ubuntu 7.5.0-3ubuntu1~18.04)", "#224-Ubuntu SMP Mon Jun 19 13:30:12 UTC 2023", "ubuntu", "18.04"),
+        (
+            "Linux version 4.15.0-213-generic (buildd@lcy02-amd64-079) (gcc version 7.5.0 (Ubuntu 7.5.0-3ubuntu1~18.04)) #224-Ubuntu SMP Mon Jun 19 13:30:12 UTC 2023",
+            "4.15.0-213-generic", "gcc version 7.5.0 (Ubuntu 7.5.0-3ubuntu1~18.04)",
+            "#224-Ubuntu SMP Mon Jun 19 13:30:12 UTC 2023", "ubuntu", "18.04"
+        ),
         // Amazon Linux 2
-        ("Linux version 4.14.336-257.562.amzn2.x86_64 (mockbuild@ip-10-0-35-56) (gcc version 7.3.1 20180712 (Red Hat 7.3.1-17) (GCC)) #1 SMP Sat Feb 24 09:50:35 UTC 2024",
-         "4.14.336-257.562.amzn2.x86_64", "gcc version 7.3.1 20180712 (Red Hat 7.3.1-17) (GCC)", "#1 SMP Sat Feb 24 09:50:35 UTC 2024", "amzn", "2"),
+        (
+            "Linux version 4.14.336-257.562.amzn2.x86_64 (mockbuild@ip-10-0-35-56) (gcc version 7.3.1 20180712 (Red Hat 7.3.1-17) (GCC)) #1 SMP Sat Feb 24 09:50:35 UTC 2024",
+            "4.14.336-257.562.amzn2.x86_64", "gcc version 7.3.1 20180712 (Red Hat 7.3.1-17) (GCC)",
+            "#1 SMP Sat Feb 24 09:50:35 UTC 2024", "amzn", "2"
+        ),
         // A custom build: no distro can be told
-        ("Linux version 6.1.158 (root@builder) (gcc (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 Mon Nov 23 10:00:00 UTC 2026",
-         "6.1.158", "gcc (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40", "#1 Mon Nov 23 10:00:00 UTC 2026", "custom", "unknown"),
+        (
+            "Linux version 6.1.158 (root@builder) (gcc (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 Mon Nov 23 10:00:00 UTC 2026",
+            "6.1.158", "gcc (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40",
+            "#1 Mon Nov 23 10:00:00 UTC 2026", "custom", "unknown"
+        ),
     ])
     func bannerAndDistro(_ c: (String, String, String, String, String, String)) {
         let banner = Banner(c.0)
         #expect(banner.release == c.1)
         #expect(banner.compiler == c.2)
         #expect(banner.utsVersion == c.3)
-        let (distro, version) = DistroInference.infer(release: c.1, utsVersion: banner.utsVersion,
-                                                      packageMaintainer: nil, packageVersion: nil, container: nil)
+        let (distro, version) = DistroInference.infer(
+            release: c.1, utsVersion: banner.utsVersion,
+            packageMaintainer: nil, packageVersion: nil, container: nil)
         #expect(distro == c.4)
         #expect(version == c.5)
     }
 
     @Test func packageMetadataDecidesTheDistro() {
-        let debian = DistroInference.infer(release: "6.1.0-56-amd64", utsVersion: "#1 SMP",
-                                           packageMaintainer: "Debian Kernel Team <debian-kernel@lists.debian.org>",
-                                           packageVersion: "6.1.192-2", container: "deb")
+        let debian = DistroInference.infer(
+            release: "6.1.0-56-amd64", utsVersion: "#1 SMP",
+            packageMaintainer: "Debian Kernel Team <debian-kernel@lists.debian.org>",
+            packageVersion: "6.1.192-2", container: "deb")
         #expect(debian == ("debian", "12"))
-        let ubuntu = DistroInference.infer(release: "5.4.0-150-generic", utsVersion: nil, packageMaintainer: nil,
-                                           packageVersion: nil, container: "ddeb")
+        let ubuntu = DistroInference.infer(
+            release: "5.4.0-150-generic", utsVersion: nil, packageMaintainer: nil,
+            packageVersion: nil, container: "ddeb")
         #expect(ubuntu == ("ubuntu", "20.04"))
     }
 
@@ -128,11 +147,13 @@ import TestSupport
         defer { dir.remove() }
         let catalog = Catalog(root: dir.url.appendingPathComponent("kernels"))
         func entry(_ buildID: String) -> CatalogEntry {
-            let identity = KernelIdentity(release: "4.18.0-305.el8.x86_64", arch: "x86_64",
-                                          buildID: BuildID(hex: buildID), distro: "rhel", distroVersion: "8",
-                                          compiler: nil, banner: nil)
-            return CatalogEntry(identity: identity, path: "", sha256: "", size: 4, typeCount: 1, build: nil,
-                                source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
+            let identity = KernelIdentity(
+                release: "4.18.0-305.el8.x86_64", arch: "x86_64",
+                buildID: BuildID(hex: buildID), distro: "rhel", distroVersion: "8",
+                compiler: nil, banner: nil)
+            return CatalogEntry(
+                identity: identity, path: "", sha256: "", size: 4, typeCount: 1, build: nil,
+                source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
         }
         func insert(_ buildID: String) throws -> CatalogEntry {
             try catalog.prepare()

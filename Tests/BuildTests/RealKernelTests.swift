@@ -4,8 +4,8 @@
 // missing fixture fails the test instead of skipping it.
 import Foundation
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite(.serialized) struct RealKernelTests {
     static func fixture(_ value: String?, _ name: String) throws -> String? {
@@ -74,7 +74,8 @@ import TestSupport
 
     @Test func debianDebuginfoPackage() throws {
         guard let deb = try Self.fixture(Fixture.debianDeb, "BTFGEN_DEBIAN_DEB"),
-              let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX") else { return }
+            let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX")
+        else { return }
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release)
         let identity = try #require(e["identity"] as? [String: Any])

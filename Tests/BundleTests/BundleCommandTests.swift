@@ -3,11 +3,13 @@
 import Bundle
 import Foundation
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BundleCommandTests {
-    static let objects = ["task_rename", "unlinkat", "exec"].map { Repo.root.appendingPathComponent("bpf/\($0).bpf.o").path }
+    static let objects = ["task_rename", "unlinkat", "exec"].map {
+        Repo.root.appendingPathComponent("bpf/\($0).bpf.o").path
+    }
 
     /// A catalog holding the host's BTF under two distros (same bytes: must share one blob) and,
     /// when available, the test kernel's generated BTF.
@@ -59,12 +61,15 @@ import TestSupport
         let minimized = dir.file("minimized")
         let mr = try btfgen(["minimize", "--catalog", catalog, "-o", minimized] + objectArgs)
         try #require(mr.status == 0, "\(mr.stderr)")
-        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: catalog + "/index.json"))) as! [String: Any]
+        let index =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: catalog + "/index.json")))
+            as! [String: Any]
         for e in index["entries"] as! [[String: Any]] {
             let identity = e["identity"] as! [String: Any]
-            let k = try #require(m.kernels.first {
-                $0.release == identity["release"] as? String && $0.distro == identity["distro"] as? String
-            })
+            let k = try #require(
+                m.kernels.first {
+                    $0.release == identity["release"] as? String && $0.distro == identity["distro"] as? String
+                })
             #expect(k.buildID?.hex == identity["buildID"] as? String)
             let blob = try reader.blob(k.blob)
             let expected = try Data(contentsOf: URL(fileURLWithPath: minimized + "/" + (e["path"] as! String)))
@@ -78,7 +83,8 @@ import TestSupport
 
         // Same catalog and objects, objects given in another order: the same bytes.
         let again = dir.file("again.tar.xz")
-        let r2 = try btfgen(["bundle", "--catalog", catalog, "-o", again] + Self.objects.reversed().flatMap { ["--object", $0] })
+        let r2 = try btfgen(
+            ["bundle", "--catalog", catalog, "-o", again] + Self.objects.reversed().flatMap { ["--object", $0] })
         try #require(r2.status == 0, "\(r2.stderr)")
         #expect(try sha256sum(out) == (try sha256sum(again)))
 
@@ -95,13 +101,16 @@ import TestSupport
         let (catalog, _) = try catalog(in: dir)
         let objectArgs = Self.objects.flatMap { ["--object", $0] }
         let selected = dir.file("ubuntu.tar.xz")
-        let s = try btfgen(["bundle", "--select", "ubuntu/*", "--compat", "libbpf-0.x", "--catalog", catalog, "-o", selected] + objectArgs)
+        let s = try btfgen(
+            ["bundle", "--select", "ubuntu/*", "--compat", "libbpf-0.x", "--catalog", catalog, "-o", selected]
+                + objectArgs)
         try #require(s.status == 0, "\(s.stderr)")
         let m = try BundleReader(path: selected).manifest
         #expect(m.kernels.map(\.distro) == ["ubuntu"])
         #expect(m.compat == "libbpf-0.x")
 
-        let none = try btfgen(["bundle", "--select", "rhel/7/*", "--catalog", catalog, "-o", dir.file("none.tar.xz")] + objectArgs)
+        let none = try btfgen(
+            ["bundle", "--select", "rhel/7/*", "--catalog", catalog, "-o", dir.file("none.tar.xz")] + objectArgs)
         #expect(none.status != 0)
         #expect(none.stderrLines.count == 1 && none.stderr.contains("no catalog kernel matches"))
         #expect(!FileManager.default.fileExists(atPath: dir.file("none.tar.xz")))

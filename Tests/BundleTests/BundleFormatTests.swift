@@ -7,8 +7,8 @@ import ELF
 import Foundation
 import Kernel
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BundleFormatTests {
     /// Real BTF to put in bundles: the host's own, when it has one.
@@ -17,11 +17,13 @@ import TestSupport
     }
 
     func entry(_ release: String, buildID: String?, bytes: [UInt8]) -> CatalogEntry {
-        let identity = KernelIdentity(release: release, arch: "x86_64", buildID: buildID.flatMap(BuildID.init(hex:)),
-                                      distro: "rhel", distroVersion: "8", compiler: nil, banner: nil)
-        return CatalogEntry(identity: identity, path: "rhel/8/x86_64/\(release).btf",
-                            sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count, typeCount: 1,
-                            build: nil, source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
+        let identity = KernelIdentity(
+            release: release, arch: "x86_64", buildID: buildID.flatMap(BuildID.init(hex:)),
+            distro: "rhel", distroVersion: "8", compiler: nil, banner: nil)
+        return CatalogEntry(
+            identity: identity, path: "rhel/8/x86_64/\(release).btf",
+            sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count, typeCount: 1,
+            build: nil, source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
     }
 
     @Test func elfWrapperIsReadByLibbpfAndBinutils() throws {
@@ -45,7 +47,7 @@ import TestSupport
 
     @Test func identicalBlobsAreStoredOnceAndOutputIsReproducible() throws {
         let btf = try #require(Self.hostBTF)
-        let small = Array(btf.prefix(24)) // not BTF-valid, but a distinct blob is all this test needs
+        let small = Array(btf.prefix(24))  // not BTF-valid, but a distinct blob is all this test needs
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let kernels = [
@@ -55,8 +57,10 @@ import TestSupport
         ]
         let objects = [BundleObject(name: "task_rename.bpf.o", sha256: String(repeating: "ab", count: 32))]
         let a = dir.file("a.tar.xz"), b = dir.file("b.tar.xz")
-        let manifest = try Bundle.write(to: a, kernels: kernels, objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
-        _ = try Bundle.write(to: b, kernels: kernels.reversed(), objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
+        let manifest = try Bundle.write(
+            to: a, kernels: kernels, objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
+        _ = try Bundle.write(
+            to: b, kernels: kernels.reversed(), objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
         #expect(try sha256sum(a) == (try sha256sum(b)), "same inputs in another order must give the same bytes")
         #expect(manifest.kernels.count == 3)
         #expect(manifest.blobs.count == 2)
@@ -81,8 +85,9 @@ import TestSupport
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let good = dir.file("good.tar.xz")
-        let manifest = try Bundle.write(to: good, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
-                                        objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        let manifest = try Bundle.write(
+            to: good, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
+            objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
         let digest = try #require(manifest.kernels.first?.blob)
         // Rebuild it with one byte of the blob flipped (python's tarfile keeps everything else).
         let script = """
@@ -110,23 +115,32 @@ import TestSupport
         #expect(throws: BundleError.self) { _ = try BundleReader(path: dir.file("cut.tar.xz")).blob(digest) }
         try Data("hello".utf8).write(to: URL(fileURLWithPath: dir.file("hello.tar.xz")))
         #expect(throws: BundleError.self) { try BundleReader(path: dir.file("hello.tar.xz")) }
-        try #require(try runProcess("tar", ["-cJf", dir.file("plain.tar.xz"), "-C", dir.path, "hello.tar.xz"]).status == 0)
-        #expect(throws: BundleError.noManifest(path: dir.file("plain.tar.xz"))) { try BundleReader(path: dir.file("plain.tar.xz")) }
+        try #require(
+            try runProcess("tar", ["-cJf", dir.file("plain.tar.xz"), "-C", dir.path, "hello.tar.xz"]).status == 0)
+        #expect(throws: BundleError.noManifest(path: dir.file("plain.tar.xz"))) {
+            try BundleReader(path: dir.file("plain.tar.xz"))
+        }
     }
 
-    @Test(.enabled(if: Capability.tool("skopeo") && Capability.tool("umoci"), "skopeo and umoci are needed (apt-get install skopeo umoci)"))
+    @Test(
+        .enabled(
+            if: Capability.tool("skopeo") && Capability.tool("umoci"),
+            "skopeo and umoci are needed (apt-get install skopeo umoci)"))
     func ociLayoutIsAcceptedBySkopeoAndUmoci() throws {
         let btf = try #require(Self.hostBTF)
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let bundle = dir.file("bundle.tar.xz")
-        let manifest = try Bundle.write(to: bundle, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
-                                        objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        let manifest = try Bundle.write(
+            to: bundle, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
+            objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
         let layout = dir.file("oci")
         try OCILayout.write(bundle: bundle, manifest: manifest, to: layout, tag: "v1")
         let again = dir.file("oci-again")
         try OCILayout.write(bundle: bundle, manifest: manifest, to: again, tag: "v1")
-        #expect(try sha256sum(layout + "/index.json") == (try sha256sum(again + "/index.json")), "OCI layout is reproducible")
+        #expect(
+            try sha256sum(layout + "/index.json") == (try sha256sum(again + "/index.json")),
+            "OCI layout is reproducible")
         #expect(throws: BundleError.exists(path: layout)) {
             try OCILayout.write(bundle: bundle, manifest: manifest, to: layout)
         }

@@ -5,8 +5,8 @@ import Catalog
 import ELF
 import Foundation
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct InstallerTests {
     static let release = "4.18.0-305.el8.x86_64"
@@ -20,7 +20,10 @@ import TestSupport
         defer { dir.remove() }
         let btf = try hostBTF()
         let installer = BTFInstaller(root: dir.path)
-        guard case .installed(let record) = try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test") else {
+        guard
+            case .installed(let record) = try installer.install(
+                btf: btf, release: Self.release, buildID: "ab", source: "test")
+        else {
             Issue.record("expected a fresh install"); return
         }
         #expect(record.path == "/boot/vmlinux-\(Self.release)")
@@ -33,10 +36,14 @@ import TestSupport
         #expect(record.sha256 == (try sha256sum(written)))
 
         // Installing the same BTF again is a no-op.
-        #expect(try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test") == .unchanged(record))
+        #expect(
+            try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test") == .unchanged(record))
         // Someone edits our file: it is theirs now, and it holds no BTF, so libbpf skips it and so do we.
         try Data("user's notes".utf8).write(to: URL(fileURLWithPath: written))
-        guard case .installed(let second) = try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test") else {
+        guard
+            case .installed(let second) = try installer.install(
+                btf: btf, release: Self.release, buildID: "ab", source: "test")
+        else {
             Issue.record("expected an install at the next location"); return
         }
         #expect(second.path == "/lib/modules/\(Self.release)/vmlinux-\(Self.release)")
@@ -46,7 +53,9 @@ import TestSupport
         #expect(removed.map(\.path) == [second.path])
         #expect(kept.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir.path + second.path))
-        #expect(try String(contentsOfFile: written, encoding: .utf8) == "user's notes", "uninstall removed a file it did not own")
+        #expect(
+            try String(contentsOfFile: written, encoding: .utf8) == "user's notes",
+            "uninstall removed a file it did not own")
         #expect(try installer.installed().isEmpty)
     }
 
@@ -66,7 +75,8 @@ import TestSupport
         // A changed file of ours is left in place by uninstall, with a note.
         try FileManager.default.removeItem(atPath: foreign)
         let installer = BTFInstaller(root: dir.path)
-        guard case .installed(let r) = try installer.install(btf: btf, release: Self.release, buildID: nil, source: "t") else {
+        guard case .installed(let r) = try installer.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        else {
             Issue.record("expected install"); return
         }
         try Data([0]).write(to: URL(fileURLWithPath: dir.path + r.path), options: .atomic)  // changed by someone
