@@ -169,6 +169,60 @@ struct AttachHostTests {
         #expect(native == viaFile, "native and --btf runs differ")
     }
 
+    @Test(.enabled(if: Capability.tool("bpftool"), "needs bpftool (gen min_core_btf) as the reference minimizer"))
+    func minimizedBTFReportsTheSameValues() throws {
+        // bpftool's BTFGen keeps only what the objects' CO-RE relocations touch; btfgen's own
+        // minimizer (engine issue) must pass the same test once it lands.
+        let dir = try ScratchDirectory("btfgen-attach")
+        defer { dir.remove() }
+        let objects = try bpfObjects()
+        let actor = try buildActor(in: dir)
+        let minimized = dir.file("min.btf")
+        let objectFiles = ["exec", "task_rename", "unlinkat"].map { "\(objects)/\($0).bpf.o" }
+        let r = try runProcess("bpftool", ["gen", "min_core_btf", "/sys/kernel/btf/vmlinux", minimized] + objectFiles)
+        try #require(r.status == 0, "bpftool gen min_core_btf: \(r.stderr)")
+        let size = try #require(FileManager.default.attributesOfItem(atPath: minimized)[.size] as? Int)
+        #expect(size < 16_384, "a 3-program minimized BTF is a few KB, got \(size) B")
+        let native = try traceActor([], label: "native", dir: dir, actor: actor, objects: objects)
+        let small = try traceActor(["--btf", minimized], label: "min", dir: dir, actor: actor, objects: objects)
+        #expect(native.count == 3)
+        #expect(native == small, "native and minimized runs differ")
+    }
+
+    @Test(.enabled(if: Fixture.testVmlinux != nil || Fixture.required, "needs BTFGEN_TEST_VMLINUX (another kernel's BTF)"))
+    func anotherKernelsBTFIsCaughtAtRunTime() throws {
+        // The 6.1 test kernel's BTF on this host's kernel: libbpf loads and attaches without a
+        // word, the CO-RE reads are garbage, and attach must say so and fail.
+        let dir = try ScratchDirectory("btfgen-attach")
+        defer { dir.remove() }
+        let vmlinux = try #require(Fixture.testVmlinux)
+        let objects = try bpfObjects()
+        let actor = try buildActor(in: dir)
+        let catalog = dir.file("kernels")
+        let built = try btfgen(["build", vmlinux, "--catalog", catalog])
+        try #require(built.status == 0, "\(built.stderr)")
+        let r = try btfgen(["resolve", "--catalog", catalog, "--kernel", "auto", "--force-catalog"])
+        #expect(r.status == 1, "the host must not match the test kernel's entry")
+        let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"])
+        let refused = try btfgen(["attach", "--catalog", catalog, "--kernel", release, "--count", "0"],
+                                 environment: ["BTFGEN_BPF_DIR": objects])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("btfgen: build-id mismatch:"), "\(refused.stderr)")
+
+        let attach = try AttachProcess(["--catalog", catalog, "--kernel", release, "--force", "--program", "sys_enter"],
+                                       in: dir, label: "wrong", environment: ["BTFGEN_BPF_DIR": objects])
+        try #require(attach.waitAttached(), "\(attach.stderr)")
+        #expect(attach.stderr.contains("--force: using"))
+        let end = Date().addingTimeInterval(10)
+        while Date() < end && !attach.stderr.contains("does not describe this kernel") {
+            _ = try runProcess(actor, ["bt-wrong", dir.file("wrong")])
+            usleep(200_000)
+        }
+        let status = attach.terminate()
+        #expect(attach.stderr.contains("does not describe this kernel"), "\(attach.stderr)")
+        #expect(status == 3, "garbage CO-RE values must fail the run")
+    }
+
     @Test func countStopsAfterThatManyEventsOfTheNamedProgram() throws {
         let dir = try ScratchDirectory("btfgen-attach")
         defer { dir.remove() }
