@@ -7,7 +7,8 @@ extension BTFGen {
     /// `btfgen attach`: load raw tracepoint programs with the BTF that matches this kernel and print their events.
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
+            abstract:
+                "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
             discussion: """
                 The BTF is chosen as `btfgen resolve` explains. Without --object, the programs that \
                 ship with btfgen are used: every *.bpf.o in $BTFGEN_BPF_DIR, else \
@@ -20,8 +21,10 @@ extension BTFGen {
         @Option(name: .customLong("object"), help: ArgumentHelp("BPF object to load (repeatable).", valueName: "file"))
         var objects: [String] = []
 
-        @Option(name: .customLong("program"),
-                help: ArgumentHelp("Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
+        @Option(
+            name: .customLong("program"),
+            help: ArgumentHelp(
+                "Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
         var programs: [String] = []
 
         @Option(help: "Stop after this many events (0: right after attaching).")
@@ -74,11 +77,15 @@ extension BTFGen {
             for w in choice.warnings { warn("warning: \(w)") }
             try reporting { try Preflight.check(running) }
             let session = try reporting {
-                try TraceSession(LoadRequest(objects: objectPaths, programs: programs,
-                                             btfCustomPath: choice.customPath, verbose: verbose))
+                try TraceSession(
+                    LoadRequest(
+                        objects: objectPaths, programs: programs,
+                        btfCustomPath: choice.customPath, verbose: verbose))
             }
             let names = session.attached.map(\.tracepoint).joined(separator: ", ")
-            warn("attached \(session.attached.count) program\(session.attached.count == 1 ? "" : "s") (\(names)) using BTF \(choice.path) [\(choice.source.rawValue)]")
+            warn(
+                "attached \(session.attached.count) program\(session.attached.count == 1 ? "" : "s") (\(names)) using BTF \(choice.path) [\(choice.source.rawValue)]"
+            )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var disagreements = 0
@@ -93,7 +100,9 @@ extension BTFGen {
                     fflush(nil)
                     if event.coreReadsDisagree {
                         if disagreements == 0 {
-                            warn("error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`")
+                            warn(
+                                "error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`"
+                            )
                         }
                         disagreements += 1
                     }
@@ -102,7 +111,9 @@ extension BTFGen {
             let lost = session.lostEvents
             warn("stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")")
             if disagreements > 0 {
-                warn("\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel")
+                warn(
+                    "\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel"
+                )
                 throw ExitCode(3)
             }
         }

@@ -6,16 +6,18 @@ import Loader
 
 /// How the BTF for loading is chosen; shared by `attach` and `resolve`.
 struct BTFSelectionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
-        valueName: "auto|release|build-id"))
+    @Option(
+        help: ArgumentHelp(
+            "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
+            valueName: "auto|release|build-id"))
     var kernel: String = BTFRequest.auto
 
     @Option(help: ArgumentHelp("Use this BTF file (raw BTF or ELF with .BTF) as given.", valueName: "file"))
     var btf: String?
 
-    @Flag(name: .customLong("force-catalog"),
-          help: "Use the catalog even when the kernel exposes /sys/kernel/btf/vmlinux.")
+    @Flag(
+        name: .customLong("force-catalog"),
+        help: "Use the catalog even when the kernel exposes /sys/kernel/btf/vmlinux.")
     var forceCatalog = false
 
     @Flag(help: "Accept a catalog entry whose build-id (or release) differs from the running kernel's.")

@@ -29,8 +29,10 @@ public struct BTFRequest: Sendable, Equatable {
 
     public static let auto = "auto"
 
-    public init(kernel: String = BTFRequest.auto, btfFile: String? = nil, forceCatalog: Bool = false,
-                force: Bool = false) {
+    public init(
+        kernel: String = BTFRequest.auto, btfFile: String? = nil, forceCatalog: Bool = false,
+        force: Bool = false
+    ) {
         self.kernel = kernel
         self.btfFile = btfFile
         self.forceCatalog = forceCatalog
@@ -85,15 +87,19 @@ extension SelectionError: CustomStringConvertible {
         case .btfFileMissing(let path):
             return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
         case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
-            return "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
+            return
+                "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
         case .releaseMismatch(let entry, let release):
-            return "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
+            return
+                "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
         case .archMismatch(let entry, let entryArch, let runningArch):
             return "catalog entry \(entry) is for \(entryArch) but this machine is \(runningArch)"
         case .ambiguousRelease(let release, let candidates):
-            return "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
+            return
+                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
         case .noMatch(let running, let searched):
-            return "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
+            return
+                "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
         case .catalog(let text):
             return text
         }
@@ -119,8 +125,9 @@ public struct BTFSelector: Sendable {
             return try named(request.kernel, force: request.force)
         }
         if let native = running.nativeBTF, !request.forceCatalog {
-            return BTFChoice(source: .native, path: native,
-                             reason: "the running kernel exposes its own BTF at \(native)", entry: nil, warnings: [])
+            return BTFChoice(
+                source: .native, path: native,
+                reason: "the running kernel exposes its own BTF at \(native)", entry: nil, warnings: [])
         }
         return try automatic(force: request.force, skippedNative: running.nativeBTF != nil)
     }
@@ -142,17 +149,19 @@ public struct BTFSelector: Sendable {
                 if hit.identity.arch != running.arch {
                     throw .archMismatch(entry: describe(hit), entryArch: hit.identity.arch, runningArch: running.arch)
                 }
-                return BTFChoice(source: .catalogBuildID, path: catalog.url(of: hit).path,
-                                 reason: "catalog entry \(describe(hit)) has the running kernel's build-id \(id)",
-                                 entry: hit, warnings: [])
+                return BTFChoice(
+                    source: .catalogBuildID, path: catalog.url(of: hit).path,
+                    reason: "catalog entry \(describe(hit)) has the running kernel's build-id \(id)",
+                    entry: hit, warnings: [])
             }
             searched.append("catalog \(catalog.root.path): \(entries.count) entries, none with build-id \(id)")
             // Same release, other build: the dangerous case (distros reuse uname -r across builds).
             if let other = sameRelease.first {
                 let otherID = other.identity.buildID?.hex ?? "none recorded"
                 if !force {
-                    throw .buildIDMismatch(entry: describe(other), entryBuildID: otherID, running: id.hex,
-                                           runningRelease: running.release)
+                    throw .buildIDMismatch(
+                        entry: describe(other), entryBuildID: otherID, running: id.hex,
+                        runningRelease: running.release)
                 }
                 return forced(other, why: "its build-id \(otherID) differs from the running kernel's \(id)")
             }
@@ -168,11 +177,16 @@ public struct BTFSelector: Sendable {
                     source: .catalogRelease, path: catalog.url(of: hit).path,
                     reason: "catalog entry \(describe(hit)) has the running kernel's release and distro",
                     entry: hit,
-                    warnings: ["the running kernel's build-id cannot be read (\(why)); \(describe(hit)) was matched by release \(running.release) and distro \(running.distro) only, which distros reuse across builds: if events look wrong, rebuild BTF from this exact kernel's debuginfo"])
+                    warnings: [
+                        "the running kernel's build-id cannot be read (\(why)); \(describe(hit)) was matched by release \(running.release) and distro \(running.distro) only, which distros reuse across builds: if events look wrong, rebuild BTF from this exact kernel's debuginfo"
+                    ])
             }
-            searched.append("catalog \(catalog.root.path): \(entries.count) entries, none with release \(running.release) for \(running.distro)/\(running.arch)")
+            searched.append(
+                "catalog \(catalog.root.path): \(entries.count) entries, none with release \(running.release) for \(running.distro)/\(running.arch)"
+            )
             if force, let other = sameRelease.first {
-                return forced(other, why: "its distro \(other.identity.distro) differs from the running \(running.distro)")
+                return forced(
+                    other, why: "its distro \(other.identity.distro) differs from the running \(running.distro)")
             }
         }
         throw .noMatch(running: runningSummary, searched: searched)
@@ -187,33 +201,42 @@ public struct BTFSelector: Sendable {
         }
         if let id = running.buildID, let entryID = entry.identity.buildID {
             if id == entryID {
-                return BTFChoice(source: .catalogBuildID, path: catalog.url(of: entry).path,
-                                 reason: "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's build-id \(id)",
-                                 entry: entry, warnings: [])
+                return BTFChoice(
+                    source: .catalogBuildID, path: catalog.url(of: entry).path,
+                    reason:
+                        "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's build-id \(id)",
+                    entry: entry, warnings: [])
             }
             if !force {
-                throw .buildIDMismatch(entry: describe(entry), entryBuildID: entryID.hex, running: id.hex,
-                                       runningRelease: running.release)
+                throw .buildIDMismatch(
+                    entry: describe(entry), entryBuildID: entryID.hex, running: id.hex,
+                    runningRelease: running.release)
             }
             return forced(entry, why: "its build-id \(entryID) differs from the running kernel's \(id)")
         }
         // One side has no build-id: the release is all there is to compare.
         if entry.identity.release != running.release {
             if !force { throw .releaseMismatch(entry: describe(entry), runningRelease: running.release) }
-            return forced(entry, why: "its release \(entry.identity.release) differs from the running \(running.release)")
+            return forced(
+                entry, why: "its release \(entry.identity.release) differs from the running \(running.release)")
         }
-        let missing = running.buildID == nil ? "the running kernel's build-id cannot be read" : "the entry records no build-id"
-        return BTFChoice(source: .catalogRelease, path: catalog.url(of: entry).path,
-                         reason: "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's release",
-                         entry: entry,
-                         warnings: ["\(missing); \(describe(entry)) was matched by release \(running.release) only"])
+        let missing =
+            running.buildID == nil ? "the running kernel's build-id cannot be read" : "the entry records no build-id"
+        return BTFChoice(
+            source: .catalogRelease, path: catalog.url(of: entry).path,
+            reason: "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's release",
+            entry: entry,
+            warnings: ["\(missing); \(describe(entry)) was matched by release \(running.release) only"])
     }
 
     private func forced(_ entry: CatalogEntry, why: String) -> BTFChoice {
-        BTFChoice(source: .catalogForced, path: catalog.url(of: entry).path,
-                  reason: "catalog entry \(describe(entry)) forced with --force",
-                  entry: entry,
-                  warnings: ["--force: using \(describe(entry)) although \(why); CO-RE reads will be wrong unless the layouts happen to agree"])
+        BTFChoice(
+            source: .catalogForced, path: catalog.url(of: entry).path,
+            reason: "catalog entry \(describe(entry)) forced with --force",
+            entry: entry,
+            warnings: [
+                "--force: using \(describe(entry)) although \(why); CO-RE reads will be wrong unless the layouts happen to agree"
+            ])
     }
 
     private func allEntries() throws(SelectionError) -> [CatalogEntry] {

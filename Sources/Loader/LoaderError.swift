@@ -1,6 +1,7 @@
 import CLibBPF
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why programs could not be loaded, attached or read.
@@ -23,13 +24,16 @@ extension LoaderError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged(let euid):
-            return "loading BPF programs needs root or CAP_BPF+CAP_PERFMON (CAP_SYS_ADMIN before 5.8); running as uid \(euid) without them: run with sudo"
+            return
+                "loading BPF programs needs root or CAP_BPF+CAP_PERFMON (CAP_SYS_ADMIN before 5.8); running as uid \(euid) without them: run with sudo"
         case .kernelTooOld(let release):
-            return "kernel \(release) is older than 4.17 and has no raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT); the programs cannot attach here"
+            return
+                "kernel \(release) is older than 4.17 and has no raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT); the programs cannot attach here"
         case .objectMissing(let path):
             return "BPF object \(path): no such file; build it with `make bpf` or pass --object FILE"
         case .noDefaultObjects(let searched):
-            return "no BPF objects (*.bpf.o) found in \(searched.joined(separator: ", ")); build them with `make bpf`, set BTFGEN_BPF_DIR, or pass --object FILE"
+            return
+                "no BPF objects (*.bpf.o) found in \(searched.joined(separator: ", ")); build them with `make bpf`, set BTFGEN_BPF_DIR, or pass --object FILE"
         case .noRawTracepoints(let path):
             return "\(path) has no raw_tp/ or raw_tracepoint/ programs to attach"
         case .unknownProgram(let name, let available):

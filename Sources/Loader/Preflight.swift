@@ -2,8 +2,9 @@
 // says what to do instead of an EPERM from deep inside bpf(2).
 import Foundation
 import Kernel
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Can this process load and attach raw tracepoint programs on this kernel?
@@ -43,13 +44,16 @@ public enum DefaultObjects {
 
     /// In order: $BTFGEN_BPF_DIR, `<bindir>/../share/btfgen/bpf` (an installed btfgen), and `./bpf`
     /// (a checkout after `make bpf`).
-    public static func searchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  executable: String? = currentExecutable()) -> [String] {
+    public static func searchPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = currentExecutable()
+    ) -> [String] {
         var dirs: [String] = []
         if let dir = environment[environmentVariable], !dir.isEmpty { dirs.append(dir) }
         if let executable {
             let bin = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            dirs.append(bin.deletingLastPathComponent().appendingPathComponent("share/btfgen/bpf").standardizedFileURL.path)
+            dirs.append(
+                bin.deletingLastPathComponent().appendingPathComponent("share/btfgen/bpf").standardizedFileURL.path)
         }
         dirs.append(URL(fileURLWithPath: "bpf").standardizedFileURL.path)
         return dirs

@@ -8,8 +8,9 @@
 // resolve) instead of a bare errno.
 import CLibBPF
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What to load and how.
@@ -118,8 +119,9 @@ public final class TraceSession {
                     LibBPFLog.reset()
                     errno = 0
                     guard let link = bpf_program__attach_raw_tracepoint(program, info.tracepoint) else {
-                        throw LoaderError.attachFailed(program: "\(info.section) (\(info.name) in \(path))",
-                                                       errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+                        throw LoaderError.attachFailed(
+                            program: "\(info.section) (\(info.name) in \(path))",
+                            errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
                     }
                     links.append(link)
                     attached.append(info)
@@ -129,16 +131,22 @@ public final class TraceSession {
                 LibBPFLog.reset()
                 errno = 0
                 let context = Unmanaged.passUnretained(sink).toOpaque()
-                guard let buffer = perf_buffer__new(fd, 64, { ctx, _, data, size in
-                    guard let ctx, let data else { return }
-                    let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
-                    sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
-                }, { ctx, _, lost in
-                    guard let ctx else { return }
-                    Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
-                }, context, nil) else {
-                    throw LoaderError.perfBufferFailed(path: path, errno: errno == 0 ? EINVAL : errno,
-                                                       libbpf: LibBPFLog.lines)
+                guard
+                    let buffer = perf_buffer__new(
+                        fd, 64,
+                        { ctx, _, data, size in
+                            guard let ctx, let data else { return }
+                            let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
+                            sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
+                        },
+                        { ctx, _, lost in
+                            guard let ctx else { return }
+                            Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
+                        }, context, nil)
+                else {
+                    throw LoaderError.perfBufferFailed(
+                        path: path, errno: errno == 0 ? EINVAL : errno,
+                        libbpf: LibBPFLog.lines)
                 }
                 buffers.append(buffer)
             }
@@ -147,7 +155,8 @@ public final class TraceSession {
             throw error
         } catch {
             close()
-            throw LoaderError.loadFailed(path: request.objects.joined(separator: ", "), errno: EINVAL, libbpf: ["\(error)"])
+            throw LoaderError.loadFailed(
+                path: request.objects.joined(separator: ", "), errno: EINVAL, libbpf: ["\(error)"])
         }
     }
 
@@ -207,7 +216,9 @@ public final class TraceSession {
             opts.btf_custom_path = custom
             return bpf_object__open_file(path, &opts)
         }
-        guard let object else { throw .openFailed(path: path, errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines) }
+        guard let object else {
+            throw .openFailed(path: path, errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+        }
         return object
     }
 
@@ -221,7 +232,9 @@ public final class TraceSession {
             for prefix in ["raw_tp/", "raw_tracepoint/"] where section.hasPrefix(prefix) {
                 let tracepoint = String(section.dropFirst(prefix.count))
                 if !tracepoint.isEmpty {
-                    result.append((next, RawTracepointProgram(name: name, tracepoint: tracepoint, section: section, object: path)))
+                    result.append(
+                        (next, RawTracepointProgram(name: name, tracepoint: tracepoint, section: section, object: path))
+                    )
                 }
             }
         }

@@ -2,8 +2,8 @@
 // a process renames itself and unlinks a file, and the events carry its real pid, new name and
 // path — with the native BTF and with --btf pointing at a copy of it, identically.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The BPF capability the host tests need, and why it is missing.
 enum HostBPF {
@@ -104,7 +104,9 @@ final class AttachProcess {
 
 /// Run the actor under a fresh `btfgen attach` and check every event against the actor's own account.
 /// Returns the events with the pid taken out, for comparing runs.
-func traceActor(_ extra: [String], label: String, dir: ScratchDirectory, actor: String, objects: String) throws -> [String] {
+func traceActor(_ extra: [String], label: String, dir: ScratchDirectory, actor: String, objects: String) throws
+    -> [String]
+{
     let attach = try AttachProcess(extra, in: dir, label: label, environment: ["BTFGEN_BPF_DIR": objects])
     guard attach.waitAttached() else {
         _ = attach.terminate()
@@ -135,8 +137,9 @@ func traceActor(_ extra: [String], label: String, dir: ScratchDirectory, actor: 
         #expect(rename["tid"] as? Int == truth.pid)
         #expect(rename["comm"] as? String == "actor", "the old name is the exec'd file's")
         let oom = try String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8)
-        #expect(rename["oom_score_adj"] as? Int == Int(oom.trimmingCharacters(in: .whitespacesAndNewlines)),
-                "the actor inherits the test's oom_score_adj")
+        #expect(
+            rename["oom_score_adj"] as? Int == Int(oom.trimmingCharacters(in: .whitespacesAndNewlines)),
+            "the actor inherits the test's oom_score_adj")
     }
     if let unlink {
         #expect(unlink["comm"] as? String == name)
@@ -189,7 +192,9 @@ struct AttachHostTests {
         #expect(native == small, "native and minimized runs differ")
     }
 
-    @Test(.enabled(if: Fixture.testVmlinux != nil || Fixture.required, "needs BTFGEN_TEST_VMLINUX (another kernel's BTF)"))
+    @Test(
+        .enabled(if: Fixture.testVmlinux != nil || Fixture.required, "needs BTFGEN_TEST_VMLINUX (another kernel's BTF)")
+    )
     func anotherKernelsBTFIsCaughtAtRunTime() throws {
         // The 6.1 test kernel's BTF on this host's kernel: libbpf loads and attaches without a
         // word, the CO-RE reads are garbage, and attach must say so and fail.
@@ -204,13 +209,15 @@ struct AttachHostTests {
         let r = try btfgen(["resolve", "--catalog", catalog, "--kernel", "auto", "--force-catalog"])
         #expect(r.status == 1, "the host must not match the test kernel's entry")
         let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"])
-        let refused = try btfgen(["attach", "--catalog", catalog, "--kernel", release, "--count", "0"],
-                                 environment: ["BTFGEN_BPF_DIR": objects])
+        let refused = try btfgen(
+            ["attach", "--catalog", catalog, "--kernel", release, "--count", "0"],
+            environment: ["BTFGEN_BPF_DIR": objects])
         #expect(refused.status == 1)
         #expect(refused.stderr.hasPrefix("btfgen: build-id mismatch:"), "\(refused.stderr)")
 
-        let attach = try AttachProcess(["--catalog", catalog, "--kernel", release, "--force", "--program", "sys_enter"],
-                                       in: dir, label: "wrong", environment: ["BTFGEN_BPF_DIR": objects])
+        let attach = try AttachProcess(
+            ["--catalog", catalog, "--kernel", release, "--force", "--program", "sys_enter"],
+            in: dir, label: "wrong", environment: ["BTFGEN_BPF_DIR": objects])
         try #require(attach.waitAttached(), "\(attach.stderr)")
         #expect(attach.stderr.contains("--force: using"))
         let end = Date().addingTimeInterval(10)
@@ -228,8 +235,11 @@ struct AttachHostTests {
         defer { dir.remove() }
         let objects = try bpfObjects()
         let actor = try buildActor(in: dir)
-        let attach = try AttachProcess(["--object", objects + "/task_rename.bpf.o", "--program", "task_rename",
-                                        "--count", "1", "--duration", "60s"], in: dir, label: "count")
+        let attach = try AttachProcess(
+            [
+                "--object", objects + "/task_rename.bpf.o", "--program", "task_rename",
+                "--count", "1", "--duration", "60s",
+            ], in: dir, label: "count")
         try #require(attach.waitAttached(), "\(attach.stderr)")
         #expect(attach.stderr.contains("attached 1 program (task_rename)"))
         _ = try runProcess(actor, ["bt-count", dir.file("x")])
@@ -252,7 +262,10 @@ struct AttachHostTests {
         let objects = try bpfObjects()
         let missing = try btfgen(["attach", "--object", "/nonexistent/x.bpf.o", "--count", "0"])
         #expect(missing.status == 1)
-        #expect(missing.stderr == "btfgen: BPF object /nonexistent/x.bpf.o: no such file; build it with `make bpf` or pass --object FILE\n")
+        #expect(
+            missing.stderr
+                == "btfgen: BPF object /nonexistent/x.bpf.o: no such file; build it with `make bpf` or pass --object FILE\n"
+        )
         let unknown = try btfgen(["attach", "--object", objects + "/exec.bpf.o", "--program", "nope", "--count", "0"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no raw_tp program called 'nope'; available: sched_process_exec"))
@@ -276,8 +289,12 @@ struct AttachHostTests {
     @Test(.enabled(if: Capability.tool("setpriv"), "needs setpriv (util-linux) to drop root"))
     func withoutPrivilegesTheErrorSaysWhatToDo() throws {
         let objects = try bpfObjects()
-        let r = try runProcess("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                                           Repo.btfgen, "attach", "--object", objects + "/exec.bpf.o", "--count", "0"])
+        let r = try runProcess(
+            "setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                Repo.btfgen, "attach", "--object", objects + "/exec.bpf.o", "--count", "0",
+            ])
         #expect(r.status == 1)
         #expect(r.stderr.contains("needs root or CAP_BPF"), "\(r.stderr)")
     }

@@ -4,8 +4,8 @@ import Catalog
 import Foundation
 import Kernel
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 /// A fake `/` holding what RunningKernel reads, plus a catalog beside it.
 struct FakeSystem {
@@ -24,7 +24,9 @@ struct FakeSystem {
         var data = Data()
         func note(_ name: String, _ type: UInt32, _ desc: [UInt8]) {
             let nameBytes = Array(name.utf8) + [0]
-            for v in [UInt32(nameBytes.count), UInt32(desc.count), type] { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+            for v in [UInt32(nameBytes.count), UInt32(desc.count), type] {
+                withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) }
+            }
             data.append(contentsOf: nameBytes + [UInt8](repeating: 0, count: (4 - nameBytes.count % 4) % 4))
             data.append(contentsOf: desc + [UInt8](repeating: 0, count: (4 - desc.count % 4) % 4))
         }
@@ -47,14 +49,18 @@ struct FakeSystem {
 
     /// Insert a catalog entry whose BTF file holds `label` (selection never parses it).
     @discardableResult
-    func addEntry(release: String, buildID: String?, distro: String = "debian", arch: String = "x86_64") throws -> CatalogEntry {
+    func addEntry(release: String, buildID: String?, distro: String = "debian", arch: String = "x86_64") throws
+        -> CatalogEntry
+    {
         try catalog.prepare()
         let file = catalog.scratchFile("btf")
         try Data("btf of \(release) \(buildID ?? "-")".utf8).write(to: file)
-        let identity = KernelIdentity(release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
-                                      distro: distro, distroVersion: "12")
-        let entry = CatalogEntry(identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
-                                 source: "test", builtAt: "2026-01-01T00:00:00Z")
+        let identity = KernelIdentity(
+            release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
+            distro: distro, distroVersion: "12")
+        let entry = CatalogEntry(
+            identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
+            source: "test", builtAt: "2026-01-01T00:00:00Z")
         switch try catalog.insert(btfFile: file, entry: entry, force: false) {
         case .added(let e), .replaced(let e), .unchanged(let e): return e
         }
@@ -269,9 +275,11 @@ let otherHex = "0badc0de0102030405060708"
         // A named entry bypasses the native BTF, and the right one passes by release or build-id.
         #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).entry == mine)
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
-        #expect(throws: SelectionError.buildIDMismatch(
-            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
-            entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")) {
+        #expect(
+            throws: SelectionError.buildIDMismatch(
+                entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
+                entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
+        ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
         #expect(try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64", force: true)).source == .catalogForced)
@@ -286,9 +294,11 @@ let otherHex = "0badc0de0102030405060708"
         let c = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"))
         #expect(c.source == .catalogRelease)
         #expect(!c.warnings.isEmpty)
-        #expect(throws: SelectionError.releaseMismatch(
-            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
-            runningRelease: "6.1.0-26-cloud-amd64")) {
+        #expect(
+            throws: SelectionError.releaseMismatch(
+                entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
+                runningRelease: "6.1.0-26-cloud-amd64")
+        ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
     }
