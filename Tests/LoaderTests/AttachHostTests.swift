@@ -83,9 +83,9 @@ final class AttachProcess {
         return false
     }
 
-    /// SIGTERM, then wait (bounded) for a clean exit.
-    func terminate() -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    /// SIGTERM (or `signal`), then wait (bounded) for a clean exit.
+    func terminate(_ signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
         let end = Date().addingTimeInterval(20)
         while process.isRunning && Date() < end { usleep(50_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
@@ -104,7 +104,10 @@ final class AttachProcess {
 
 /// Run the actor under a fresh `btfgen attach` and check every event against the actor's own account.
 /// Returns the events with the pid taken out, for comparing runs.
-func traceActor(_ extra: [String], label: String, dir: ScratchDirectory, actor: String, objects: String) throws
+func traceActor(
+    _ extra: [String], label: String, dir: ScratchDirectory, actor: String, objects: String,
+    stopWith signal: Int32 = SIGTERM
+) throws
     -> [String]
 {
     let attach = try AttachProcess(extra, in: dir, label: label, environment: ["BTFGEN_BPF_DIR": objects])
@@ -121,8 +124,8 @@ func traceActor(_ extra: [String], label: String, dir: ScratchDirectory, actor: 
     // perf buffers are read every ≤250 ms: give the events time to arrive before stopping.
     let end = Date().addingTimeInterval(10)
     while Date() < end, (try attach.events(pid: truth.pid)).count < 4 { usleep(100_000) }
-    let status = attach.terminate()
-    #expect(status == 0, "SIGTERM must stop attach cleanly: \(attach.stderr)")
+    let status = attach.terminate(signal)
+    #expect(status == 0, "signal \(signal) must stop attach cleanly: \(attach.stderr)")
     #expect(attach.stderr.contains("stopped (signal)"))
     #expect(!attach.stderr.contains("contradict"), "CO-RE values contradicted the kernel: \(attach.stderr)")
 
@@ -167,7 +170,8 @@ struct AttachHostTests {
         let copy = dir.file("vmlinux.btf")
         try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: copy)
         let native = try traceActor([], label: "native", dir: dir, actor: actor, objects: objects)
-        let viaFile = try traceActor(["--btf", copy], label: "file", dir: dir, actor: actor, objects: objects)
+        let viaFile = try traceActor(
+            ["--btf", copy], label: "file", dir: dir, actor: actor, objects: objects, stopWith: SIGINT)
         #expect(native.count == 3)
         #expect(native == viaFile, "native and --btf runs differ")
     }

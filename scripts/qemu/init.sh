@@ -19,6 +19,8 @@ arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 case=$(arg btfgen_case)
 catalog=/kernels/$(arg btfgen_catalog)
 flags=$(arg btfgen_flags | tr ',' ' ')
+# What the proof is about: the default selection, spelled out, unless the case names a kernel.
+case " $flags " in *" --kernel "*) ;; *) flags="--kernel auto $flags" ;; esac
 say() { echo "BTFGEN: $*"; }
 finish() { say "verdict $*"; sync; reboot -f; sleep 30; }
 
