@@ -70,42 +70,6 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
     public var customPath: String? { source == .native ? nil : path }
 }
 
-/// Why no BTF could be chosen.
-public enum SelectionError: Error, Equatable {
-    case btfFileMissing(path: String)
-    case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
-    case releaseMismatch(entry: String, runningRelease: String)
-    case archMismatch(entry: String, entryArch: String, runningArch: String)
-    case ambiguousRelease(release: String, candidates: [String])
-    case noMatch(running: String, searched: [String])
-    case catalog(String)
-}
-
-extension SelectionError: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case .btfFileMissing(let path):
-            return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
-        case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
-            return
-                "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
-        case .releaseMismatch(let entry, let release):
-            return
-                "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
-        case .archMismatch(let entry, let entryArch, let runningArch):
-            return "catalog entry \(entry) is for \(entryArch) but this machine is \(runningArch)"
-        case .ambiguousRelease(let release, let candidates):
-            return
-                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
-        case .noMatch(let running, let searched):
-            return
-                "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
-        case .catalog(let text):
-            return text
-        }
-    }
-}
-
 /// Chooses the BTF for a running kernel from a request and a catalog.
 public struct BTFSelector: Sendable {
     public let running: RunningKernel
@@ -116,7 +80,7 @@ public struct BTFSelector: Sendable {
         self.catalog = catalog
     }
 
-    public func choose(_ request: BTFRequest) throws(SelectionError) -> BTFChoice {
+    public func choose(_ request: BTFRequest) throws(LoaderError) -> BTFChoice {
         if let file = request.btfFile {
             guard FileManager.default.fileExists(atPath: file) else { throw .btfFileMissing(path: file) }
             return BTFChoice(source: .file, path: file, reason: "--btf \(file) was given", entry: nil, warnings: [])
@@ -133,7 +97,7 @@ public struct BTFSelector: Sendable {
     }
 
     /// Steps 3–5 for the running kernel.
-    private func automatic(force: Bool, skippedNative: Bool) throws(SelectionError) -> BTFChoice {
+    private func automatic(force: Bool, skippedNative: Bool) throws(LoaderError) -> BTFChoice {
         let entries = try allEntries()
         var searched: [String] = []
         if skippedNative {
@@ -193,7 +157,7 @@ public struct BTFSelector: Sendable {
     }
 
     /// `--kernel RELEASE|BUILD-ID`: the named entry, checked against the running kernel.
-    private func named(_ query: String, force: Bool) throws(SelectionError) -> BTFChoice {
+    private func named(_ query: String, force: Bool) throws(LoaderError) -> BTFChoice {
         let entry: CatalogEntry
         do { entry = try catalog.lookup(query) } catch { throw .catalog("\(error)") }
         if entry.identity.arch != running.arch && !force {
@@ -239,7 +203,7 @@ public struct BTFSelector: Sendable {
             ])
     }
 
-    private func allEntries() throws(SelectionError) -> [CatalogEntry] {
+    private func allEntries() throws(LoaderError) -> [CatalogEntry] {
         do { return try catalog.entries() } catch { throw .catalog("\(error)") }
     }
 

@@ -4,7 +4,7 @@ import CLibBPF
     import Glibc
 #endif
 
-/// Why programs could not be loaded, attached or read.
+/// Why no BTF could be chosen, or programs could not be loaded, attached or read.
 public enum LoaderError: Error, Equatable {
     case notPrivileged(euid: UInt32)
     case kernelTooOld(release: String)
@@ -18,6 +18,14 @@ public enum LoaderError: Error, Equatable {
     case noEventsMap(path: String)
     case perfBufferFailed(path: String, errno: Int32, libbpf: [String])
     case pollFailed(errno: Int32)
+    // Choosing the BTF (BTFSelector).
+    case btfFileMissing(path: String)
+    case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
+    case releaseMismatch(entry: String, runningRelease: String)
+    case archMismatch(entry: String, entryArch: String, runningArch: String)
+    case ambiguousRelease(release: String, candidates: [String])
+    case noMatch(running: String, searched: [String])
+    case catalog(String)
 }
 
 extension LoaderError: CustomStringConvertible {
@@ -50,6 +58,24 @@ extension LoaderError: CustomStringConvertible {
             return "cannot open the perf buffer of \(path): \(text(code))\(tail(log))"
         case .pollFailed(let code):
             return "reading the perf buffers failed: \(text(code))"
+        case .btfFileMissing(let path):
+            return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
+        case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
+            return
+                "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
+        case .releaseMismatch(let entry, let release):
+            return
+                "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
+        case .archMismatch(let entry, let entryArch, let runningArch):
+            return "catalog entry \(entry) is for \(entryArch) but this machine is \(runningArch)"
+        case .ambiguousRelease(let release, let candidates):
+            return
+                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
+        case .noMatch(let running, let searched):
+            return
+                "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
+        case .catalog(let text):
+            return text
         }
     }
 

@@ -66,7 +66,7 @@ struct FakeSystem {
         }
     }
 
-    func choose(_ request: BTFRequest, running: RunningKernel? = nil) throws(SelectionError) -> BTFChoice {
+    func choose(_ request: BTFRequest, running: RunningKernel? = nil) throws(LoaderError) -> BTFChoice {
         try BTFSelector(running: running ?? self.running(), catalog: catalog).choose(request)
     }
 }
@@ -153,7 +153,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(c.source == .file)
         #expect(c.path == file)
         #expect(c.customPath == file)
-        #expect(throws: SelectionError.btfFileMissing(path: file + ".nope")) {
+        #expect(throws: LoaderError.btfFileMissing(path: file + ".nope")) {
             try sys.choose(BTFRequest(btfFile: file + ".nope"))
         }
     }
@@ -229,7 +229,7 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeOSRelease("ID=debian\nVERSION_ID=12\n")
         try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex, distro: "ubuntu")
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
     }
 
     @Test func twoBuildsOfOneReleaseWithoutABuildIDAreAmbiguous() throws {
@@ -262,7 +262,7 @@ let otherHex = "0badc0de0102030405060708"
             #expect(error.description.contains("btfgen build"))
         }
         // --force does not turn an unrelated release into a candidate.
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(force: true)) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(force: true)) }
     }
 
     @Test func namedEntriesAreCheckedAgainstTheRunningKernel() throws {
@@ -276,14 +276,14 @@ let otherHex = "0badc0de0102030405060708"
         #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).entry == mine)
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
         #expect(
-            throws: SelectionError.buildIDMismatch(
+            throws: LoaderError.buildIDMismatch(
                 entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
                 entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
         ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
         #expect(try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64", force: true)).source == .catalogForced)
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
     }
 
     @Test func namedEntryWithoutBuildIDsFallsBackToTheRelease() throws {
@@ -295,7 +295,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(c.source == .catalogRelease)
         #expect(!c.warnings.isEmpty)
         #expect(
-            throws: SelectionError.releaseMismatch(
+            throws: LoaderError.releaseMismatch(
                 entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
                 runningRelease: "6.1.0-26-cloud-amd64")
         ) {
@@ -308,6 +308,6 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeNotes(buildID: runningID)
         try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
     }
 }
