@@ -40,6 +40,6 @@ let package = Package(
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "Kernel", "Catalog", "Loader"]),
+        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Loader", "CLibBPF"]),
     ]
 )
