@@ -62,20 +62,25 @@ extension BTFGen {
 
         func run() async throws {
             let running = RunningKernel.read()
+            // Nothing can help a kernel without raw tracepoints or a process without privileges: say so first.
+            if !dryRun { try reporting { try Preflight.check(running) } }
             let choice = try selection.choose(for: running)
             let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
             if dryRun {
                 let programs = try reporting {
-                    try objectPaths.flatMap { path throws(LoaderError) in
+                    let all = try objectPaths.flatMap { path throws(LoaderError) in
                         try TraceSession.rawTracepoints(in: path)
-                    }.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
+                    }
+                    if let unknown = self.programs.first(where: { q in !all.contains { $0.matches(q) } }) {
+                        throw LoaderError.unknownProgram(name: unknown, available: all.map(\.name))
+                    }
+                    return all.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
                 }
                 let resolution = Resolution(running: running, btf: choice, programs: programs)
                 if json { try printJSON(resolution) } else { resolution.printText() }
                 return
             }
             for w in choice.warnings { warn("warning: \(w)") }
-            try reporting { try Preflight.check(running) }
             let session = try reporting {
                 try TraceSession(
                     LoadRequest(
