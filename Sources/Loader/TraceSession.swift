@@ -174,14 +174,16 @@ public final class TraceSession {
         var fds = buffers.map { pollfd(fd: perf_buffer__epoll_fd($0), events: Int16(POLLIN), revents: 0) }
         var delivered = 0
         while true {
-            if StopSignals.requested { return .signal }
+            // On a stop request the buffers are still read once more: events already in the
+            // rings belong to the trace (a SIGTERM right after the traced action must not lose it).
+            var stopping: StopReason? = StopSignals.requested ? .signal : nil
             var timeout: Int32 = 250
-            if let deadline {
+            if let deadline, stopping == nil {
                 let left = deadline - monotonicSeconds()
-                if left <= 0 { return .duration }
-                timeout = Int32(min(250, max(1, left * 1000)))
+                if left <= 0 { stopping = .duration }
+                timeout = Int32(min(250, max(0, left * 1000)))
             }
-            let n = poll(&fds, nfds_t(fds.count), timeout)
+            let n = stopping == nil ? poll(&fds, nfds_t(fds.count), timeout) : 1
             if n < 0 && errno != EINTR { throw LoaderError.pollFailed(errno: errno) }
             if n > 0 {
                 for buffer in buffers {
@@ -194,6 +196,7 @@ public final class TraceSession {
                 delivered += 1
                 if let count = stop.count, delivered >= count { return .count }
             }
+            if let stopping { return stopping }
         }
     }
 
