@@ -29,6 +29,8 @@ enum QEMU {
         let testBuildID: String
         let otherBuildID: String
         let hasDebian: Bool
+        let minBTFBytes: Int
+        let minimizer: String
     }
 
     /// Built once per test process: the static btfgen, the catalogs and the initramfs.
@@ -64,7 +66,8 @@ enum QEMU {
             return .success(
                 Prepared(
                     work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
-                    hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil))
+                    hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil,
+                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1, minimizer: values["MINIMIZER"] ?? "?"))
         } catch {
             return .failure(PrepareFailure(text: "\(error)"))
         }
@@ -165,6 +168,19 @@ struct QEMUProofTests {
         #expect(console.resolve.contains("source:         catalog-build-id"), "\(console.resolve)")
         #expect(console.resolve.contains("build-id:       \(p.testBuildID)"))
         #expect(console.attachStderr.contains("[catalog-build-id]"))
+        try expectActorEvents(console)
+    }
+
+    @Test func minimizedCatalogBTFGivesTheSameEventsOnAKernelWithoutBTF() throws {
+        // What ships to a fleet: the catalog's BTF cut down to the three programs' relocations.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        #expect(p.minBTFBytes > 0 && p.minBTFBytes < 16_384, "minimized by \(p.minimizer): \(p.minBTFBytes) B")
+        let console = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=min"])
+        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
+        #expect(console.value("native_btf") == "no")
+        #expect(console.resolve.contains("BTF:            /kernels/min/"), "\(console.resolve)")
+        #expect(console.resolve.contains("source:         catalog-build-id"))
         try expectActorEvents(console)
     }
 
