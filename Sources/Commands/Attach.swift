@@ -14,6 +14,13 @@ extension BTFGen {
                 ship with btfgen are used: every *.bpf.o in $BTFGEN_BPF_DIR, else \
                 <bindir>/../share/btfgen/bpf, else ./bpf. Stops on Ctrl-C / SIGTERM, after --count \
                 events or after --duration. --count 0 exits as soon as everything is attached.
+
+                Events (--json: one object per line): kind (rename, unlinkat, exec), pid and tid \
+                read from task_struct through CO-RE, helper_pid/helper_tid from \
+                bpf_get_current_pid_tgid(), comm, new_comm and oom_score_adj (rename), syscall and \
+                path (unlinkat), path (exec: the file executed). When the CO-RE pid of an event \
+                about the current task contradicts the helper's, the BTF does not describe this \
+                kernel: attach says so and exits with status 3.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
