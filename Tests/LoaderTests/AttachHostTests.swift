@@ -283,6 +283,35 @@ struct AttachHostTests {
         #expect(r.stderr.contains("[native]"))
     }
 
+    @Test func durationStopsTheTrace() throws {
+        let objects = try bpfObjects()
+        let started = Date()
+        let r = try btfgen(["attach", "--object", objects + "/exec.bpf.o", "--duration", "700ms"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("stopped (duration)"))
+        #expect(Date().timeIntervalSince(started) >= 0.7)
+        let bad = try btfgen(["attach", "--duration", "2x"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--duration 2x is not a duration"))
+    }
+
+    @Test func resolveExplainsTheChoiceAndRefusesWithoutAMatch() throws {
+        let dir = try ScratchDirectory("btfgen-resolve")
+        defer { dir.remove() }
+        let native = try btfgen(["resolve", "--json", "--catalog", dir.file("kernels")])
+        try #require(native.status == 0, "\(native.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(native.stdout.utf8)) as? [String: Any])
+        let btf = try #require(json["btf"] as? [String: Any])
+        #expect(btf["source"] as? String == "native")
+        let running = try #require(json["running"] as? [String: Any])
+        #expect((running["buildID"] as? String)?.count == 40)
+        let refused = try btfgen(["resolve", "--force-catalog", "--catalog", dir.file("kernels")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("btfgen: no BTF for the running kernel"))
+        #expect(refused.stderr.contains("btfgen build"))
+        #expect(refused.stderr.split(separator: "\n").count == 1, "one line: \(refused.stderr)")
+    }
+
     @Test func badInputGivesOneLineAndFails() throws {
         let objects = try bpfObjects()
         let missing = try btfgen(["attach", "--object", "/nonexistent/x.bpf.o", "--count", "0"])
