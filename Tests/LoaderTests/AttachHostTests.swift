@@ -342,12 +342,19 @@ struct AttachHostTests {
 
     @Test(.enabled(if: Capability.tool("setpriv"), "needs setpriv (util-linux) to drop root"))
     func withoutPrivilegesTheErrorSaysWhatToDo() throws {
-        let objects = try bpfObjects()
+        // A copy outside the checkout, which may sit below a directory nobody cannot enter (/root).
+        let dir = try ScratchDirectory("btfgen-nobody")
+        defer { dir.remove() }
+        chmod(dir.path, 0o755)
+        let bin = dir.file("btfgen")
+        try FileManager.default.copyItem(atPath: Repo.btfgen, toPath: bin)
+        let object = dir.file("exec.bpf.o")
+        try FileManager.default.copyItem(atPath: try bpfObjects() + "/exec.bpf.o", toPath: object)
         let r = try runProcess(
             "setpriv",
             [
                 "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                Repo.btfgen, "attach", "--object", objects + "/exec.bpf.o", "--count", "0",
+                bin, "attach", "--object", object, "--count", "0",
             ])
         #expect(r.status == 1)
         #expect(r.stderr.contains("needs root or CAP_BPF"), "\(r.stderr)")
