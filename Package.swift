@@ -20,6 +20,8 @@ let package = Package(
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
+        // The BTF engine: wire format, .BTF.ext, CO-RE resolution, minimizer. Pure Swift.
+        .target(name: "BTF", dependencies: ["ELF"]),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
@@ -29,17 +31,25 @@ let package = Package(
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(name: "Catalog", dependencies: ["Kernel"]),
         // The only module that talks to libbpf.
-        .target(name: "Loader", dependencies: ["CLibBPF", "Kernel", "Catalog"]),
+        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog"]),
+        // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
+        .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
         .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "BuildTests", dependencies: [
+            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
+        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Loader", "CLibBPF"]),
     ]
 )

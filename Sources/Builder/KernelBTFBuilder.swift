@@ -48,6 +48,8 @@ public struct BuildOptions: Sendable {
     public var force: Bool = false
     public var distro: String?
     public var distroVersion: String?
+    /// Recorded in each entry's build record.
+    public var btfgenVersion: String = "unknown"
     public init() {}
 }
 
@@ -179,7 +181,7 @@ public struct KernelBTFBuilder: Sendable {
         let record = BuildRecord(method: method.rawValue, pahole: tools.pahole.version.description,
                                  llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
                                  strip: method == .objcopy ? tools.strip?.version.description : nil,
-                                 paholeFlags: flags, btfgen: "btfgen")
+                                 paholeFlags: flags, btfgen: options.btfgenVersion)
         let entry = CatalogEntry(identity: identity, path: "", sha256: digest, size: data.count,
                                  typeCount: generated.typeCount, build: record,
                                  source: URL(fileURLWithPath: input).lastPathComponent,
@@ -205,6 +207,7 @@ public struct KernelBTFBuilder: Sendable {
         do { mapped = try MappedFile(path: encoded) } catch {
             throw .invalidBTF(input: input, reason: "pahole wrote no output (\(error))")
         }
+        defer { withExtendedLifetime(mapped) {} }  // `bytes` points into the mapping
         let bytes = mapped.bytes
         if ELFFile.hasMagic(bytes) {
             do {
@@ -255,11 +258,13 @@ public struct KernelBTFBuilder: Sendable {
         scratch.append(nativePath)
         do {
             let mapped = try MappedFile(path: vmlinux)
-            let elf = try ELFFile(bytes: mapped.bytes)
-            guard let section = elf.section(named: ".BTF") else {
-                throw BuildError.nativeMismatch(input: input, detail: "the .BTF section vanished")
+            try mapped.withBytes { (bytes) throws in
+                let elf = try ELFFile(bytes: bytes)
+                guard let section = elf.section(named: ".BTF") else {
+                    throw BuildError.nativeMismatch(input: input, detail: "the .BTF section vanished")
+                }
+                try writeBytes(elf.data(of: section), to: nativePath)
             }
-            try writeBytes(elf.data(of: section), to: nativePath)
         } catch let e as BuildError { throw e } catch {
             throw .nativeMismatch(input: input, detail: "cannot read the image's .BTF: \(error)")
         }

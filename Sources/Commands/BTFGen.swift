@@ -11,7 +11,8 @@ public struct BTFGen: AsyncParsableCommand {
             """,
         version: BTFGenVersion.string,
         subcommands: [
-            Build.self, List.self, Show.self, Doctor.self, Attach.self, Resolve.self,
+            Build.self, List.self, Show.self, Doctor.self, CatalogCommand.self, Minimize.self, Inspect.self,
+            Attach.self, Resolve.self, BundleCommand.self, Install.self, Uninstall.self,
         ]
     )
 

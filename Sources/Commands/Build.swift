@@ -43,6 +43,9 @@ extension BTFGen {
         @Flag(help: "Print results as JSON.")
         var json = false
 
+        @Flag(name: .shortAndLong, help: "Print each pipeline stage as it starts (a terminal shows a live display anyway).")
+        var verbose = false
+
         func validate() throws {
             if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
             if inputs.isEmpty { throw ValidationError("give at least one debuginfo vmlinux or package") }
@@ -59,10 +62,12 @@ extension BTFGen {
             options.force = force
             options.distro = distro
             options.distroVersion = distroVersion
+            options.btfgenVersion = BTFGenVersion.string
             try reporting { try tools.require(method ?? tools.defaultMethod) }
             let builder = KernelBTFBuilder(catalog: catalogOptions.resolved, tools: tools, options: options)
             let workers = min(inputs.count, jobs ?? BuildJobs.defaultCount())
-            let display = ProgressDisplay(inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1)
+            let display = ProgressDisplay(inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1,
+                                          verbose: verbose)
             let results = BuildJobs.run(inputs, workers: workers) { index, input in
                 Result { () throws(BuildError) -> BuildResult in
                     try builder.build(input) { stage in display.update(index, stage.rawValue) }
@@ -178,13 +183,15 @@ final class ProgressDisplay: @unchecked Sendable {
     private let names: [String]
     private var states: [String]
     private let interactive: Bool
+    private let verbose: Bool
     private let lock = NSLock()
     private var drawn = false
 
-    init(inputs: [String], interactive: Bool) {
+    init(inputs: [String], interactive: Bool, verbose: Bool) {
         names = inputs.map { URL(fileURLWithPath: $0).lastPathComponent }
         states = Array(repeating: "waiting", count: inputs.count)
         self.interactive = interactive
+        self.verbose = verbose
     }
 
     func update(_ index: Int, _ state: String) {
@@ -196,7 +203,7 @@ final class ProgressDisplay: @unchecked Sendable {
             for (n, s) in zip(names, states) { out += "\u{1b}[2K  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) \(n)\n" }
             drawn = true
             FileHandle.standardError.write(Data(out.utf8))
-        } else {
+        } else if verbose {
             FileHandle.standardError.write(Data("btfgen: \(names[index]): \(state)\n".utf8))
         }
     }

@@ -17,7 +17,7 @@ extension BTFGen {
             do {
                 let tools = try Toolchain.probe()
                 rows.append(["ok", "pahole", tools.pahole.version.description, tools.pahole.path,
-                             "flags: \(tools.paholeFlags(parallel: true).joined(separator: " "))"])
+                             "flags: \(tools.paholeFlags(parallel: false).joined(separator: " "))"])
                 if let o = tools.llvmObjcopy {
                     rows.append(["ok", "llvm-objcopy", o.version.description, o.path, ""])
                 } else {

@@ -6,22 +6,21 @@ import Glibc
 #endif
 
 /// A libarchive read handle over a file or over the current member of another archive.
-final class ArchiveReader {
+public final class ArchiveReader {
     let handle: OpaquePointer
     let label: String
     private var source: NestedSource?
 
     /// Open `path` with every filter and the given formats enabled.
-    init(path: String, format: ArchiveFormat) throws(IngestError) {
+    public init(path: String, format: ArchiveFormat) throws(IngestError) {
         guard let a = archive_read_new() else { throw .archive(path: path, reason: "out of memory") }
         handle = a
         label = path
         archive_read_support_filter_all(a)
         format.enable(on: a)
         if archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK {
-            let why = ArchiveReader.message(a)
-            archive_read_free(a)
-            throw .archive(path: path, reason: why)
+            // Fully initialised by now: deinit frees the handle.
+            throw .archive(path: path, reason: ArchiveReader.message(a))
         }
     }
 
@@ -36,16 +35,14 @@ final class ArchiveReader {
         source = src
         let status = archive_read_open(a, Unmanaged.passUnretained(src).toOpaque(), nil, nestedRead, nil)
         if status != ARCHIVE_OK {
-            let why = ArchiveReader.message(a)
-            archive_read_free(a)
-            throw .archive(path: label, reason: why)
+            throw .archive(path: label, reason: ArchiveReader.message(a))
         }
     }
 
     deinit { archive_read_free(handle) }
 
     /// Advance to the next member; nil at the end.
-    func next() throws(IngestError) -> (name: String, size: Int64, isRegular: Bool)? {
+    public func next() throws(IngestError) -> ArchiveMember? {
         var entry: OpaquePointer? = nil
         let status = archive_read_next_header(handle, &entry)
         if status == ARCHIVE_EOF { return nil }
@@ -53,8 +50,9 @@ final class ArchiveReader {
             throw .archive(path: label, reason: ArchiveReader.message(handle))
         }
         let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let type = archive_entry_filetype(entry)
-        return (name, archive_entry_size(entry), type == 0o100000)
+        let link = (archive_entry_symlink(entry) ?? archive_entry_hardlink(entry)).map { String(cString: $0) }
+        return ArchiveMember(name: name, size: archive_entry_size(entry), fileType: UInt32(archive_entry_filetype(entry)),
+                             isHardlink: archive_entry_hardlink(entry) != nil, linkTarget: link)
     }
 
     /// Copy the current member into a new file at `path` (removed again on failure).
@@ -75,7 +73,7 @@ final class ArchiveReader {
     }
 
     /// The current member's bytes, up to `limit`.
-    func readCurrent(limit: Int) throws(IngestError) -> [UInt8] {
+    public func readCurrent(limit: Int) throws(IngestError) -> [UInt8] {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 14)
         while out.count < limit {
@@ -88,8 +86,21 @@ final class ArchiveReader {
     }
 
     static func message(_ a: OpaquePointer) -> String {
-        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+        archive_error_string(a).map { String(cString: $0) } ?? "truncated or corrupt data"
     }
+}
+
+/// One member's header.
+public struct ArchiveMember: Sendable, Equatable {
+    public let name: String
+    public let size: Int64
+    /// `S_IFMT` bits: regular 0o100000, directory 0o040000, symlink 0o120000, devices, fifos.
+    public let fileType: UInt32
+    public let isHardlink: Bool
+    public let linkTarget: String?
+
+    public var isRegular: Bool { fileType == 0o100000 && !isHardlink }
+    public var isDirectory: Bool { fileType == 0o040000 }
 }
 
 /// Feeds an inner archive from the outer archive's current member.
@@ -109,7 +120,7 @@ private let nestedRead: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?
 }
 
 /// The container formats btfgen reads.
-enum ArchiveFormat: Sendable {
+public enum ArchiveFormat: Sendable {
     case ar, tar, cpio, raw
 
     func enable(on a: OpaquePointer) {

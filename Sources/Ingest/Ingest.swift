@@ -12,6 +12,7 @@ public enum IngestError: Error, Equatable {
     case noVmlinuxInPackage(path: String, looked: [String])
     case noSpace(path: String)
     case io(path: String, reason: String)
+    case unsafeMember(path: String, member: String, reason: UnsafeMemberReason)
 }
 
 extension IngestError: CustomStringConvertible {
@@ -27,6 +28,8 @@ extension IngestError: CustomStringConvertible {
             return "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
         case .io(let path, let reason):
             return "\(path): \(reason)"
+        case .unsafeMember(let path, let member, let reason):
+            return "\(path) holds \(member), \(reason.rawValue); refusing the whole archive (it is damaged or hostile)"
         }
     }
 }
@@ -64,7 +67,7 @@ public enum Ingest {
         let kind: FileKind
         do {
             let mapped = try MappedFile(path: path)
-            kind = detectKind(mapped.bytes)
+            kind = mapped.withBytes { detectKind($0) }
         } catch { throw .file(error) }
         switch kind {
         case .empty: throw .image(.empty(path: path))
@@ -78,7 +81,7 @@ public enum Ingest {
             guard try reader.next() != nil else { throw .archive(path: path, reason: "no data") }
             try reader.extractCurrent(to: out)
             let inner: FileKind
-            do { inner = detectKind(try MappedFile(path: out).bytes) } catch { throw .file(error) }
+            do { inner = try MappedFile(path: out).withBytes { detectKind($0) } } catch { throw .file(error) }
             switch inner {
             case .elf:
                 return PreparedInput(source: path, vmlinux: out, isPrivate: true, package: nil,

@@ -20,13 +20,14 @@ public enum DistroInference {
         let isUbuntu = container == "ddeb" || maintainer.contains("Ubuntu") || uts.contains("Ubuntu")
             || (packageVersion ?? "").contains("ubuntu")
         if isUbuntu { return ("ubuntu", ubuntu[series] ?? KernelIdentity.unknownVersion) }
-        if uts.contains("Debian") || maintainer.contains("debian") || maintainer.contains("Debian") {
-            return ("debian", debian[series] ?? KernelIdentity.unknownVersion)
-        }
+        // A distro tag in the release itself is the most specific fact there is.
         if let n = number(after: ".el", in: release) { return ("rhel", n) }
         if let n = number(after: ".amzn", in: release) { return ("amzn", n) }
         if let n = number(after: ".fc", in: release) { return ("fedora", n) }
         if let n = number(after: ".al", in: release) { return ("alinux", n) }
+        if uts.contains("Debian") || maintainer.contains("debian") || maintainer.contains("Debian") {
+            return ("debian", debian[series] ?? KernelIdentity.unknownVersion)
+        }
         return (KernelIdentity.unknownDistro, KernelIdentity.unknownVersion)
     }
 

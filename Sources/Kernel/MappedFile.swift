@@ -51,8 +51,15 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(base, size) }
     }
 
-    /// The file's bytes; valid while this object lives.
+    /// The file's bytes; valid only while this object lives. Callers that do not otherwise keep
+    /// the object alive past their last use of the bytes must use `withBytes` instead.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// Run `body` on the file's bytes with the mapping guaranteed to outlive it.
+    public func withBytes<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
+        defer { withExtendedLifetime(self) {} }
+        return try body(bytes)
+    }
 }
 
 /// Offset of the first occurrence of `needle` in `haystack`.

@@ -1,6 +1,7 @@
 // libbpf as an independent oracle for BTF files: if libbpf's own parser accepts a file and finds
 // the types we expect, consumers that use libbpf will too.
 import CLibBPF
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,12 +34,20 @@ public final class LibBPFBTF {
     private let btf: OpaquePointer
 
     public init(path: String) throws {
+        // libbpf prints its complaints to stderr; a failed parse here becomes our own one-line
+        // error, so silence it for the call (under a lock: the print hook is process-global).
+        LibBPFBTF.quiet.lock()
+        let previous = libbpf_set_print(nil)
         errno = 0
-        guard let handle = btf__parse(path, nil) else {
-            throw LibBPFError(path: path, errno: errno == 0 ? EINVAL : errno)
-        }
+        let handle = btf__parse(path, nil)
+        let code = errno
+        libbpf_set_print(previous)
+        LibBPFBTF.quiet.unlock()
+        guard let handle else { throw LibBPFError(path: path, errno: code == 0 ? EINVAL : code) }
         btf = handle
     }
+
+    private static let quiet = NSLock()
 
     deinit { btf__free(btf) }
 

@@ -31,6 +31,17 @@ public struct ToolVersion: Comparable, Sendable, CustomStringConvertible, Codabl
 
     public var description: String { parts.map(String.init).joined(separator: ".") }
 
+    /// `1.16` and `1.16.0` are the same version.
+    public static func == (a: ToolVersion, b: ToolVersion) -> Bool { a.trimmed == b.trimmed }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(trimmed) }
+
+    private var trimmed: [Int] {
+        var p = parts
+        while p.count > 1, p.last == 0 { p.removeLast() }
+        return p
+    }
+
     public static func < (a: ToolVersion, b: ToolVersion) -> Bool {
         for i in 0..<max(a.parts.count, b.parts.count) {
             let x = i < a.parts.count ? a.parts[i] : 0

@@ -67,6 +67,11 @@ public struct ProcessResult: Sendable {
     public let stderr: String
 }
 
+extension ProcessResult {
+    /// stderr split into its non-empty lines (a refusal must be exactly one).
+    public var stderrLines: [Substring] { stderr.split(separator: "\n") }
+}
+
 /// Run `executable` with `arguments` (no shell), capturing both streams.
 @discardableResult
 public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,

@@ -1,6 +1,7 @@
 /* A tiny stand-in for a debuginfo vmlinux: an ELF with DWARF (gcc -g), a GNU build-id, a
  * `Linux version …` banner in .rodata, and a task_struct for BTF validation to find.
- * BuildTests compile it with -DRELEASE='"…"' (and -DVARIANT=n to get distinct build-ids). */
+ * BuildTests compile it with -DRELEASE='"…"', optionally -DUTS_VERSION='"…"', and -DVARIANT=n to
+ * get distinct build-ids. */
 #ifndef RELEASE
 #define RELEASE "4.18.0-test"
 #endif
@@ -33,8 +34,11 @@ struct task_struct {
 
 enum pid_type { PIDTYPE_PID, PIDTYPE_TGID, PIDTYPE_PGID, PIDTYPE_SID, PIDTYPE_MAX };
 
+#ifndef UTS_VERSION
+#define UTS_VERSION "#1 SMP PREEMPT_DYNAMIC Mon Nov 23 11:00:00 UTC 2026"
+#endif
 const char linux_banner[] =
-    "Linux version " RELEASE " (builder@example) (gcc (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) #1 SMP Debian " RELEASE "\n";
+    "Linux version " RELEASE " (builder@example) (gcc (GCC) 12.2.0, GNU ld 2.40) " UTS_VERSION "\n";
 
 struct task_struct init_task = { .pid = 0, .comm = "swapper" };
 

@@ -1,0 +1,222 @@
+// The minimizer: the smallest BTF that still satisfies every CO-RE relocation of a set of objects.
+//
+// It follows bpftool's `gen min_core_btf` (gen.c, the BTFGen block) so that the kept types and
+// members are the same set:
+//
+//  1. Resolve each relocation against the full target BTF (CoreResolver). The first matching
+//     candidate's spec says what the relocation touches in the target.
+//  2. Mark what it touches:
+//     - field relocations: the root type, then along the spec every struct/union member on the
+//       path (the member and its type); arrays are stepped through;
+//     - TYPE_ID_TARGET / TYPE_EXISTS / TYPE_SIZE: the type, following pointers, typedefs and
+//       modifiers; structs and unions are kept without members;
+//     - TYPE_MATCHES: the type with all its members recursively, stopping at composites behind
+//       pointers;
+//     - ENUMVAL_*: the whole enum.
+//     Marking a type also marks what it needs to be well-formed: modifiers/typedefs their target,
+//     arrays their element and index types, function prototypes their return and parameter
+//     types; pointers are followed only for type relocations.
+//  3. Emit the marked types in their original id order: structs and unions with only their
+//     marked members (offsets and bitfield sizes unchanged, kind_flag set when a kept member is a
+//     bitfield), everything else copied whole. Type ids are renumbered; a reference to an
+//     unmarked type becomes 0, so a pointer to an unkept type turns into `void *`.
+//
+// Relocations that match no candidate mark nothing. Where bpftool gives up on a kind it does not
+// expect (FWD, TYPE_TAG on a marked path), we keep FWD as is and step through TYPE_TAG like the
+// other modifiers.
+
+/// Collects what a set of objects touches in one target BTF and emits the minimized BTF.
+public struct Minimizer {
+    public private(set) var resolver: CoreResolver
+    private var marked: [Bool]
+    /// Types already marked with pointer following (a stronger mark than without).
+    private var markedFollowingPointers: [Bool]
+    private var markedForMatch: Set<UInt64> = []
+    /// Kept member indexes per struct/union.
+    private var members: [TypeID: Set<Int>] = [:]
+
+    public var target: BTF { resolver.target }
+
+    public init(target: BTF) {
+        resolver = CoreResolver(target: target)
+        marked = [Bool](repeating: false, count: target.idCount)
+        markedFollowingPointers = marked
+    }
+
+    /// Resolve and record every CO-RE relocation of `object`; returns the resolutions.
+    @discardableResult
+    public mutating func record(_ object: BPFObject) throws -> [CoreRelocationResult] {
+        let results = try resolver.resolve(object)
+        for (r, result) in zip(object.coreRelocations, results) {
+            try record(result, section: r.section, index: r.index)
+        }
+        return results
+    }
+
+    /// Record what one resolved relocation touches.
+    public mutating func record(_ result: CoreRelocationResult, section: String = "?", index: Int = 0) throws {
+        guard let spec = result.targetSpec else { return }
+        func fail(_ why: String) -> BTFError { .badRelocation(section: section, index: index, reason: why) }
+        switch result.kind {
+        case .fieldByteOffset, .fieldByteSize, .fieldExists, .fieldSigned, .fieldLShiftU64, .fieldRShiftU64:
+            var id = spec.root
+            try mark(id, followPointers: false)
+            for i in 1..<max(1, spec.raw.count) {
+                guard let skipped = target.skippingModifiersToID(id), let t = target.type(skipped) else {
+                    throw fail("target type \(id) on the access path does not resolve")
+                }
+                id = skipped
+                switch t.kind {
+                case .structure(let c), .union(let c):
+                    let m = spec.raw[i]
+                    guard m < c.members.count else { throw fail("member \(m) of \(id) out of range") }
+                    members[id, default: []].insert(m)
+                    id = c.members[m].type
+                    try mark(id, followPointers: false)
+                case .array(let element, _, _):
+                    id = element
+                case .int, .pointer, .enumeration, .forward, .typedef, .volatile, .const, .restrict, .function,
+                    .functionProto, .variable, .dataSection, .float, .declTag, .typeTag, .enum64:
+                    throw fail("access path reaches \(t.kind.code.name) \(id)")
+                }
+            }
+        case .typeIDLocal:
+            return
+        case .typeIDTarget, .typeExists, .typeSize:
+            try mark(spec.root, followPointers: true)
+        case .typeMatches:
+            try markForMatch(spec.root, behindPointer: false, depth: 0)
+        case .enumValueExists, .enumValueValue:
+            try mark(spec.root, followPointers: false)
+        }
+    }
+
+    /// bpftool's `btfgen_mark_type`.
+    private mutating func mark(_ id: TypeID, followPointers: Bool, depth: Int = 0) throws {
+        guard !id.isVoid else { return }
+        guard let t = target.type(id) else { throw BTFError.internalError("marking missing type \(id)") }
+        guard depth < 1024 else { throw BTFError.typeChainTooDeep(id: id.rawValue) }
+        let i = Int(id.rawValue)
+        if markedFollowingPointers[i] || (marked[i] && !followPointers) { return }
+        marked[i] = true
+        if followPointers { markedFollowingPointers[i] = true }
+        switch t.kind {
+        case .int, .float, .enumeration, .enum64, .structure, .union, .forward:
+            break
+        case .pointer(let to):
+            if followPointers { try mark(to, followPointers: true, depth: depth + 1) }
+        case .const(let to), .volatile(let to), .restrict(let to), .typedef(let to), .typeTag(let to, _):
+            try mark(to, followPointers: followPointers, depth: depth + 1)
+        case .array(let element, let index, _):
+            try mark(element, followPointers: followPointers, depth: depth + 1)
+            try mark(index, followPointers: followPointers, depth: depth + 1)
+        case .functionProto(let returns, let parameters):
+            try mark(returns, followPointers: followPointers, depth: depth + 1)
+            for p in parameters { try mark(p.type, followPointers: followPointers, depth: depth + 1) }
+        case .function, .variable, .dataSection, .declTag:
+            throw BTFError.badRelocation(section: "?", index: 0,
+                                         reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
+        }
+    }
+
+    /// bpftool's `btfgen_mark_type_match`.
+    private mutating func markForMatch(_ id: TypeID, behindPointer: Bool, depth: Int) throws {
+        guard !id.isVoid else { return }
+        guard let t = target.type(id) else { throw BTFError.internalError("marking missing type \(id)") }
+        guard depth < 1024 else { throw BTFError.typeChainTooDeep(id: id.rawValue) }
+        let key = UInt64(id.rawValue) << 1 | (behindPointer ? 1 : 0)
+        guard markedForMatch.insert(key).inserted else { return }
+        marked[Int(id.rawValue)] = true
+        switch t.kind {
+        case .int, .float, .enumeration, .enum64, .forward:
+            break
+        case .structure(let c), .union(let c):
+            guard !behindPointer else { break }
+            members[id, default: []].formUnion(c.members.indices)
+            for m in c.members { try markForMatch(m.type, behindPointer: false, depth: depth + 1) }
+        case .const(let to), .volatile(let to), .restrict(let to), .typedef(let to), .typeTag(let to, _):
+            try markForMatch(to, behindPointer: behindPointer, depth: depth + 1)
+        case .pointer(let to):
+            try markForMatch(to, behindPointer: true, depth: depth + 1)
+        case .array(let element, let index, _):
+            try markForMatch(element, behindPointer: false, depth: depth + 1)
+            try markForMatch(index, behindPointer: false, depth: depth + 1)
+        case .functionProto(let returns, let parameters):
+            try markForMatch(returns, behindPointer: false, depth: depth + 1)
+            for p in parameters { try markForMatch(p.type, behindPointer: false, depth: depth + 1) }
+        case .function, .variable, .dataSection, .declTag:
+            throw BTFError.badRelocation(section: "?", index: 0,
+                                         reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
+        }
+    }
+
+    /// The ids of every type marked so far, in order.
+    public var markedTypes: [TypeID] {
+        marked.indices.dropFirst().filter { marked[$0] }.map { TypeID(UInt32($0)) }
+    }
+
+    /// The minimized BTF: marked types in original order, renumbered, with a fresh string table.
+    /// Always little-endian with a 24-byte header, like libbpf's writer.
+    public func minimized() -> BTF {
+        var strings = StringTableBuilder()
+        var newIDs = [UInt32](repeating: 0, count: target.idCount)
+        var out: [BTFType] = []
+        let source = target.strings
+        for id in markedTypes {
+            let t = target[id]
+            newIDs[Int(id.rawValue)] = UInt32(out.count + 1)
+            let name = strings.add(source.utf8(at: t.nameOffset))
+            var copy = t
+            copy.nameOffset = name
+            switch t.kind {
+            case .structure(let c), .union(let c):
+                let keep = members[id] ?? []
+                var body = Composite(size: c.size, bitfieldMembers: false, members: [])
+                var bitfield = false
+                var kept: [(name: UInt32, type: TypeID, bitOffset: UInt32, bitfieldSize: UInt32)] = []
+                for i in c.members.indices where keep.contains(i) {
+                    let m = c.members[i]
+                    let size = c.bitfieldSize(i)
+                    if size != 0 { bitfield = true }
+                    kept.append((strings.add(source.utf8(at: m.nameOffset)), m.type, c.bitOffset(i), size))
+                }
+                body.bitfieldMembers = bitfield
+                body.members = kept.map {
+                    Member(nameOffset: $0.name, type: $0.type,
+                           offset: bitfield ? $0.bitfieldSize << 24 | $0.bitOffset : $0.bitOffset)
+                }
+                copy.kind = t.kind.code == .structure ? .structure(body) : .union(body)
+            case .enumeration(var e):
+                for i in e.values.indices { e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset)) }
+                copy.kind = .enumeration(e)
+            case .enum64(var e):
+                for i in e.values.indices { e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset)) }
+                copy.kind = .enum64(e)
+            case .functionProto(let returns, var parameters):
+                for i in parameters.indices {
+                    parameters[i].nameOffset = strings.add(source.utf8(at: parameters[i].nameOffset))
+                }
+                copy.kind = .functionProto(returns: returns, parameters: parameters)
+            case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function, .variable,
+                .dataSection, .float, .declTag, .typeTag:
+                break
+            }
+            out.append(copy)
+        }
+        let remapped = out.map { t in
+            t.remappingTypes { old in
+                Int(old.rawValue) < newIDs.count ? TypeID(newIDs[Int(old.rawValue)]) : .void
+            }
+        }
+        return BTF(byteOrder: .little, headerLength: 24, types: remapped, strings: strings.table)
+    }
+}
+
+extension BTF {
+    /// The minimal BTF that satisfies every CO-RE relocation of `objects` against this BTF.
+    public func minimized(for objects: [BPFObject]) throws -> BTF {
+        var m = Minimizer(target: self)
+        for o in objects { try m.record(o) }
+        return m.minimized()
+    }
+}

@@ -1,0 +1,184 @@
+// BTFHub's archive (github.com/aquasecurity/btfhub-archive) keeps one tarball per kernel:
+//   <distro>/<distro-version>/<arch>/<release>.btf.tar.xz   holding   <release>.btf
+// Import takes such a tree into the catalog; export writes the catalog back out that way, so
+// tools that read BTFHub (Tracee, Inspektor Gadget, …) can read a btfgen catalog.
+// BTFHub records no build-id: imported entries have none, and the loader falls back to
+// release + distro for them, with its warning.
+import Catalog
+import ELF
+import Foundation
+import Ingest
+import Kernel
+import Loader
+
+/// One archive that was not imported, and why.
+public struct ImportRefusal: Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// What an import did.
+public struct ImportReport: Sendable {
+    public var imported: [CatalogEntry] = []
+    public var unchanged: [CatalogEntry] = []
+    public var refused: [ImportRefusal] = []
+}
+
+public enum BTFHubInterop {
+    /// Import every `<distro>/<version>/<arch>/<release>.btf.tar.xz` (or `.btf`) under `tree`.
+    /// Symlinks are never followed; unsafe archive members, BTF that libbpf cannot parse and files
+    /// outside the layout are refused one by one, and the rest still imported.
+    public static func importTree(_ tree: String, into catalog: Catalog, force: Bool,
+                                  btfgenVersion: String) throws -> ImportReport {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir.boolValue else {
+            throw CatalogError.notADirectory(path: tree)
+        }
+        try catalog.prepare()
+        var report = ImportReport()
+        for candidate in try walk(tree) {
+            switch candidate {
+            case .refused(let r): report.refused.append(r)
+            case .file(let relative):
+                do {
+                    let outcome = try importOne(root: tree, relative: relative, catalog: catalog, force: force)
+                    switch outcome {
+                    case .added(let e), .replaced(let e): report.imported.append(e)
+                    case .unchanged(let e): report.unchanged.append(e)
+                    }
+                } catch let r as ImportRefusal {
+                    report.refused.append(r)
+                }
+            }
+        }
+        return report
+    }
+
+    enum Candidate { case file(String), refused(ImportRefusal) }
+
+    /// Files under `root` by lstat, never following links. Links are refused where found.
+    static func walk(_ root: String) throws -> [Candidate] {
+        var out: [Candidate] = []
+        func visit(_ relative: String) throws {
+            let full = relative.isEmpty ? root : root + "/" + relative
+            let names = try FileManager.default.contentsOfDirectory(atPath: full).sorted()
+            for name in names where !name.hasPrefix(".") {
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                var st = stat()
+                guard lstat(root + "/" + rel, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try visit(rel)
+                case S_IFREG:
+                    if rel.hasSuffix(".btf.tar.xz") || rel.hasSuffix(".btf") { out.append(.file(rel)) }
+                case S_IFLNK:
+                    if rel.hasSuffix(".btf.tar.xz") || rel.hasSuffix(".btf") || !rel.contains(".") {
+                        out.append(.refused(ImportRefusal(path: rel, reason: "is a symbolic link; btfgen imports only regular files inside the tree")))
+                    }
+                default: break
+                }
+            }
+        }
+        try visit("")
+        return out
+    }
+
+    static func importOne(root: String, relative: String, catalog: Catalog, force: Bool) throws -> Catalog.InsertOutcome {
+        let parts = relative.split(separator: "/").map(String.init)
+        guard parts.count == 4 else {
+            throw ImportRefusal(path: relative, reason: "not at <distro>/<version>/<arch>/<release>.btf.tar.xz")
+        }
+        let file = parts[3]
+        let release = file.hasSuffix(".btf.tar.xz") ? String(file.dropLast(".btf.tar.xz".count)) : String(file.dropLast(".btf".count))
+        guard !release.isEmpty else { throw ImportRefusal(path: relative, reason: "no release in the file name") }
+        let full = root + "/" + relative
+        var bytes: [UInt8]
+        if file.hasSuffix(".tar.xz") {
+            let members: [(name: String, bytes: [UInt8])]
+            do { members = try SafeArchive.regularFiles(path: full, limit: 64 << 20) } catch {
+                throw ImportRefusal(path: relative, reason: "\(error)")
+            }
+            guard members.count == 1, let only = members.first, only.name.hasSuffix(".btf") else {
+                throw ImportRefusal(path: relative, reason: "expected exactly one <release>.btf inside, found \(members.map(\.name))")
+            }
+            bytes = only.bytes
+        } else {
+            guard let data = FileManager.default.contents(atPath: full) else {
+                throw ImportRefusal(path: relative, reason: "unreadable")
+            }
+            bytes = [UInt8](data)
+        }
+        // BTFHub's files are small ELFs holding only .BTF (seed 004's objcopy output); the catalog keeps raw BTF.
+        if bytes.withUnsafeBytes({ ELFFile.hasMagic($0) }) {
+            do {
+                bytes = try bytes.withUnsafeBytes { raw in
+                    let elf = try ELFFile(bytes: raw)
+                    guard let s = elf.section(named: ".BTF"), s.size > 0 else {
+                        throw ImportRefusal(path: relative, reason: "an ELF without a .BTF section")
+                    }
+                    return [UInt8](elf.data(of: s))
+                }
+            } catch let r as ImportRefusal { throw r } catch {
+                throw ImportRefusal(path: relative, reason: "a damaged ELF (\(error))")
+            }
+        }
+        let scratch = catalog.scratchFile("import.btf")
+        do { try writeFileDurably(Data(bytes), to: scratch) } catch { throw error }
+        let btf: LibBPFBTF
+        do { btf = try LibBPFBTF(path: scratch.path) } catch {
+            unlink(scratch.path)
+            throw ImportRefusal(path: relative, reason: "libbpf cannot parse its BTF (\(error)); not imported")
+        }
+        let identity = KernelIdentity(release: release, arch: parts[2], buildID: nil, distro: parts[0],
+                                      distroVersion: parts[1], compiler: nil, banner: nil)
+        let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
+        let entry = CatalogEntry(identity: identity, path: "", sha256: digest, size: bytes.count,
+                                 typeCount: btf.typeCount, build: nil, source: relative,
+                                 builtAt: KernelBTFBuilder.timestamp(Date()))
+        if !force, let same = try catalog.entries().first(where: {
+            $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]
+                && $0.identity.distroVersion == parts[1] && $0.identity.arch == parts[2] && $0.sha256 == digest
+        }) {
+            unlink(scratch.path)
+            return .unchanged(same)
+        }
+        return try catalog.insert(btfFile: scratch, entry: entry, force: true)
+    }
+
+    /// Write every catalog entry as `<distro>/<version>/<arch>/<release>.btf.tar.xz` under `tree`.
+    /// Each tarball is reproducible and written to a temporary name first, then renamed.
+    @discardableResult
+    public static func exportTree(_ catalog: Catalog, to tree: String) throws -> [String] {
+        var written: [String] = []
+        for entry in try catalog.entries().sorted(by: { $0.path < $1.path }) {
+            let relative = String(entry.path.dropLast(".btf".count)) + ".btf.tar.xz"
+            let destination = tree + "/" + relative
+            let directory = (destination as NSString).deletingLastPathComponent
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let data = try Data(contentsOf: catalog.url(of: entry))
+            let digest = data.withUnsafeBytes { SHA256.hex($0) }
+            guard digest == entry.sha256 else {
+                throw CatalogError.unreadableIndex(path: catalog.url(of: entry).path,
+                                                   reason: "its sha256 is \(digest), the index says \(entry.sha256); rebuild it with `btfgen build --force`")
+            }
+            let temp = directory + "/.\(getpid())-\((relative as NSString).lastPathComponent)"
+            do {
+                let writer = try ArchiveWriter(path: temp, compression: .xz)
+                try data.withUnsafeBytes { raw in
+                    try writer.addFile(URL(fileURLWithPath: entry.path).lastPathComponent, bytes: raw)
+                }
+                try writer.finish()
+                guard rename(temp, destination) == 0 else {
+                    throw CatalogError.ioFailure(path: destination, operation: "renaming into", errno: errno)
+                }
+            } catch {
+                unlink(temp)
+                throw error
+            }
+            written.append(relative)
+        }
+        return written
+    }
+}
+
+extension ImportRefusal: Error {}

@@ -1,0 +1,108 @@
+// `btfgen bundle --format oci`: an OCI image layout (image-spec v1.0) whose single layer holds
+// the bundle at /usr/share/btfgen/bundle.tar.xz, so a Dockerfile can `COPY --from` it and a
+// registry can store it. Everything is reproducible: an uncompressed tar layer (the bundle is
+// already xz), fixed times and owners, no `created` timestamp, key-sorted JSON.
+import Catalog
+import Foundation
+import Ingest
+
+public enum OCILayout {
+    public static let layerMediaType = "application/vnd.oci.image.layer.v1.tar"
+    public static let configMediaType = "application/vnd.oci.image.config.v1+json"
+    public static let manifestMediaType = "application/vnd.oci.image.manifest.v1+json"
+    public static let indexMediaType = "application/vnd.oci.image.index.v1+json"
+
+    struct Descriptor: Codable {
+        var mediaType: String
+        var digest: String
+        var size: Int
+        var annotations: [String: String]?
+        var platform: Platform?
+    }
+    struct Platform: Codable { var architecture: String; var os: String }
+    struct RootFS: Codable { var type = "layers"; var diff_ids: [String] }
+    struct ImageConfig: Codable { var Labels: [String: String] }
+    struct Config: Codable {
+        var architecture: String
+        var os = "linux"
+        var config: ImageConfig
+        var rootfs: RootFS
+    }
+    struct Manifest: Codable {
+        var schemaVersion = 2
+        var mediaType = OCILayout.manifestMediaType
+        var config: Descriptor
+        var layers: [Descriptor]
+        var annotations: [String: String]
+    }
+    struct Index: Codable {
+        var schemaVersion = 2
+        var mediaType = OCILayout.indexMediaType
+        var manifests: [Descriptor]
+    }
+
+    /// Write the layout into `directory` (created; must not exist). `tag` names the image.
+    public static func write(bundle: String, manifest: BundleManifest, to directory: String, tag: String = "latest",
+                             architecture: String = "amd64") throws {
+        guard !FileManager.default.fileExists(atPath: directory) else { throw BundleError.exists(path: directory) }
+        let parent = (directory as NSString).deletingLastPathComponent
+        let temp = (parent.isEmpty ? "." : parent) + "/.\(getpid())-\((directory as NSString).lastPathComponent).partial"
+        try? FileManager.default.removeItem(atPath: temp)
+        do {
+            try FileManager.default.createDirectory(atPath: temp + "/blobs/sha256", withIntermediateDirectories: true)
+            func store(_ bytes: [UInt8]) throws -> (String, Int) {
+                let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
+                try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: temp + "/blobs/sha256/" + digest))
+                return ("sha256:" + digest, bytes.count)
+            }
+            // The layer: the bundle at its fixed path, with its parent directories.
+            let layerPath = temp + "/layer.tar"
+            let bundleBytes = try Data(contentsOf: URL(fileURLWithPath: bundle))
+            let writer = try ArchiveWriter(path: layerPath, compression: .none)
+            var prefix = ""
+            for component in Bundle.imagePath.split(separator: "/").dropLast() {
+                prefix += component + "/"
+                try writer.addDirectory(prefix)
+            }
+            try writer.addFile(Bundle.imagePath, contents: [UInt8](bundleBytes))
+            try writer.finish()
+            let layerBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: layerPath)))
+            try FileManager.default.removeItem(atPath: layerPath)
+            let (layerDigest, layerSize) = try store(layerBytes)
+
+            let labels = [
+                "org.opencontainers.image.title": "btfgen BTF bundle",
+                "io.btfgen.bundle.path": "/" + Bundle.imagePath,
+                "io.btfgen.bundle.kernels": String(manifest.kernels.count),
+                "io.btfgen.bundle.compat": manifest.compat,
+                "io.btfgen.version": manifest.btfgen,
+            ]
+            let config = Config(architecture: architecture, config: ImageConfig(Labels: labels),
+                                rootfs: RootFS(diff_ids: [layerDigest]))
+            let (configDigest, configSize) = try store(try encode(config))
+            let imageManifest = Manifest(
+                config: Descriptor(mediaType: configMediaType, digest: configDigest, size: configSize),
+                layers: [Descriptor(mediaType: layerMediaType, digest: layerDigest, size: layerSize)],
+                annotations: labels)
+            let (manifestDigest, manifestSize) = try store(try encode(imageManifest))
+            let index = Index(manifests: [Descriptor(
+                mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize,
+                annotations: ["org.opencontainers.image.ref.name": tag],
+                platform: Platform(architecture: architecture, os: "linux"))])
+            try writeFileDurably(Data(try encode(index)), to: URL(fileURLWithPath: temp + "/index.json"))
+            try writeFileDurably(Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: URL(fileURLWithPath: temp + "/oci-layout"))
+            guard rename(temp, directory) == 0 else {
+                throw CatalogError.ioFailure(path: directory, operation: "renaming into", errno: errno)
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw error
+        }
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return [UInt8](try encoder.encode(value))
+    }
+}

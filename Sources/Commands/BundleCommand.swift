@@ -1,0 +1,136 @@
+import ArgumentParser
+import BTF
+import Bundle
+import Catalog
+import Foundation
+import Kernel
+
+extension BTFGen {
+    /// `btfgen bundle`: one file covering every catalog kernel for a set of BPF objects.
+    struct BundleCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bundle",
+            abstract: "Package minimized BTF for every catalog kernel into one verifiable file.",
+            discussion: """
+                Each selected kernel's BTF is minimized for the objects (as `btfgen minimize` does) \
+                and stored content-addressed: kernels whose minimized BTF is identical share one blob. \
+                The manifest maps each kernel (release, distro, version, arch, build-id) to its blob \
+                with its sha256. The same catalog and objects always give a byte-identical bundle. \
+                `btfgen attach --bundle FILE` reads it directly; --format oci writes an OCI image \
+                layout holding it at /\(Bundle.imagePath).
+                """)
+
+        enum Format: String, ExpressibleByArgument { case tar, oci }
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Option(name: .customLong("object"), help: ArgumentHelp("A BPF object to minimize for. Repeatable.", valueName: "file"))
+        var objects: [String] = []
+
+        @Option(name: .customLong("select"), help: ArgumentHelp(
+            "Only kernels whose <distro>/<version>/<arch>/<release> matches this shell pattern, e.g. 'rhel/8/*' or '*/*/x86_64/4.18*'. Repeatable.",
+            valueName: "pattern"))
+        var selections: [String] = []
+
+        @Option(help: "Oldest libbpf that must parse the blobs: libbpf-1.x (default) or libbpf-0.x.")
+        var compat: CompatLevel = .current
+
+        @Option(help: "tar (a .tar.xz file, default) or oci (an OCI image layout directory).")
+        var format: Format = .tar
+
+        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("The bundle file (or OCI layout directory).", valueName: "path"))
+        var output: String
+
+        @Flag(help: "Replace an existing output.")
+        var force = false
+
+        func validate() throws {
+            if objects.isEmpty { throw ValidationError("give at least one --object FILE.bpf.o") }
+        }
+
+        func run() throws {
+            let catalog = catalogOptions.resolved
+            let entries = try reporting { try catalog.entries() }.filter(selected).sorted { $0.path < $1.path }
+            if entries.isEmpty {
+                warn(selections.isEmpty
+                     ? "catalog \(catalog.root.path) has no kernels; add some with `btfgen build` or `btfgen catalog import`"
+                     : "no catalog kernel matches \(selections.joined(separator: " or ")); see `btfgen list`")
+                throw ExitCode.failure
+            }
+            if FileManager.default.fileExists(atPath: output) {
+                guard force else {
+                    warn("\(output) already exists; remove it or pass --force")
+                    throw ExitCode.failure
+                }
+            }
+            let loaded = try reporting { try objects.map(LoadedObject.init(path:)) }
+            for o in loaded where o.object.coreRelocations.isEmpty {
+                warn("\(o.path) has no CO-RE relocations; it adds nothing to the bundle")
+            }
+            let minimized = try reporting {
+                try KernelMinimizer.minimize(entries.map { catalog.url(of: $0).path }, objects: loaded.map(\.object),
+                                             compat: compat)
+            }
+            let records = loaded.map { BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256) }
+            let bundlePath = format == .tar ? output : temporarySibling(of: output)
+            defer { if format == .oci { unlink(bundlePath) } }
+            let manifest = try reporting {
+                if format == .tar && force { try? FileManager.default.removeItem(atPath: output) }
+                return try Bundle.write(to: bundlePath, kernels: Array(zip(entries, minimized)), objects: records,
+                                        compat: compat.rawValue, btfgenVersion: BTFGenVersion.string)
+            }
+            if format == .oci {
+                try reporting {
+                    if force { try? FileManager.default.removeItem(atPath: output) }
+                    try OCILayout.write(bundle: bundlePath, manifest: manifest, to: output)
+                }
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: bundlePath)[.size] as? Int) ?? 0
+            let blobBytes = manifest.blobs.values.reduce(0, +)
+            print("\(output): \(manifest.kernels.count) kernel\(manifest.kernels.count == 1 ? "" : "s"), "
+                  + "\(manifest.blobs.count) distinct BTF blob\(manifest.blobs.count == 1 ? "" : "s") (\(formatBytes(blobBytes)) uncompressed), "
+                  + "bundle \(formatBytes(size)), compat \(compat.rawValue)")
+        }
+
+        func selected(_ entry: CatalogEntry) -> Bool {
+            if selections.isEmpty { return true }
+            let id = entry.identity
+            let key = "\(id.distro)/\(id.distroVersion)/\(id.arch)/\(id.release)"
+            return selections.contains { fnmatch($0, key, 0) == 0 }
+        }
+
+        func temporarySibling(of path: String) -> String {
+            let url = URL(fileURLWithPath: path)
+            return url.deletingLastPathComponent().appendingPathComponent(".\(getpid())-\(url.lastPathComponent).tar.xz").path
+        }
+    }
+}
+
+/// A BPF object read from disk, with its digest for the manifest.
+struct LoadedObject {
+    let path: String
+    let object: BPFObject
+    let sha256: String
+
+    init(path: String) throws {
+        let file = try MappedFile(path: path)
+        self.path = path
+        do {
+            (object, sha256) = try file.withBytes { bytes in (try BPFObject(bytes: bytes), SHA256.hex(bytes)) }
+        } catch { throw InputFailure("\(path): \(error)") }
+    }
+}
+
+/// Minimizes many kernels' BTF for the same objects, on all cores.
+enum KernelMinimizer {
+    static func minimize(_ btfPaths: [String], objects: [BPFObject], compat: CompatLevel) throws -> [[UInt8]] {
+        try btfPaths.concurrentMap { path in
+            let file = try MappedFile(path: path)
+            let full: BTF
+            do { full = try file.withBytes { try loadBTF(from: $0) } } catch { throw InputFailure("\(path): \(error)") }
+            var minimizer = Minimizer(target: full)
+            for o in objects { _ = try minimizer.record(o) }
+            return minimizer.minimized().compatible(with: compat).encoded()
+        }
+    }
+}

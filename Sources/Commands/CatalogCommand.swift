@@ -1,0 +1,68 @@
+import ArgumentParser
+import Builder
+import Catalog
+import Foundation
+
+extension BTFGen {
+    /// `btfgen catalog import|export`: BTFHub interop.
+    struct CatalogCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "catalog",
+            abstract: "Move kernels between the catalog and a BTFHub-style archive tree.",
+            subcommands: [Import.self, Export.self])
+    }
+}
+
+extension BTFGen.CatalogCommand {
+    /// `btfgen catalog import DIR`.
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a BTFHub archive tree (<distro>/<version>/<arch>/<release>.btf.tar.xz).",
+            discussion: """
+                BTFHub records no build-id, so imported entries have none: `btfgen attach` then \
+                matches them by release and distro, with a warning. Archives holding absolute \
+                paths, `..`, links or device files, and BTF that libbpf cannot parse, are refused.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Argument(help: ArgumentHelp("The archive tree's root.", valueName: "dir"))
+        var tree: String
+
+        @Flag(help: "Replace entries of the same kernel even when their BTF is identical.")
+        var force = false
+
+        func run() throws {
+            let catalog = catalogOptions.resolved
+            let report = try reporting {
+                try BTFHubInterop.importTree(tree, into: catalog, force: force, btfgenVersion: BTFGenVersion.string)
+            }
+            for e in report.imported { print("imported \(e.source) → \(catalog.url(of: e).path)") }
+            for r in report.refused { warn("refused \(r)") }
+            print("\(report.imported.count) imported, \(report.unchanged.count) already present, \(report.refused.count) refused")
+            if !report.refused.isEmpty { throw ExitCode.failure }
+        }
+    }
+
+    /// `btfgen catalog export --layout btfhub DIR`.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the catalog out as a BTFHub archive tree.")
+
+        enum Layout: String, ExpressibleByArgument { case btfhub }
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Option(help: "Tree layout (btfhub: <distro>/<version>/<arch>/<release>.btf.tar.xz).")
+        var layout: Layout = .btfhub
+
+        @Argument(help: ArgumentHelp("Where to write the tree.", valueName: "dir"))
+        var tree: String
+
+        func run() throws {
+            let catalog = catalogOptions.resolved
+            let written = try reporting { try BTFHubInterop.exportTree(catalog, to: tree) }
+            for w in written { print(w) }
+            print("\(written.count) kernel\(written.count == 1 ? "" : "s") written to \(tree)")
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import BTF
+import Catalog
+import Foundation
+import Kernel
+
+extension CompatLevel: ExpressibleByArgument {}
+
+extension BTFGen {
+    /// `btfgen minimize`: per kernel, the minimal BTF for a set of BPF objects.
+    struct Minimize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cut kernel BTF down to what a set of BPF objects needs for CO-RE.",
+            discussion: """
+                For every kernel (each catalog entry, or each --btf file), keep only the types and \
+                members the objects' CO-RE relocations touch, like `bpftool gen min_core_btf`, in \
+                one run. Catalog output mirrors the catalog: <out>/<distro>/<version>/<arch>/<release>.btf; \
+                --btf output is <out>/<file name without .btf>.btf. Pass the result to libbpf as \
+                btf_custom_path.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Option(name: .customLong("object"), help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
+        var objects: [String] = []
+
+        @Option(name: .customLong("btf"), help: ArgumentHelp("Minimize this kernel BTF (raw or ELF with .BTF) instead of the catalog. Repeatable.", valueName: "file"))
+        var btfFiles: [String] = []
+
+        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Output directory.", valueName: "dir"))
+        var output: String
+
+        @Option(help: "Oldest libbpf that must parse the output: libbpf-1.x (default) or libbpf-0.x (rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64).")
+        var compat: CompatLevel = .current
+
+        @Flag(help: "Print one JSON object per kernel instead of text.")
+        var json = false
+
+        func validate() throws {
+            if objects.isEmpty { throw ValidationError("give at least one --object FILE.bpf.o") }
+            if !btfFiles.isEmpty && catalogOptions.catalog != nil {
+                throw ValidationError("give either --catalog or --btf, not both")
+            }
+        }
+
+        struct Job {
+            let label: String
+            let input: String
+            let output: String
+        }
+
+        struct Outcome: Encodable {
+            let kernel: String
+            let input: String
+            let output: String
+            let inputBytes: Int
+            let outputBytes: Int
+            let types: Int
+            let relocations: Int
+            let unresolved: Int
+        }
+
+        func run() throws {
+            let objectFiles = try reporting { try objects.map { try MappedFile(path: $0) } }
+            let parsed = try reporting {
+                try objectFiles.map { f -> BPFObject in
+                    do { return try BPFObject(bytes: f.bytes) } catch { throw InputFailure("\(f.path): \(error)") }
+                }
+            }
+            for (o, file) in zip(parsed, objectFiles) where o.coreRelocations.isEmpty {
+                warn("\(file.path) has no CO-RE relocations; it adds nothing to the output")
+            }
+            let outRoot = URL(fileURLWithPath: output)
+            var jobs: [Job] = []
+            if btfFiles.isEmpty {
+                let catalog = catalogOptions.resolved
+                let entries = try reporting { try catalog.entries() }
+                if entries.isEmpty {
+                    warn("catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
+                    throw ExitCode.failure
+                }
+                jobs = entries.map {
+                    Job(label: $0.identity.release, input: catalog.url(of: $0).path,
+                        output: outRoot.appendingPathComponent($0.path).path)
+                }
+            } else {
+                var seen = Set<String>()
+                for f in btfFiles {
+                    var name = URL(fileURLWithPath: f).lastPathComponent
+                    if name.hasSuffix(".btf") { name.removeLast(4) }
+                    if name.isEmpty || name == "." { name = "btf" }
+                    guard seen.insert(name).inserted else {
+                        warn("two --btf inputs are both named \(name); rename one so their outputs do not collide")
+                        throw ExitCode.failure
+                    }
+                    jobs.append(Job(label: f, input: f, output: outRoot.appendingPathComponent(name + ".btf").path))
+                }
+            }
+            let compat = self.compat
+            let results = try reporting { try MinimizeRun.run(jobs, objects: parsed, compat: compat) }
+            for r in results {
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                } else {
+                    print("\(r.output): \(r.types) types, \(r.outputBytes) B (from \(formatBytes(r.inputBytes)))"
+                          + (r.unresolved > 0 ? ", \(r.unresolved) of \(r.relocations) relocations match nothing" : ""))
+                }
+            }
+        }
+    }
+}
+
+/// A minimize failure with its context already in the text.
+struct InputFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs the per-kernel work on all cores; each kernel is independent.
+enum MinimizeRun {
+    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize.Outcome] {
+        nonisolated(unsafe) var results = [Result<BTFGen.Minimize.Outcome, Error>?](repeating: nil, count: jobs.count)
+        let lock = NSLock()
+        let workers = min(jobs.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        nonisolated(unsafe) var next = 0
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                lock.lock()
+                let i = next
+                next += 1
+                lock.unlock()
+                guard i < jobs.count else { return }
+                let r = Result { try one(jobs[i], objects: objects, compat: compat) }
+                lock.lock()
+                results[i] = r
+                lock.unlock()
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
+    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws -> BTFGen.Minimize.Outcome {
+        let file = try MappedFile(path: job.input)
+        let full: BTF
+        do { full = try loadBTF(from: file.bytes) } catch { throw InputFailure("\(job.input): \(error)") }
+        var minimizer = Minimizer(target: full)
+        var relocations = 0, unresolved = 0
+        for o in objects {
+            let results: [CoreRelocationResult]
+            do { results = try minimizer.record(o) } catch { throw InputFailure("against \(job.input): \(error)") }
+            relocations += results.count
+            unresolved += results.filter { $0.targetSpec == nil && $0.kind != .typeIDLocal }.count
+        }
+        let small = minimizer.minimized().compatible(with: compat)
+        let bytes = small.encoded()
+        let url = URL(fileURLWithPath: job.output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: url, options: .atomic)
+        return .init(kernel: job.label, input: job.input, output: job.output, inputBytes: file.size,
+                     outputBytes: bytes.count, types: small.types.count, relocations: relocations,
+                     unresolved: unresolved)
+    }
+}

@@ -1,0 +1,104 @@
+// Where the BTF tests find real inputs: the host's vmlinux BTF, the fixture kernels exported by
+// scripts/test.sh, and BPF objects built by `make bpf`.
+import Foundation
+import TestSupport
+import Testing
+
+/// A kernel BTF available to the tests, with a label for messages.
+struct KernelBTF: Sendable, CustomStringConvertible {
+    let label: String
+    let path: String
+    var description: String { label }
+}
+
+enum BTFFixtures {
+    /// Read a whole file.
+    static func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FixtureMissing(what: path)
+        }
+        return [UInt8](data)
+    }
+
+    /// The host's own BTF.
+    static var host: KernelBTF? {
+        FileManager.default.isReadableFile(atPath: "/sys/kernel/btf/vmlinux")
+            ? KernelBTF(label: "host", path: "/sys/kernel/btf/vmlinux") : nil
+    }
+
+    static let cacheDirectory: String = {
+        let dir = ProcessInfo.processInfo.environment["BTFGEN_TEST_CACHE"]
+            ?? (NSTemporaryDirectory() + "btfgen-engine-fixtures")
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    /// Debian 6.1's native .BTF, dumped once from BTFGEN_DEBIAN_VMLINUX with llvm-objcopy.
+    static var debian: KernelBTF? {
+        guard let vmlinux = Fixture.debianVmlinux else { return nil }
+        let out = cacheDirectory + "/debian-" + URL(fileURLWithPath: vmlinux).lastPathComponent + ".btf"
+        if !FileManager.default.fileExists(atPath: out) {
+            let tmp = out + ".tmp"
+            guard let r = try? runProcess("llvm-objcopy-14", ["--dump-section", ".BTF=\(tmp)", vmlinux, "/dev/null"]),
+                  r.status == 0 || FileManager.default.fileExists(atPath: tmp)
+            else { return nil }
+            try? FileManager.default.moveItem(atPath: tmp, toPath: out)
+        }
+        return FileManager.default.fileExists(atPath: out) ? KernelBTF(label: "debian-6.1", path: out) : nil
+    }
+
+    /// The BTF-less test kernel's BTF, generated once with pahole --btf_encode_detached.
+    static var testKernel: KernelBTF? {
+        guard let vmlinux = Fixture.testVmlinux else { return nil }
+        let out = cacheDirectory + "/testkernel-" + String(vmlinux.hashValue & 0xffff_ffff, radix: 16) + ".btf"
+        if !FileManager.default.fileExists(atPath: out) {
+            let tmp = out + ".tmp"
+            guard let r = try? runProcess("pahole", ["--btf_encode_detached=\(tmp)", vmlinux]), r.status == 0 else {
+                return nil
+            }
+            try? FileManager.default.moveItem(atPath: tmp, toPath: out)
+        }
+        return KernelBTF(label: "test-kernel", path: out)
+    }
+
+    /// Every kernel BTF available here.
+    static var kernels: [KernelBTF] { [host, debian, testKernel].compactMap { $0 } }
+
+    /// Fail (CI) or skip (elsewhere) when a fixture kernel is missing.
+    static func requireAllKernels() {
+        if Fixture.required {
+            #expect(debian != nil, "BTFGEN_DEBIAN_VMLINUX not set or unreadable")
+            #expect(testKernel != nil, "BTFGEN_TEST_VMLINUX not set or pahole failed")
+        }
+    }
+
+    /// BPF objects built by `make bpf`: bpf/*.bpf.o and bpf/tests/*.bpf.o.
+    static var objects: [String] {
+        var found: [String] = []
+        for dir in ["bpf", "bpf/tests"] {
+            let full = Repo.root.appendingPathComponent(dir).path
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []
+            found += names.filter { $0.hasSuffix(".bpf.o") }.sorted().map { full + "/" + $0 }
+        }
+        return found
+    }
+
+    /// The objects compiled from bpf/tests (the relocation-kind exercisers).
+    static var testObjects: [String] { objects.filter { $0.contains("/bpf/tests/") } }
+
+    /// Are the objects from `make bpf` here? Fails under BTFGEN_REQUIRE_FIXTURES=1.
+    static func requireObjects() -> Bool {
+        if testObjects.isEmpty {
+            if Fixture.required {
+                Issue.record("no bpf/tests/*.bpf.o: run `make bpf` before the tests")
+            }
+            return false
+        }
+        return true
+    }
+}
+
+struct FixtureMissing: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "fixture \(what) is missing" }
+}

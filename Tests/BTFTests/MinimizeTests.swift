@@ -1,0 +1,110 @@
+import BTF
+import Foundation
+import Loader
+import TestSupport
+import Testing
+
+/// A kernel-independent picture of a type: kind, name, size and kept members, with referenced
+/// types described by kind and name instead of by id.
+func canonicalTypes(_ btf: BTF) -> Set<String> {
+    func ref(_ id: TypeID, depth: Int = 0) -> String {
+        guard let t = btf.type(id) else { return "void" }
+        let name = btf.strings.string(at: t.nameOffset)
+        switch t.kind {
+        case .pointer(let to): return depth > 4 ? "ptr" : "ptr(\(ref(to, depth: depth + 1)))"
+        case .const(let to): return "const(\(ref(to, depth: depth + 1)))"
+        case .volatile(let to): return "volatile(\(ref(to, depth: depth + 1)))"
+        case .array(let e, _, let n): return "array[\(n)](\(ref(e, depth: depth + 1)))"
+        default: return "\(t.kind.code.name) \(name)"
+        }
+    }
+    var set = Set<String>()
+    for id in btf.ids {
+        let t = btf[id]
+        var s = "\(t.kind.code.name) '\(btf.strings.string(at: t.nameOffset))'"
+        switch t.kind {
+        case .structure(let c), .union(let c):
+            s += " size=\(c.size)"
+            for i in c.members.indices {
+                let m = c.members[i]
+                s += " {\(btf.strings.string(at: m.nameOffset)):\(ref(m.type))@\(c.bitOffset(i))/\(c.bitfieldSize(i))}"
+            }
+        case .enumeration(let e), .enum64(let e):
+            s += " size=\(e.size) " + e.values.map { "\(btf.strings.string(at: $0.nameOffset))=\($0.value)" }.joined(separator: ",")
+        default:
+            s += " " + ref(id)
+            for r in t.referencedTypes { s += " -> \(ref(r))" }
+        }
+        set.insert(s)
+    }
+    return set
+}
+
+@Suite(.serialized) struct MinimizeTests {
+    static var cases: [KernelBTF] { BTFFixtures.kernels }
+
+    func objects() throws -> [(String, BPFObject)] {
+        try BTFFixtures.objects.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
+    }
+
+    @Test func objectsPresent() { _ = BTFFixtures.requireObjects() }
+
+    @Test(arguments: cases)
+    func keepsTheSameTypesAndMembersAsBpftool(_ kernel: KernelBTF) throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
+        let objs = try objects()
+        let ours = try full.minimized(for: objs.map(\.1))
+        let scratch = try ScratchDirectory("btfgen-min")
+        defer { scratch.remove() }
+        let theirsPath = scratch.file("bpftool.btf")
+        let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
+        try #require(r.status == 0, "bpftool failed: \(r.stderr)")
+        let theirs = try BTF(decoding: try BTFFixtures.read(theirsPath))
+        let a = canonicalTypes(ours), b = canonicalTypes(theirs)
+        #expect(a.subtracting(b).sorted() == [], "kept by btfgen only")
+        #expect(b.subtracting(a).sorted() == [], "kept by bpftool only")
+        #expect(ours.types.count == theirs.types.count)
+    }
+
+    @Test(arguments: cases)
+    func relocationsResolveAlikeAgainstMinimizedAndFullBTF(_ kernel: KernelBTF) throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
+        for (path, object) in try objects() {
+            let small = try full.minimized(for: [object])
+            // libbpf must accept what we wrote
+            let scratch = try ScratchDirectory("btfgen-min")
+            defer { scratch.remove() }
+            let file = scratch.file("min.btf")
+            try Data(small.encoded()).write(to: URL(fileURLWithPath: file))
+            let parsed = try LibBPFBTF(path: file)
+            #expect(parsed.typeCount == small.types.count)
+
+            var onFull = CoreResolver(target: full)
+            var onSmall = CoreResolver(target: small)
+            let a = try onFull.resolve(object), b = try onSmall.resolve(object)
+            #expect(a.count == object.coreRelocations.count && a.count > 0, "\(path)")
+            for (i, (x, y)) in zip(a, b).enumerated() {
+                #expect(x.poison == y.poison, "\(path) relo #\(i) \(x.kind.name)")
+                if x.kind == .typeIDTarget {
+                    #expect(full.name(of: TypeID(UInt32(x.targetValue))) == small.name(of: TypeID(UInt32(y.targetValue))))
+                } else {
+                    #expect(x.targetValue == y.targetValue, "\(path) relo #\(i) \(x.kind.name) on \(kernel)")
+                }
+                #expect(x.localValue == y.localValue)
+            }
+        }
+    }
+
+    @Test(arguments: cases)
+    func outputIsDeterministic(_ kernel: KernelBTF) throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
+        let objs = try objects().map(\.1)
+        let one = try full.minimized(for: objs).encoded()
+        let two = try full.minimized(for: objs.reversed()).encoded()
+        #expect(one == two)
+        #expect(one.count < 4096)
+    }
+}

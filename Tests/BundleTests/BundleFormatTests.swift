@@ -1,0 +1,144 @@
+// The bundle container and its OCI packaging, on real kernel BTF: content addressing,
+// reproducibility, streaming verified reads, corruption detection, and real OCI tools
+// (skopeo, umoci) accepting the layout.
+import Bundle
+import Catalog
+import ELF
+import Foundation
+import Kernel
+import Loader
+import Testing
+import TestSupport
+
+@Suite struct BundleFormatTests {
+    /// Real BTF to put in bundles: the host's own, when it has one.
+    static var hostBTF: [UInt8]? {
+        FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux").map { [UInt8]($0) }
+    }
+
+    func entry(_ release: String, buildID: String?, bytes: [UInt8]) -> CatalogEntry {
+        let identity = KernelIdentity(release: release, arch: "x86_64", buildID: buildID.flatMap(BuildID.init(hex:)),
+                                      distro: "rhel", distroVersion: "8", compiler: nil, banner: nil)
+        return CatalogEntry(identity: identity, path: "rhel/8/x86_64/\(release).btf",
+                            sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count, typeCount: 1,
+                            build: nil, source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
+    }
+
+    @Test func elfWrapperIsReadByLibbpfAndBinutils() throws {
+        let btf = try #require(Self.hostBTF, "this host has no /sys/kernel/btf/vmlinux")
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let path = dir.file("vmlinux-wrapped")
+        try Data(ELFWriter.btfObject(btf)).write(to: URL(fileURLWithPath: path))
+        let viaELF = try LibBPFBTF(path: path)
+        let raw = dir.file("raw.btf")
+        try Data(btf).write(to: URL(fileURLWithPath: raw))
+        #expect(viaELF.typeCount == (try LibBPFBTF(path: raw)).typeCount)
+        #expect(viaELF.structNamed("task_struct") == (try LibBPFBTF(path: raw)).structNamed("task_struct"))
+        let dumped = dir.file("dumped")
+        let r = try runProcess("llvm-objcopy", ["--dump-section", ".BTF=\(dumped)", path, dir.file("discard")])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(try sha256sum(dumped) == (try sha256sum(raw)))
+        let sections = try runProcess("readelf", ["-S", "-W", path]).stdout
+        #expect(sections.contains(".BTF") && sections.contains(".shstrtab"))
+    }
+
+    @Test func identicalBlobsAreStoredOnceAndOutputIsReproducible() throws {
+        let btf = try #require(Self.hostBTF)
+        let small = Array(btf.prefix(24)) // not BTF-valid, but a distinct blob is all this test needs
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let kernels = [
+            (entry("4.18.0-305.el8.x86_64", buildID: "aa00000000000000000000000000000000000001", bytes: btf), btf),
+            (entry("4.18.0-305.3.1.el8.x86_64", buildID: "aa00000000000000000000000000000000000002", bytes: btf), btf),
+            (entry("4.18.0-80.el8.x86_64", buildID: nil, bytes: small), small),
+        ]
+        let objects = [BundleObject(name: "task_rename.bpf.o", sha256: String(repeating: "ab", count: 32))]
+        let a = dir.file("a.tar.xz"), b = dir.file("b.tar.xz")
+        let manifest = try Bundle.write(to: a, kernels: kernels, objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
+        _ = try Bundle.write(to: b, kernels: kernels.reversed(), objects: objects, compat: "libbpf-1.x", btfgenVersion: "test")
+        #expect(try sha256sum(a) == (try sha256sum(b)), "same inputs in another order must give the same bytes")
+        #expect(manifest.kernels.count == 3)
+        #expect(manifest.blobs.count == 2)
+        // GNU tar as the oracle for the container: manifest first, then blobs, fixed owners and times.
+        let listing = try runProcess("tar", ["-tvJf", a]).stdout.split(separator: "\n")
+        #expect(listing.first?.hasSuffix(" manifest.json") == true)
+        #expect(listing.allSatisfy { $0.contains(" 0/0 ") && $0.contains("1970-01-01") })
+        #expect(listing.filter { $0.contains("blobs/sha256/") && !$0.hasSuffix("/") }.count == 2)
+
+        let reader = try BundleReader(path: a)
+        #expect(reader.manifest == manifest)
+        let chosen = try #require(reader.manifest.kernels.first { $0.release == "4.18.0-305.el8.x86_64" })
+        #expect(chosen.buildID?.hex == "aa00000000000000000000000000000000000001")
+        #expect(try reader.blob(chosen.blob) == btf)
+        #expect(throws: BundleError.missingBlob(path: a, digest: String(repeating: "0", count: 64))) {
+            try reader.blob(String(repeating: "0", count: 64))
+        }
+    }
+
+    @Test func corruptedBundlesAreRefused() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let good = dir.file("good.tar.xz")
+        let manifest = try Bundle.write(to: good, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
+                                        objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        let digest = try #require(manifest.kernels.first?.blob)
+        // Rebuild it with one byte of the blob flipped (python's tarfile keeps everything else).
+        let script = """
+            import io, sys, tarfile
+            src, dst = sys.argv[1], sys.argv[2]
+            with tarfile.open(src) as s, tarfile.open(dst, 'w:xz') as d:
+                for m in s.getmembers():
+                    data = s.extractfile(m).read() if m.isfile() else None
+                    if data is not None and m.name.startswith('blobs/sha256/'):
+                        data = bytearray(data); data[len(data) // 2] ^= 0xff; data = bytes(data)
+                    d.addfile(m, io.BytesIO(data) if data is not None else None)
+            """
+        let flipped = dir.file("flipped.tar.xz")
+        try #require(try runProcess("python3", ["-c", script, good, flipped]).status == 0)
+        let reader = try BundleReader(path: flipped)
+        #expect {
+            try reader.blob(digest)
+        } throws: { error in
+            guard case .corruptBlob = error as? BundleError else { return false }
+            return "\(error)".contains("corrupted")
+        }
+        // Truncated, not a bundle at all, and a tar without a manifest.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: good))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: dir.file("cut.tar.xz")))
+        #expect(throws: BundleError.self) { _ = try BundleReader(path: dir.file("cut.tar.xz")).blob(digest) }
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: dir.file("hello.tar.xz")))
+        #expect(throws: BundleError.self) { try BundleReader(path: dir.file("hello.tar.xz")) }
+        try #require(try runProcess("tar", ["-cJf", dir.file("plain.tar.xz"), "-C", dir.path, "hello.tar.xz"]).status == 0)
+        #expect(throws: BundleError.noManifest(path: dir.file("plain.tar.xz"))) { try BundleReader(path: dir.file("plain.tar.xz")) }
+    }
+
+    @Test(.enabled(if: Capability.tool("skopeo") && Capability.tool("umoci"), "skopeo and umoci are needed (apt-get install skopeo umoci)"))
+    func ociLayoutIsAcceptedBySkopeoAndUmoci() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let bundle = dir.file("bundle.tar.xz")
+        let manifest = try Bundle.write(to: bundle, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
+                                        objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        let layout = dir.file("oci")
+        try OCILayout.write(bundle: bundle, manifest: manifest, to: layout, tag: "v1")
+        let again = dir.file("oci-again")
+        try OCILayout.write(bundle: bundle, manifest: manifest, to: again, tag: "v1")
+        #expect(try sha256sum(layout + "/index.json") == (try sha256sum(again + "/index.json")), "OCI layout is reproducible")
+        #expect(throws: BundleError.exists(path: layout)) {
+            try OCILayout.write(bundle: bundle, manifest: manifest, to: layout)
+        }
+
+        let copy = try runProcess("skopeo", ["copy", "--quiet", "oci:\(layout):v1", "oci:\(dir.file("copied")):v1"])
+        try #require(copy.status == 0, "skopeo: \(copy.stderr)")
+        let inspect = try runProcess("skopeo", ["inspect", "--config", "oci:\(dir.file("copied")):v1"])
+        #expect(inspect.stdout.contains("io.btfgen.bundle.path"))
+        let unpack = try runProcess("umoci", ["unpack", "--image", "\(dir.file("copied")):v1", dir.file("unpacked")])
+        try #require(unpack.status == 0, "umoci: \(unpack.stderr)")
+        let extracted = dir.file("unpacked/rootfs/" + Bundle.imagePath)
+        #expect(try sha256sum(extracted) == (try sha256sum(bundle)))
+        #expect(try BundleReader(path: extracted).manifest == manifest)
+    }
+}

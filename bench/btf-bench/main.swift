@@ -1,0 +1,54 @@
+// In-process timings for bench/btf-bench.sh: parsing kernel BTF with btfgen's engine against
+// libbpf's btf__parse, each including reading the file.
+//
+//   btfgen-bench parse FILE [ITERATIONS]
+import BTF
+import Foundation
+import Loader
+
+func readFile(_ path: String) -> [UInt8] {
+    guard let d = FileManager.default.contents(atPath: path) else {
+        FileHandle.standardError.write(Data("btfgen-bench: cannot read \(path)\n".utf8))
+        exit(1)
+    }
+    return [UInt8](d)
+}
+
+func time(_ iterations: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    var samples: [Double] = []
+    for _ in 0..<iterations {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    return samples.sorted()
+}
+
+func median(_ s: [Double]) -> Double { s[s.count / 2] }
+
+let args = CommandLine.arguments
+guard args.count >= 3, args[1] == "parse" else {
+    FileHandle.standardError.write(Data("usage: btfgen-bench parse FILE [ITERATIONS]\n".utf8))
+    exit(2)
+}
+let path = args[2]
+let iterations = args.count > 3 ? Int(args[3]) ?? 50 : 50
+// Warm both up (page cache, allocator).
+_ = try BTF(decoding: readFile(path))
+_ = try LibBPFBTF(path: path)
+var types = 0
+let ours = try time(iterations) {
+    let btf = try BTF(decoding: readFile(path))
+    types = btf.types.count
+}
+let theirs = try time(iterations) { _ = try LibBPFBTF(path: path) }
+let o = median(ours), t = median(theirs)
+print(String(format: "parse %@ (%d types): btfgen %.2f ms, libbpf btf__parse %.2f ms (median of %d): ratio %.2fx",
+             path, types, o, t, iterations, o / t))
+if ProcessInfo.processInfo.environment["BTFGEN_BENCH_DETAIL"] != nil {
+    let bytes = readFile(path)
+    let r = time(iterations) { _ = readFile(path) }
+    let d = try time(iterations) { _ = try BTF(decoding: bytes) }
+    let e = try time(iterations) { _ = try BTF(decoding: bytes).encoded() }
+    print(String(format: "read %.2f ms, decode %.2f ms, decode+encode %.2f ms", median(r), median(d), median(e)))
+}
