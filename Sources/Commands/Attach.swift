@@ -92,7 +92,7 @@ extension BTFGen {
                 try TraceSession(
                     LoadRequest(
                         objects: objectPaths, programs: programs,
-                        btfCustomPath: choice.customPath, verbose: verbose))
+                        btfCustomPath: try choice.loadPath(), verbose: verbose))
             }
             let names = session.attached.map(\.tracepoint).joined(separator: ", ")
             warn(

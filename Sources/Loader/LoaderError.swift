@@ -26,6 +26,7 @@ public enum LoaderError: Error, Equatable {
     case ambiguousRelease(release: String, candidates: [String])
     case noMatch(running: String, searched: [String])
     case catalog(String)
+    case bundle(String)
 }
 
 extension LoaderError: CustomStringConvertible {
@@ -62,12 +63,12 @@ extension LoaderError: CustomStringConvertible {
             return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
         case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
             return
-                "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
+                "build-id mismatch: \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
         case .releaseMismatch(let entry, let release):
             return
-                "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
+                "\(entry) is for another kernel than the running \(release); pass --force to use it anyway"
         case .archMismatch(let entry, let entryArch, let runningArch):
-            return "catalog entry \(entry) is for \(entryArch) but this machine is \(runningArch)"
+            return "\(entry) is for \(entryArch) but this machine is \(runningArch)"
         case .ambiguousRelease(let release, let candidates):
             return
                 "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
@@ -75,6 +76,8 @@ extension LoaderError: CustomStringConvertible {
             return
                 "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
         case .catalog(let text):
+            return text
+        case .bundle(let text):
             return text
         }
     }

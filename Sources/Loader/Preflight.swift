@@ -73,3 +73,29 @@ public enum DefaultObjects {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     }
 }
+
+/// Where a bundle (`btfgen bundle`) shipped with the programs is found when --bundle is not given.
+public enum DefaultBundle {
+    public static let environmentVariable = "BTFGEN_BUNDLE"
+
+    /// In order: $BTFGEN_BUNDLE, `/usr/share/btfgen/bundle.tar.xz` (where `btfgen bundle --format oci`
+    /// puts it in an image), `<bindir>/../share/btfgen/bundle.tar.xz`.
+    public static func searchPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = DefaultObjects.currentExecutable()
+    ) -> [String] {
+        var paths: [String] = []
+        if let path = environment[environmentVariable], !path.isEmpty { paths.append(path) }
+        paths.append("/usr/share/btfgen/bundle.tar.xz")
+        if let executable {
+            let prefix = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent()
+            paths.append(prefix.appendingPathComponent("share/btfgen/bundle.tar.xz").standardizedFileURL.path)
+        }
+        return paths
+    }
+
+    /// The first bundle file on the search path, if any.
+    public static func find(searchPath: [String] = searchPath()) -> String? {
+        searchPath.first { FileManager.default.fileExists(atPath: $0) }
+    }
+}

@@ -277,7 +277,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
         #expect(
             throws: LoaderError.buildIDMismatch(
-                entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
+                entry: "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
                 entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
         ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
@@ -296,7 +296,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(!c.warnings.isEmpty)
         #expect(
             throws: LoaderError.releaseMismatch(
-                entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
+                entry: "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
                 runningRelease: "6.1.0-26-cloud-amd64")
         ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
