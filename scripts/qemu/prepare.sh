@@ -5,6 +5,7 @@
 #                    looks like (distros reuse uname -r); attach must refuse it
 #   kernels-min/     kernels-test with its BTF minimized for the objects in bpf/ (`btfgen minimize`
 #                    when this btfgen has it, else `bpftool gen min_core_btf`): what ships to a fleet
+#   test-bundle.tar.xz, other-bundle.tar.xz   `btfgen bundle` of kernels-test / kernels-other
 #   kernels-debian/  catalog: BTF built from Debian's -dbg vmlinux ($BTFGEN_DEBIAN_VMLINUX, optional)
 #   initramfs.cpio.gz
 # Catalog builds are skipped when the entry exists (btfgen build keeps an entry with the same build-id).
@@ -50,7 +51,13 @@ types=$(bpftool btf dump file "$small" | grep -c '^\[')
 sed -i -e "s/$old_sha/$new_sha/" -e "s/\"size\" *: *[0-9]*/\"size\" : $size/" \
     -e "s/\"typeCount\" *: *[0-9]*/\"typeCount\" : $types/" "$work/kernels-min/index.json"
 
-catalogs=("test=$work/kernels-test" "other=$work/kernels-other" "min=$work/kernels-min")
+# A bundle of the test kernel (and the other build): what an image ships instead of a catalog.
+bundle_objects=(); for o in "$bpf"/*.bpf.o; do bundle_objects+=(--object "$o"); done
+"$bin" bundle --catalog "$work/kernels-test" "${bundle_objects[@]}" -o "$work/test-bundle.tar.xz" --force >&2
+"$bin" bundle --catalog "$work/kernels-other" "${bundle_objects[@]}" -o "$work/other-bundle.tar.xz" --force >&2
+
+catalogs=("test=$work/kernels-test" "other=$work/kernels-other" "min=$work/kernels-min"
+          "@test=$work/test-bundle.tar.xz" "@other=$work/other-bundle.tar.xz")
 if [ -n "${BTFGEN_DEBIAN_VMLINUX:-}" ]; then
     "$bin" build "$BTFGEN_DEBIAN_VMLINUX" --catalog "$work/kernels-debian" >&2
     catalogs+=("debian=$work/kernels-debian")
