@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
-        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Loader", "CLibBPF"]),
+        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
     ]
 )

@@ -184,6 +184,26 @@ struct QEMUProofTests {
         try expectActorEvents(console)
     }
 
+    @Test func aBundleAtTheDefaultPathIsPickedByBuildIDAndAnotherBuildsIsRefused() throws {
+        // No catalog in the guest at all: only /usr/share/btfgen/bundle.tar.xz, as an image ships it.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        let good = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=none", "btfgen_bundle=test"])
+        #expect(good.status == 0, "qemu: \(good.text.suffix(3000))")
+        #expect(good.value("native_btf") == "no")
+        #expect(good.resolve.contains("source:         bundle-build-id"), "\(good.resolve)")
+        #expect(good.resolve.contains("bundle:         /usr/share/btfgen/bundle.tar.xz blob sha256:"))
+        #expect(good.attachStderr.contains("[bundle-build-id]"))
+        try expectActorEvents(good)
+
+        let other = try QEMU.boot(kernel, p, ["btfgen_case=refuse", "btfgen_catalog=none", "btfgen_bundle=other"])
+        #expect(other.value("attach-exit") == "1")
+        #expect(
+            other.attachStderr.hasPrefix("btfgen: build-id mismatch: bundle /usr/share/btfgen/bundle.tar.xz"),
+            "\(other.attachStderr)")
+        #expect(other.attachStderr.contains("has build-id \(p.otherBuildID) but the running kernel"))
+    }
+
     @Test func anotherBuildOfTheSameReleaseIsRefused() throws {
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")

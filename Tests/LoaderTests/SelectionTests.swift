@@ -1,5 +1,6 @@
 // BTF selection against fake system trees (/sys/kernel/notes, /sys/kernel/btf/vmlinux,
 // /etc/os-release) and real catalogs: every rung of the order, and every refusal.
+import Bundle
 import Catalog
 import Foundation
 import Kernel
@@ -66,8 +67,30 @@ struct FakeSystem {
         }
     }
 
-    func choose(_ request: BTFRequest, running: RunningKernel? = nil) throws(LoaderError) -> BTFChoice {
-        try BTFSelector(running: running ?? self.running(), catalog: catalog).choose(request)
+    func choose(_ request: BTFRequest, running: RunningKernel? = nil, bundle: String? = nil) throws(LoaderError)
+        -> BTFChoice
+    {
+        let reader = try bundle.map { path throws(LoaderError) in
+            do { return try BundleReader(path: path) } catch { throw .bundle("\(error)") }
+        }
+        return try BTFSelector(running: running ?? self.running(), catalog: catalog, bundle: reader).choose(request)
+    }
+
+    /// A bundle file of kernels `(release, build-id, BTF bytes)`, written by the Bundle module.
+    func writeBundle(_ kernels: [(String, String?, [UInt8])]) throws -> String {
+        let path = dir.file("bundle-\(UUID().uuidString.prefix(6)).tar.xz")
+        let pairs = kernels.map { release, id, bytes in
+            (
+                CatalogEntry(
+                    identity: KernelIdentity(
+                        release: release, arch: "x86_64", buildID: id.flatMap(BuildID.init(hex:)), distro: "debian",
+                        distroVersion: "12"),
+                    path: "", sha256: "", size: bytes.count, typeCount: 1, build: nil, source: "test",
+                    builtAt: "2026-01-01T00:00:00Z"), bytes
+            )
+        }
+        _ = try Bundle.write(to: path, kernels: pairs, objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        return path
     }
 }
 
@@ -277,7 +300,8 @@ let otherHex = "0badc0de0102030405060708"
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
         #expect(
             throws: LoaderError.buildIDMismatch(
-                entry: "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
+                entry:
+                    "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
                 entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
         ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
@@ -309,5 +333,61 @@ let otherHex = "0badc0de0102030405060708"
         try sys.writeNotes(buildID: runningID)
         try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
         #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
+    }
+
+    @Test func bundleKernelWithTheRunningBuildIDIsChosenAndItsBlobReachesLibbpf() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: otherHex)
+        let blob = Array("minimized btf of the running kernel".utf8)
+        let bundle = try sys.writeBundle([
+            ("6.1.0-26-cloud-amd64", runningHex, blob), ("6.1.0-25-cloud-amd64", "1111111111111111", [1, 2, 3]),
+        ])
+        let c = try sys.choose(BTFRequest(), bundle: bundle)
+        #expect(c.source == .bundleBuildID)
+        #expect(c.entry == nil)
+        #expect(c.blob?.bundle == bundle)
+        #expect(c.reason.contains("has the running kernel's build-id \(runningHex)"))
+        let path = try #require(try c.loadPath())
+        #expect(path.hasPrefix("/proc/self/fd/"))
+        #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == blob)
+        // The catalog is searched first: an entry with the same build-id wins over the bundle.
+        let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        let fromCatalog = try sys.choose(BTFRequest(), bundle: bundle)
+        #expect(fromCatalog.source == .catalogBuildID)
+        #expect(fromCatalog.entry == mine)
+    }
+
+    @Test func bundleKernelOfAnotherBuildIsRefusedAndCanBeNamed() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let bundle = try sys.writeBundle([("6.1.0-26-cloud-amd64", otherHex, [9, 9, 9])])
+        do {
+            _ = try sys.choose(BTFRequest(), bundle: bundle)
+            Issue.record("a bundle kernel of another build was accepted")
+        } catch {
+            guard case .buildIDMismatch(let entry, let entryID, _, _) = error else {
+                Issue.record("wrong refusal: \(error)")
+                return
+            }
+            #expect(entry.hasPrefix("bundle \(bundle) kernel debian/12/x86_64/6.1.0-26-cloud-amd64"))
+            #expect(entryID == otherHex)
+        }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
+        let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
+        #expect(forced.source == .bundleForced)
+        #expect(try forced.loadPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
+    }
+
+    @Test func aBlobTheBundleDoesNotHoldIsNeverHandedToLibbpf() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let bundle = try sys.writeBundle([("6.1.0-26-cloud-amd64", runningHex, [1, 2, 3, 4])])
+        var c = try sys.choose(BTFRequest(), bundle: bundle)
+        c.blob?.digest = String(repeating: "0", count: 64)
+        #expect(throws: LoaderError.self) { try c.loadPath() }
     }
 }
