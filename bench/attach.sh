@@ -56,11 +56,12 @@ boot() { # label kernel params...
     local label=$1 kernel=$2; shift 2
     local s
     s=$(scripts/qemu/boot.sh "$kernel" "$initrd" "$@" | sed -n 's/^BTFGEN-HOST: verdict-seconds=//p')
-    if [ -n "$s" ]; then printf '%-44s %.1f s\n' "$label" "$s"; else printf '%-44s no verdict\n' "$label"; fi
+    if [ -n "$s" ]; then printf '%-48s %.1f s\n' "$label" "$s"; else printf '%-48s no verdict\n' "$label"; fi
 }
 echo "QEMU (TCG, 1 vCPU) boot → verdict"
 boot "test kernel, auto by build-id, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=test
 boot "test kernel, minimized BTF, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=min
+boot "test kernel, bundle at default path, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=none btfgen_bundle=test
 boot "test kernel, other build refused" "$BTFGEN_TEST_BZIMAGE" btfgen_case=refuse btfgen_catalog=other
 if [ ${#debian[@]} -gt 0 ]; then
     boot "test kernel, Debian BTF forced: caught" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=debian \
