@@ -31,7 +31,7 @@ let package = Package(
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(name: "Catalog", dependencies: ["Kernel"]),
         // The only module that talks to libbpf.
-        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog"]),
+        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog", "Bundle"]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
-        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "Kernel", "Catalog", "Loader"]),
+        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
     ]
 )

@@ -24,27 +24,23 @@ cp /sys/kernel/btf/vmlinux "$copy"
 btfgen_objects=()
 for o in "${objects[@]}"; do btfgen_objects+=(--object "$o"); done
 
-ratio() { # name json
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[2]))["results"]
-b, c = r[0], r[1]
-print(f"{sys.argv[1]:<14} btfgen {b['mean']*1000:7.1f} ms ± {b['stddev']*1000:4.1f}   "
-      f"C libbpf {c['mean']*1000:7.1f} ms ± {c['stddev']*1000:4.1f}   ratio {b['mean']/c['mean']:.2f}x")
-PY
+ratio() { # name csv (hyperfine --export-csv: command,mean,stddev,…; btfgen first)
+    awk -F, -v name="$1" 'NR == 2 {bm = $2; bs = $3} NR == 3 {cm = $2; cs = $3}
+        END {printf "%-14s btfgen %7.1f ms ± %4.1f   C libbpf %7.1f ms ± %4.1f   ratio %.2fx\n",
+             name, bm * 1000, bs * 1000, cm * 1000, cs * 1000, bm / cm}' "$2"
 }
 
 runs=${RUNS:-30}
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/attach-native.json" \
+hyperfine -N --warmup 3 --runs "$runs" --export-csv "$out/attach-native.csv" \
     -n btfgen "$bin attach --count 0 ${btfgen_objects[*]}" \
     -n c-libbpf "$loader ${objects[*]}" >&2
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/attach-btf-file.json" \
+hyperfine -N --warmup 3 --runs "$runs" --export-csv "$out/attach-btf-file.csv" \
     -n btfgen "$bin attach --count 0 --btf $copy ${btfgen_objects[*]}" \
     -n c-libbpf "$loader --btf $copy ${objects[*]}" >&2
 
 echo "start → attached ($(uname -r), ${#objects[@]} objects, 3 raw_tp programs, $runs runs)"
-ratio "native BTF" "$out/attach-native.json"
-ratio "--btf copy" "$out/attach-btf-file.json"
+ratio "native BTF" "$out/attach-native.csv"
+ratio "--btf copy" "$out/attach-btf-file.csv"
 
 if [ "${BENCH_QEMU:-1}" = 0 ] || [ -z "${BTFGEN_TEST_BZIMAGE:-}" ] || [ -z "${BTFGEN_TEST_VMLINUX:-}" ]; then
     echo "QEMU cases skipped (set BTFGEN_TEST_BZIMAGE and BTFGEN_TEST_VMLINUX; BENCH_QEMU=0 skips)"
@@ -60,10 +56,12 @@ boot() { # label kernel params...
     local label=$1 kernel=$2; shift 2
     local s
     s=$(scripts/qemu/boot.sh "$kernel" "$initrd" "$@" | sed -n 's/^BTFGEN-HOST: verdict-seconds=//p')
-    if [ -n "$s" ]; then printf '%-44s %.1f s\n' "$label" "$s"; else printf '%-44s no verdict\n' "$label"; fi
+    if [ -n "$s" ]; then printf '%-48s %.1f s\n' "$label" "$s"; else printf '%-48s no verdict\n' "$label"; fi
 }
 echo "QEMU (TCG, 1 vCPU) boot → verdict"
 boot "test kernel, auto by build-id, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=test
+boot "test kernel, minimized BTF, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=min
+boot "test kernel, bundle at default path, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=none btfgen_bundle=test
 boot "test kernel, other build refused" "$BTFGEN_TEST_BZIMAGE" btfgen_case=refuse btfgen_catalog=other
 if [ ${#debian[@]} -gt 0 ]; then
     boot "test kernel, Debian BTF forced: caught" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=debian \

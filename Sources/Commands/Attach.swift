@@ -7,12 +7,20 @@ extension BTFGen {
     /// `btfgen attach`: load raw tracepoint programs with the BTF that matches this kernel and print their events.
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
+            abstract:
+                "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
             discussion: """
                 The BTF is chosen as `btfgen resolve` explains. Without --object, the programs that \
                 ship with btfgen are used: every *.bpf.o in $BTFGEN_BPF_DIR, else \
                 <bindir>/../share/btfgen/bpf, else ./bpf. Stops on Ctrl-C / SIGTERM, after --count \
                 events or after --duration. --count 0 exits as soon as everything is attached.
+
+                Events (--json: one object per line): kind (rename, unlinkat, exec), pid and tid \
+                read from task_struct through CO-RE, helper_pid/helper_tid from \
+                bpf_get_current_pid_tgid(), comm, new_comm and oom_score_adj (rename), syscall and \
+                path (unlinkat), path (exec: the file executed). When the CO-RE pid of an event \
+                about the current task contradicts the helper's, the BTF does not describe this \
+                kernel: attach says so and exits with status 3.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
@@ -20,8 +28,10 @@ extension BTFGen {
         @Option(name: .customLong("object"), help: ArgumentHelp("BPF object to load (repeatable).", valueName: "file"))
         var objects: [String] = []
 
-        @Option(name: .customLong("program"),
-                help: ArgumentHelp("Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
+        @Option(
+            name: .customLong("program"),
+            help: ArgumentHelp(
+                "Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
         var programs: [String] = []
 
         @Option(help: "Stop after this many events (0: right after attaching).")
@@ -59,26 +69,35 @@ extension BTFGen {
 
         func run() async throws {
             let running = RunningKernel.read()
+            // Nothing can help a kernel without raw tracepoints or a process without privileges: say so first.
+            if !dryRun { try reporting { try Preflight.check(running) } }
             let choice = try selection.choose(for: running)
             let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
             if dryRun {
                 let programs = try reporting {
-                    try objectPaths.flatMap { path throws(LoaderError) in
+                    let all = try objectPaths.flatMap { path throws(LoaderError) in
                         try TraceSession.rawTracepoints(in: path)
-                    }.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
+                    }
+                    if let unknown = self.programs.first(where: { q in !all.contains { $0.matches(q) } }) {
+                        throw LoaderError.unknownProgram(name: unknown, available: all.map(\.name))
+                    }
+                    return all.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
                 }
                 let resolution = Resolution(running: running, btf: choice, programs: programs)
                 if json { try printJSON(resolution) } else { resolution.printText() }
                 return
             }
             for w in choice.warnings { warn("warning: \(w)") }
-            try reporting { try Preflight.check(running) }
             let session = try reporting {
-                try TraceSession(LoadRequest(objects: objectPaths, programs: programs,
-                                             btfCustomPath: choice.customPath, verbose: verbose))
+                try TraceSession(
+                    LoadRequest(
+                        objects: objectPaths, programs: programs,
+                        btfCustomPath: try choice.loadPath(), verbose: verbose))
             }
             let names = session.attached.map(\.tracepoint).joined(separator: ", ")
-            warn("attached \(session.attached.count) program\(session.attached.count == 1 ? "" : "s") (\(names)) using BTF \(choice.path) [\(choice.source.rawValue)]")
+            warn(
+                "attached \(session.attached.count) program\(session.attached.count == 1 ? "" : "s") (\(names)) using BTF \(choice.path) [\(choice.source.rawValue)]"
+            )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var disagreements = 0
@@ -93,7 +112,9 @@ extension BTFGen {
                     fflush(nil)
                     if event.coreReadsDisagree {
                         if disagreements == 0 {
-                            warn("error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`")
+                            warn(
+                                "error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`"
+                            )
                         }
                         disagreements += 1
                     }
@@ -102,7 +123,9 @@ extension BTFGen {
             let lost = session.lostEvents
             warn("stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")")
             if disagreements > 0 {
-                warn("\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel")
+                warn(
+                    "\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel"
+                )
                 throw ExitCode(3)
             }
         }

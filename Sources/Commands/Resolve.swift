@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Catalog
 import Foundation
 import Kernel
@@ -6,20 +7,28 @@ import Loader
 
 /// How the BTF for loading is chosen; shared by `attach` and `resolve`.
 struct BTFSelectionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
-        valueName: "auto|release|build-id"))
+    @Option(
+        help: ArgumentHelp(
+            "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
+            valueName: "auto|release|build-id"))
     var kernel: String = BTFRequest.auto
 
     @Option(help: ArgumentHelp("Use this BTF file (raw BTF or ELF with .BTF) as given.", valueName: "file"))
     var btf: String?
 
-    @Flag(name: .customLong("force-catalog"),
-          help: "Use the catalog even when the kernel exposes /sys/kernel/btf/vmlinux.")
+    @Flag(
+        name: .customLong("force-catalog"),
+        help: "Use the catalog even when the kernel exposes /sys/kernel/btf/vmlinux.")
     var forceCatalog = false
 
     @Flag(help: "Accept a catalog entry whose build-id (or release) differs from the running kernel's.")
     var force = false
+
+    @Option(
+        help: ArgumentHelp(
+            "A bundle (`btfgen bundle`) to search after the catalog (default: $BTFGEN_BUNDLE, /usr/share/btfgen/bundle.tar.xz, <bindir>/../share/btfgen/bundle.tar.xz, if present).",
+            valueName: "file"))
+    var bundle: String?
 
     @OptionGroup var catalogOptions: CatalogOptions
 
@@ -36,7 +45,17 @@ struct BTFSelectionOptions: ParsableArguments {
 
     /// The choice for the running kernel, or one line on stderr and exit status 1.
     func choose(for running: RunningKernel) throws -> BTFChoice {
-        try reporting { try BTFSelector(running: running, catalog: catalogOptions.resolved).choose(request) }
+        try reporting {
+            var reader: BundleReader? = nil
+            if let path = bundle ?? DefaultBundle.find() {
+                do { reader = try BundleReader(path: path) } catch {
+                    // An explicit --bundle must work; a default one that does not is only mentioned.
+                    if bundle != nil { throw error }
+                    warn("warning: ignoring \(path): \(error)")
+                }
+            }
+            return try BTFSelector(running: running, catalog: catalogOptions.resolved, bundle: reader).choose(request)
+        }
     }
 }
 
@@ -52,6 +71,7 @@ struct Resolution: Encodable {
         print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
         print("native BTF:     \(r.nativeBTF ?? "none")")
         print("BTF:            \(btf.path)")
+        if let blob = btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
         print("source:         \(btf.source.rawValue)")
         print("reason:         \(btf.reason)")
         for w in btf.warnings { print("warning:        \(w)") }

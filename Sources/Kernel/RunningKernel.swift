@@ -3,8 +3,9 @@
 // path is read below a root directory so tests can point the probe at a fake tree.
 import ELF
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the running kernel's facts are read from; the default is the real system.
@@ -73,8 +74,10 @@ public struct RunningKernel: Sendable, Codable, Equatable {
     /// /sys/kernel/btf/vmlinux when the kernel exposes its own BTF.
     public var nativeBTF: String?
 
-    public init(release: String, arch: String, distro: String, distroVersion: String,
-                buildID: BuildID?, buildIDProblem: String?, nativeBTF: String?) {
+    public init(
+        release: String, arch: String, distro: String, distroVersion: String,
+        buildID: BuildID?, buildIDProblem: String?, nativeBTF: String?
+    ) {
         self.release = release
         self.arch = arch
         self.distro = distro
@@ -104,8 +107,9 @@ public struct RunningKernel: Sendable, Codable, Equatable {
         case .failure(let why): problem = why.description
         }
         let native = FileManager.default.fileExists(atPath: probe.nativeBTFPath) ? probe.nativeBTFPath : nil
-        return RunningKernel(release: release, arch: KernelArch.name(unameMachine: machine), distro: distro,
-                             distroVersion: version, buildID: buildID, buildIDProblem: problem, nativeBTF: native)
+        return RunningKernel(
+            release: release, arch: KernelArch.name(unameMachine: machine), distro: distro,
+            distroVersion: version, buildID: buildID, buildIDProblem: problem, nativeBTF: native)
     }
 
     /// The kernel version numbers, when the release starts with them.
@@ -129,8 +133,9 @@ public struct RunningKernel: Sendable, Codable, Equatable {
     /// The GNU build-id note of /sys/kernel/notes (a run of native-endian Elf_Nhdr records).
     public static func readBuildID(notesPath: String) -> Result<BuildID, BuildIDProblem> {
         guard let data = FileManager.default.contents(atPath: notesPath) else {
-            return .failure(FileManager.default.fileExists(atPath: notesPath)
-                ? .unreadable(path: notesPath) : .missing(path: notesPath))
+            return .failure(
+                FileManager.default.fileExists(atPath: notesPath)
+                    ? .unreadable(path: notesPath) : .missing(path: notesPath))
         }
         let notes: [ELFNote]
         do {

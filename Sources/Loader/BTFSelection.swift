@@ -5,16 +5,22 @@
 //
 //   1. --btf FILE                      the user's explicit file, used as given
 //   2. /sys/kernel/btf/vmlinux         the kernel's own BTF (skipped with --force-catalog)
-//   3. catalog entry, same build-id    the only automatic match that proves identity
-//   4. catalog entry, same release,    only when the running build-id cannot be read; warned
-//      distro and arch
+//   3. catalog or bundle entry,        the only automatic match that proves identity
+//      same build-id                   (catalog first; a bundle ships inside an image)
+//   4. catalog or bundle entry, same   only when the running build-id cannot be read; warned
+//      release, distro and arch
 //   5. refuse                          listing what was searched and the `btfgen build` to run
 //
 // An entry whose build-id differs from the running kernel's is refused unless --force, whether
 // it was found by release or named with --kernel.
+import Bundle
 import Catalog
 import Foundation
 import Kernel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the user asked for.
 public struct BTFRequest: Sendable, Equatable {
@@ -29,13 +35,24 @@ public struct BTFRequest: Sendable, Equatable {
 
     public static let auto = "auto"
 
-    public init(kernel: String = BTFRequest.auto, btfFile: String? = nil, forceCatalog: Bool = false,
-                force: Bool = false) {
+    public init(
+        kernel: String = BTFRequest.auto, btfFile: String? = nil, forceCatalog: Bool = false,
+        force: Bool = false
+    ) {
         self.kernel = kernel
         self.btfFile = btfFile
         self.forceCatalog = forceCatalog
         self.force = force
     }
+}
+
+/// A kernel's minimized BTF inside a bundle (`btfgen bundle`), read only when chosen.
+public struct BundleBlob: Sendable, Equatable, Encodable {
+    /// The bundle file.
+    public var bundle: String
+    /// sha256 of the blob, which the reader verifies.
+    public var digest: String
+    public var kernel: KernelIdentity
 }
 
 /// The BTF chosen for loading, and why.
@@ -52,65 +69,100 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
         case catalogRelease = "catalog-release"
         /// Catalog entry accepted with --force although its identity differs.
         case catalogForced = "catalog-forced"
+        /// The same three, from a bundle.
+        case bundleBuildID = "bundle-build-id"
+        case bundleRelease = "bundle-release"
+        case bundleForced = "bundle-forced"
     }
 
     public var source: Source
-    /// The BTF file to hand libbpf.
+    /// The BTF file to hand libbpf (`BUNDLE#sha256:DIGEST` for a bundle blob; see `loadPath()`).
     public var path: String
     /// One sentence: why this file.
     public var reason: String
     /// The catalog entry, when the BTF came from the catalog.
     public var entry: CatalogEntry?
+    /// The bundle blob, when the BTF came from a bundle.
+    public var blob: BundleBlob?
     /// Things the user must hear (weaker matches, forced mismatches).
     public var warnings: [String]
 
+    public init(
+        source: Source, path: String, reason: String, entry: CatalogEntry?, blob: BundleBlob? = nil,
+        warnings: [String]
+    ) {
+        self.source = source
+        self.path = path
+        self.reason = reason
+        self.entry = entry
+        self.blob = blob
+        self.warnings = warnings
+    }
+
     /// libbpf reads the kernel's own BTF by itself; a custom path is only needed otherwise.
     public var customPath: String? { source == .native ? nil : path }
-}
 
-/// Why no BTF could be chosen.
-public enum SelectionError: Error, Equatable {
-    case btfFileMissing(path: String)
-    case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
-    case releaseMismatch(entry: String, runningRelease: String)
-    case archMismatch(entry: String, entryArch: String, runningArch: String)
-    case ambiguousRelease(release: String, candidates: [String])
-    case noMatch(running: String, searched: [String])
-    case catalog(String)
-}
-
-extension SelectionError: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case .btfFileMissing(let path):
-            return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
-        case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
-            return "build-id mismatch: catalog entry \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
-        case .releaseMismatch(let entry, let release):
-            return "catalog entry \(entry) is for another kernel than the running \(release); pass --force to use it anyway"
-        case .archMismatch(let entry, let entryArch, let runningArch):
-            return "catalog entry \(entry) is for \(entryArch) but this machine is \(runningArch)"
-        case .ambiguousRelease(let release, let candidates):
-            return "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
-        case .noMatch(let running, let searched):
-            return "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
-        case .catalog(let text):
-            return text
+    /// The path to give libbpf as btf_custom_path: nil for the native BTF; for a bundle blob, the
+    /// verified bytes in an unlinked temporary file reached through /proc/self/fd (nothing is left
+    /// on disk, and the descriptor lives as long as the process).
+    public func loadPath() throws(LoaderError) -> String? {
+        guard let blob else { return customPath }
+        let bytes: [UInt8]
+        do { bytes = try BundleReader(path: blob.bundle).blob(blob.digest) } catch { throw .bundle("\(error)") }
+        var template = Array((NSTemporaryDirectory() + "/btfgen-blob-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw .bundle(
+                "cannot create a temporary file for \(blob.bundle)'s blob: \(String(cString: strerror(errno)))")
         }
+        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            close(fd)
+            throw .bundle("cannot write \(blob.bundle)'s blob to a temporary file: \(String(cString: strerror(errno)))")
+        }
+        return "/proc/self/fd/\(fd)"
     }
 }
 
-/// Chooses the BTF for a running kernel from a request and a catalog.
+/// Chooses the BTF for a running kernel from a request, a catalog and (optionally) a bundle.
 public struct BTFSelector: Sendable {
     public let running: RunningKernel
     public let catalog: Catalog
+    public let bundle: BundleReader?
 
-    public init(running: RunningKernel, catalog: Catalog) {
+    public init(running: RunningKernel, catalog: Catalog, bundle: BundleReader? = nil) {
         self.running = running
         self.catalog = catalog
+        self.bundle = bundle
     }
 
-    public func choose(_ request: BTFRequest) throws(SelectionError) -> BTFChoice {
+    /// One kernel's BTF the selector may pick: a catalog entry or a bundle kernel.
+    struct Candidate {
+        let identity: KernelIdentity
+        /// How the user sees it in messages.
+        let label: String
+        let entry: CatalogEntry?
+        let blob: BundleBlob?
+        let path: String
+
+        func choice(_ kind: MatchKind, reason: String, warnings: [String] = []) -> BTFChoice {
+            let source: BTFChoice.Source
+            switch (kind, blob != nil) {
+            case (.buildID, false): source = .catalogBuildID
+            case (.release, false): source = .catalogRelease
+            case (.forced, false): source = .catalogForced
+            case (.buildID, true): source = .bundleBuildID
+            case (.release, true): source = .bundleRelease
+            case (.forced, true): source = .bundleForced
+            }
+            return BTFChoice(source: source, path: path, reason: reason, entry: entry, blob: blob, warnings: warnings)
+        }
+    }
+
+    enum MatchKind { case buildID, release, forced }
+
+    public func choose(_ request: BTFRequest) throws(LoaderError) -> BTFChoice {
         if let file = request.btfFile {
             guard FileManager.default.fileExists(atPath: file) else { throw .btfFileMissing(path: file) }
             return BTFChoice(source: .file, path: file, reason: "--btf \(file) was given", entry: nil, warnings: [])
@@ -119,112 +171,160 @@ public struct BTFSelector: Sendable {
             return try named(request.kernel, force: request.force)
         }
         if let native = running.nativeBTF, !request.forceCatalog {
-            return BTFChoice(source: .native, path: native,
-                             reason: "the running kernel exposes its own BTF at \(native)", entry: nil, warnings: [])
+            return BTFChoice(
+                source: .native, path: native,
+                reason: "the running kernel exposes its own BTF at \(native)", entry: nil, warnings: [])
         }
         return try automatic(force: request.force, skippedNative: running.nativeBTF != nil)
     }
 
     /// Steps 3–5 for the running kernel.
-    private func automatic(force: Bool, skippedNative: Bool) throws(SelectionError) -> BTFChoice {
+    private func automatic(force: Bool, skippedNative: Bool) throws(LoaderError) -> BTFChoice {
         let entries = try allEntries()
+        let bundled = bundleCandidates()
+        let candidates = entries.map(candidate) + bundled
         var searched: [String] = []
         if skippedNative {
             searched.append("\(running.nativeBTF!) (skipped: --force-catalog)")
         } else {
             searched.append("/sys/kernel/btf/vmlinux (absent)")
         }
-        let sameRelease = entries.filter {
+        let sameRelease = candidates.filter {
             $0.identity.release == running.release && $0.identity.arch == running.arch
         }
         if let id = running.buildID {
-            if let hit = entries.first(where: { $0.identity.buildID == id }) {
+            if let hit = candidates.first(where: { $0.identity.buildID == id }) {
                 if hit.identity.arch != running.arch {
-                    throw .archMismatch(entry: describe(hit), entryArch: hit.identity.arch, runningArch: running.arch)
+                    throw .archMismatch(entry: hit.label, entryArch: hit.identity.arch, runningArch: running.arch)
                 }
-                return BTFChoice(source: .catalogBuildID, path: catalog.url(of: hit).path,
-                                 reason: "catalog entry \(describe(hit)) has the running kernel's build-id \(id)",
-                                 entry: hit, warnings: [])
+                return hit.choice(.buildID, reason: "\(hit.label) has the running kernel's build-id \(id)")
             }
             searched.append("catalog \(catalog.root.path): \(entries.count) entries, none with build-id \(id)")
+            if let bundle {
+                searched.append("bundle \(bundle.path): \(bundled.count) kernels, none with build-id \(id)")
+            }
             // Same release, other build: the dangerous case (distros reuse uname -r across builds).
             if let other = sameRelease.first {
                 let otherID = other.identity.buildID?.hex ?? "none recorded"
                 if !force {
-                    throw .buildIDMismatch(entry: describe(other), entryBuildID: otherID, running: id.hex,
-                                           runningRelease: running.release)
+                    throw .buildIDMismatch(
+                        entry: other.label, entryBuildID: otherID, running: id.hex,
+                        runningRelease: running.release)
                 }
                 return forced(other, why: "its build-id \(otherID) differs from the running kernel's \(id)")
             }
         } else {
             let why = running.buildIDProblem ?? "unknown reason"
             searched.append("running build-id unreadable (\(why))")
-            let candidates = sameRelease.filter { $0.identity.distro == running.distro }
-            if candidates.count > 1 {
-                throw .ambiguousRelease(release: running.release, candidates: candidates.map(describe))
+            let matches = sameRelease.filter { $0.identity.distro == running.distro }
+            // Several builds of one release: only an exact duplicate (a catalog entry and its bundle copy) is not ambiguous.
+            let builds = Set(matches.map { $0.identity.buildID?.hex ?? "" })
+            if matches.count > 1 && (builds.count > 1 || builds.contains("")) {
+                throw .ambiguousRelease(release: running.release, candidates: matches.map(\.label))
             }
-            if let hit = candidates.first {
-                return BTFChoice(
-                    source: .catalogRelease, path: catalog.url(of: hit).path,
-                    reason: "catalog entry \(describe(hit)) has the running kernel's release and distro",
-                    entry: hit,
-                    warnings: ["the running kernel's build-id cannot be read (\(why)); \(describe(hit)) was matched by release \(running.release) and distro \(running.distro) only, which distros reuse across builds: if events look wrong, rebuild BTF from this exact kernel's debuginfo"])
+            if let hit = matches.first {
+                return hit.choice(
+                    .release, reason: "\(hit.label) has the running kernel's release and distro",
+                    warnings: [
+                        "the running kernel's build-id cannot be read (\(why)); \(hit.label) was matched by release \(running.release) and distro \(running.distro) only, which distros reuse across builds: if events look wrong, rebuild BTF from this exact kernel's debuginfo"
+                    ])
             }
-            searched.append("catalog \(catalog.root.path): \(entries.count) entries, none with release \(running.release) for \(running.distro)/\(running.arch)")
+            searched.append(
+                "catalog \(catalog.root.path): \(entries.count) entries, none with release \(running.release) for \(running.distro)/\(running.arch)"
+            )
+            if let bundle {
+                searched.append(
+                    "bundle \(bundle.path): \(bundled.count) kernels, none with release \(running.release) for \(running.distro)/\(running.arch)"
+                )
+            }
             if force, let other = sameRelease.first {
-                return forced(other, why: "its distro \(other.identity.distro) differs from the running \(running.distro)")
+                return forced(
+                    other, why: "its distro \(other.identity.distro) differs from the running \(running.distro)")
             }
         }
         throw .noMatch(running: runningSummary, searched: searched)
     }
 
-    /// `--kernel RELEASE|BUILD-ID`: the named entry, checked against the running kernel.
-    private func named(_ query: String, force: Bool) throws(SelectionError) -> BTFChoice {
-        let entry: CatalogEntry
-        do { entry = try catalog.lookup(query) } catch { throw .catalog("\(error)") }
-        if entry.identity.arch != running.arch && !force {
-            throw .archMismatch(entry: describe(entry), entryArch: entry.identity.arch, runningArch: running.arch)
+    /// `--kernel RELEASE|BUILD-ID`: the named entry (catalog, else bundle), checked against the running kernel.
+    private func named(_ query: String, force: Bool) throws(LoaderError) -> BTFChoice {
+        let found: Candidate
+        do {
+            found = candidate(try catalog.lookup(query))
+        } catch {
+            guard let hit = bundleLookup(query) else { throw .catalog("\(error)") }
+            found = hit
         }
-        if let id = running.buildID, let entryID = entry.identity.buildID {
+        if found.identity.arch != running.arch && !force {
+            throw .archMismatch(entry: found.label, entryArch: found.identity.arch, runningArch: running.arch)
+        }
+        if let id = running.buildID, let entryID = found.identity.buildID {
             if id == entryID {
-                return BTFChoice(source: .catalogBuildID, path: catalog.url(of: entry).path,
-                                 reason: "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's build-id \(id)",
-                                 entry: entry, warnings: [])
+                return found.choice(
+                    .buildID, reason: "\(found.label) (--kernel \(query)) has the running kernel's build-id \(id)")
             }
             if !force {
-                throw .buildIDMismatch(entry: describe(entry), entryBuildID: entryID.hex, running: id.hex,
-                                       runningRelease: running.release)
+                throw .buildIDMismatch(
+                    entry: found.label, entryBuildID: entryID.hex, running: id.hex,
+                    runningRelease: running.release)
             }
-            return forced(entry, why: "its build-id \(entryID) differs from the running kernel's \(id)")
+            return forced(found, why: "its build-id \(entryID) differs from the running kernel's \(id)")
         }
         // One side has no build-id: the release is all there is to compare.
-        if entry.identity.release != running.release {
-            if !force { throw .releaseMismatch(entry: describe(entry), runningRelease: running.release) }
-            return forced(entry, why: "its release \(entry.identity.release) differs from the running \(running.release)")
+        if found.identity.release != running.release {
+            if !force { throw .releaseMismatch(entry: found.label, runningRelease: running.release) }
+            return forced(
+                found, why: "its release \(found.identity.release) differs from the running \(running.release)")
         }
-        let missing = running.buildID == nil ? "the running kernel's build-id cannot be read" : "the entry records no build-id"
-        return BTFChoice(source: .catalogRelease, path: catalog.url(of: entry).path,
-                         reason: "catalog entry \(describe(entry)) (--kernel \(query)) has the running kernel's release",
-                         entry: entry,
-                         warnings: ["\(missing); \(describe(entry)) was matched by release \(running.release) only"])
+        let missing =
+            running.buildID == nil ? "the running kernel's build-id cannot be read" : "the entry records no build-id"
+        return found.choice(
+            .release, reason: "\(found.label) (--kernel \(query)) has the running kernel's release",
+            warnings: ["\(missing); \(found.label) was matched by release \(running.release) only"])
     }
 
-    private func forced(_ entry: CatalogEntry, why: String) -> BTFChoice {
-        BTFChoice(source: .catalogForced, path: catalog.url(of: entry).path,
-                  reason: "catalog entry \(describe(entry)) forced with --force",
-                  entry: entry,
-                  warnings: ["--force: using \(describe(entry)) although \(why); CO-RE reads will be wrong unless the layouts happen to agree"])
+    private func forced(_ found: Candidate, why: String) -> BTFChoice {
+        found.choice(
+            .forced, reason: "\(found.label) forced with --force",
+            warnings: [
+                "--force: using \(found.label) although \(why); CO-RE reads will be wrong unless the layouts happen to agree"
+            ])
     }
 
-    private func allEntries() throws(SelectionError) -> [CatalogEntry] {
+    private func allEntries() throws(LoaderError) -> [CatalogEntry] {
         do { return try catalog.entries() } catch { throw .catalog("\(error)") }
+    }
+
+    private func candidate(_ entry: CatalogEntry) -> Candidate {
+        let label =
+            "catalog entry \(entry.path) (release \(entry.identity.release)\(entry.identity.buildID.map { ", build-id \($0.hex.prefix(12))…" } ?? ""))"
+        return Candidate(
+            identity: entry.identity, label: label, entry: entry, blob: nil, path: catalog.url(of: entry).path)
+    }
+
+    private func bundleCandidates() -> [Candidate] {
+        guard let bundle else { return [] }
+        return bundle.manifest.kernels.map { k in
+            let label =
+                "bundle \(bundle.path) kernel \(k.distro)/\(k.distroVersion)/\(k.arch)/\(k.release)\(k.buildID.map { " (build-id \($0.hex.prefix(12))…)" } ?? "")"
+            return Candidate(
+                identity: k.identity, label: label, entry: nil,
+                blob: BundleBlob(bundle: bundle.path, digest: k.blob, kernel: k.identity),
+                path: "\(bundle.path)#sha256:\(k.blob)")
+        }
+    }
+
+    /// A bundle kernel by release or build-id (or a unique build-id prefix of ≥ 8 digits).
+    private func bundleLookup(_ query: String) -> Candidate? {
+        let all = bundleCandidates()
+        let q = query.lowercased()
+        var matches = all.filter { $0.identity.release == query || $0.identity.buildID?.hex == q }
+        if matches.isEmpty, q.count >= 8, q.allSatisfy(\.isHexDigit) {
+            matches = all.filter { $0.identity.buildID?.hex.hasPrefix(q) ?? false }
+        }
+        return matches.count == 1 ? matches[0] : nil
     }
 
     private var runningSummary: String {
         "release \(running.release), \(running.distro) \(running.distroVersion), \(running.arch), build-id \(running.buildID?.hex ?? "unreadable")"
-    }
-
-    private func describe(_ entry: CatalogEntry) -> String {
-        "\(entry.path) (release \(entry.identity.release)\(entry.identity.buildID.map { ", build-id \($0.hex.prefix(12))…" } ?? ""))"
     }
 }

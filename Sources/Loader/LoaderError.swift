@@ -1,9 +1,10 @@
 import CLibBPF
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-/// Why programs could not be loaded, attached or read.
+/// Why no BTF could be chosen, or programs could not be loaded, attached or read.
 public enum LoaderError: Error, Equatable {
     case notPrivileged(euid: UInt32)
     case kernelTooOld(release: String)
@@ -17,19 +18,31 @@ public enum LoaderError: Error, Equatable {
     case noEventsMap(path: String)
     case perfBufferFailed(path: String, errno: Int32, libbpf: [String])
     case pollFailed(errno: Int32)
+    // Choosing the BTF (BTFSelector).
+    case btfFileMissing(path: String)
+    case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
+    case releaseMismatch(entry: String, runningRelease: String)
+    case archMismatch(entry: String, entryArch: String, runningArch: String)
+    case ambiguousRelease(release: String, candidates: [String])
+    case noMatch(running: String, searched: [String])
+    case catalog(String)
+    case bundle(String)
 }
 
 extension LoaderError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged(let euid):
-            return "loading BPF programs needs root or CAP_BPF+CAP_PERFMON (CAP_SYS_ADMIN before 5.8); running as uid \(euid) without them: run with sudo"
+            return
+                "loading BPF programs needs root or CAP_BPF+CAP_PERFMON (CAP_SYS_ADMIN before 5.8); running as uid \(euid) without them: run with sudo"
         case .kernelTooOld(let release):
-            return "kernel \(release) is older than 4.17 and has no raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT); the programs cannot attach here"
+            return
+                "kernel \(release) is older than 4.17 and has no raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT); the programs cannot attach here"
         case .objectMissing(let path):
             return "BPF object \(path): no such file; build it with `make bpf` or pass --object FILE"
         case .noDefaultObjects(let searched):
-            return "no BPF objects (*.bpf.o) found in \(searched.joined(separator: ", ")); build them with `make bpf`, set BTFGEN_BPF_DIR, or pass --object FILE"
+            return
+                "no BPF objects (*.bpf.o) found in \(searched.joined(separator: ", ")); build them with `make bpf`, set BTFGEN_BPF_DIR, or pass --object FILE"
         case .noRawTracepoints(let path):
             return "\(path) has no raw_tp/ or raw_tracepoint/ programs to attach"
         case .unknownProgram(let name, let available):
@@ -46,6 +59,26 @@ extension LoaderError: CustomStringConvertible {
             return "cannot open the perf buffer of \(path): \(text(code))\(tail(log))"
         case .pollFailed(let code):
             return "reading the perf buffers failed: \(text(code))"
+        case .btfFileMissing(let path):
+            return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
+        case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
+            return
+                "build-id mismatch: \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"
+        case .releaseMismatch(let entry, let release):
+            return
+                "\(entry) is for another kernel than the running \(release); pass --force to use it anyway"
+        case .archMismatch(let entry, let entryArch, let runningArch):
+            return "\(entry) is for \(entryArch) but this machine is \(runningArch)"
+        case .ambiguousRelease(let release, let candidates):
+            return
+                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
+        case .noMatch(let running, let searched):
+            return
+                "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"
+        case .catalog(let text):
+            return text
+        case .bundle(let text):
+            return text
         }
     }
 

@@ -2,8 +2,9 @@
 // says what to do instead of an EPERM from deep inside bpf(2).
 import Foundation
 import Kernel
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Can this process load and attach raw tracepoint programs on this kernel?
@@ -43,13 +44,16 @@ public enum DefaultObjects {
 
     /// In order: $BTFGEN_BPF_DIR, `<bindir>/../share/btfgen/bpf` (an installed btfgen), and `./bpf`
     /// (a checkout after `make bpf`).
-    public static func searchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  executable: String? = currentExecutable()) -> [String] {
+    public static func searchPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = currentExecutable()
+    ) -> [String] {
         var dirs: [String] = []
         if let dir = environment[environmentVariable], !dir.isEmpty { dirs.append(dir) }
         if let executable {
             let bin = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            dirs.append(bin.deletingLastPathComponent().appendingPathComponent("share/btfgen/bpf").standardizedFileURL.path)
+            dirs.append(
+                bin.deletingLastPathComponent().appendingPathComponent("share/btfgen/bpf").standardizedFileURL.path)
         }
         dirs.append(URL(fileURLWithPath: "bpf").standardizedFileURL.path)
         return dirs
@@ -67,5 +71,31 @@ public enum DefaultObjects {
 
     public static func currentExecutable() -> String? {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    }
+}
+
+/// Where a bundle (`btfgen bundle`) shipped with the programs is found when --bundle is not given.
+public enum DefaultBundle {
+    public static let environmentVariable = "BTFGEN_BUNDLE"
+
+    /// In order: $BTFGEN_BUNDLE, `/usr/share/btfgen/bundle.tar.xz` (where `btfgen bundle --format oci`
+    /// puts it in an image), `<bindir>/../share/btfgen/bundle.tar.xz`.
+    public static func searchPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = DefaultObjects.currentExecutable()
+    ) -> [String] {
+        var paths: [String] = []
+        if let path = environment[environmentVariable], !path.isEmpty { paths.append(path) }
+        paths.append("/usr/share/btfgen/bundle.tar.xz")
+        if let executable {
+            let prefix = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent()
+            paths.append(prefix.appendingPathComponent("share/btfgen/bundle.tar.xz").standardizedFileURL.path)
+        }
+        return paths
+    }
+
+    /// The first bundle file on the search path, if any.
+    public static func find(searchPath: [String] = searchPath()) -> String? {
+        searchPath.first { FileManager.default.fileExists(atPath: $0) }
     }
 }

@@ -8,8 +8,9 @@
 // resolve) instead of a bare errno.
 import CLibBPF
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What to load and how.
@@ -118,8 +119,9 @@ public final class TraceSession {
                     LibBPFLog.reset()
                     errno = 0
                     guard let link = bpf_program__attach_raw_tracepoint(program, info.tracepoint) else {
-                        throw LoaderError.attachFailed(program: "\(info.section) (\(info.name) in \(path))",
-                                                       errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+                        throw LoaderError.attachFailed(
+                            program: "\(info.section) (\(info.name) in \(path))",
+                            errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
                     }
                     links.append(link)
                     attached.append(info)
@@ -129,16 +131,22 @@ public final class TraceSession {
                 LibBPFLog.reset()
                 errno = 0
                 let context = Unmanaged.passUnretained(sink).toOpaque()
-                guard let buffer = perf_buffer__new(fd, 64, { ctx, _, data, size in
-                    guard let ctx, let data else { return }
-                    let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
-                    sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
-                }, { ctx, _, lost in
-                    guard let ctx else { return }
-                    Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
-                }, context, nil) else {
-                    throw LoaderError.perfBufferFailed(path: path, errno: errno == 0 ? EINVAL : errno,
-                                                       libbpf: LibBPFLog.lines)
+                guard
+                    let buffer = perf_buffer__new(
+                        fd, 64,
+                        { ctx, _, data, size in
+                            guard let ctx, let data else { return }
+                            let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
+                            sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
+                        },
+                        { ctx, _, lost in
+                            guard let ctx else { return }
+                            Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
+                        }, context, nil)
+                else {
+                    throw LoaderError.perfBufferFailed(
+                        path: path, errno: errno == 0 ? EINVAL : errno,
+                        libbpf: LibBPFLog.lines)
                 }
                 buffers.append(buffer)
             }
@@ -147,7 +155,8 @@ public final class TraceSession {
             throw error
         } catch {
             close()
-            throw LoaderError.loadFailed(path: request.objects.joined(separator: ", "), errno: EINVAL, libbpf: ["\(error)"])
+            throw LoaderError.loadFailed(
+                path: request.objects.joined(separator: ", "), errno: EINVAL, libbpf: ["\(error)"])
         }
     }
 
@@ -165,14 +174,16 @@ public final class TraceSession {
         var fds = buffers.map { pollfd(fd: perf_buffer__epoll_fd($0), events: Int16(POLLIN), revents: 0) }
         var delivered = 0
         while true {
-            if StopSignals.requested { return .signal }
+            // On a stop request the buffers are still read once more: events already in the
+            // rings belong to the trace (a SIGTERM right after the traced action must not lose it).
+            var stopping: StopReason? = StopSignals.requested ? .signal : nil
             var timeout: Int32 = 250
-            if let deadline {
+            if let deadline, stopping == nil {
                 let left = deadline - monotonicSeconds()
-                if left <= 0 { return .duration }
-                timeout = Int32(min(250, max(1, left * 1000)))
+                if left <= 0 { stopping = .duration }
+                timeout = Int32(min(250, max(0, left * 1000)))
             }
-            let n = poll(&fds, nfds_t(fds.count), timeout)
+            let n = stopping == nil ? poll(&fds, nfds_t(fds.count), timeout) : 1
             if n < 0 && errno != EINTR { throw LoaderError.pollFailed(errno: errno) }
             if n > 0 {
                 for buffer in buffers {
@@ -185,6 +196,7 @@ public final class TraceSession {
                 delivered += 1
                 if let count = stop.count, delivered >= count { return .count }
             }
+            if let stopping { return stopping }
         }
     }
 
@@ -207,7 +219,9 @@ public final class TraceSession {
             opts.btf_custom_path = custom
             return bpf_object__open_file(path, &opts)
         }
-        guard let object else { throw .openFailed(path: path, errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines) }
+        guard let object else {
+            throw .openFailed(path: path, errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+        }
         return object
     }
 
@@ -221,7 +235,9 @@ public final class TraceSession {
             for prefix in ["raw_tp/", "raw_tracepoint/"] where section.hasPrefix(prefix) {
                 let tracepoint = String(section.dropFirst(prefix.count))
                 if !tracepoint.isEmpty {
-                    result.append((next, RawTracepointProgram(name: name, tracepoint: tracepoint, section: section, object: path)))
+                    result.append(
+                        (next, RawTracepointProgram(name: name, tracepoint: tracepoint, section: section, object: path))
+                    )
                 }
             }
         }

@@ -2,13 +2,15 @@
 import Foundation
 import Kernel
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct TraceEventTests {
     /// A 320-byte record laid out as bpf/include/btfgen_event.h says.
-    func record(kind: UInt32, pid: UInt32, tid: UInt32, hpid: UInt32, htid: UInt32, oom: Int32, nr: Int64,
-                comm: String, newComm: String, path: String) -> [UInt8] {
+    func record(
+        kind: UInt32, pid: UInt32, tid: UInt32, hpid: UInt32, htid: UInt32, oom: Int32, nr: Int64,
+        comm: String, newComm: String, path: String
+    ) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: TraceEvent.size)
         func put<T: FixedWidthInteger>(_ v: T, _ at: Int) {
             withUnsafeBytes(of: v.littleEndian) { for (i, x) in $0.enumerated() { b[at + i] = x } }
@@ -20,8 +22,11 @@ import TestSupport
     }
 
     @Test func decodesEachKind() throws {
-        let rename = try #require(record(kind: 1, pid: 42, tid: 43, hpid: 42, htid: 43, oom: -17, nr: -1,
-                                         comm: "old", newComm: "btfgen-probe", path: "")
+        let rename = try #require(
+            record(
+                kind: 1, pid: 42, tid: 43, hpid: 42, htid: 43, oom: -17, nr: -1,
+                comm: "old", newComm: "btfgen-probe", path: ""
+            )
             .withUnsafeBytes { TraceEvent(bytes: $0) })
         #expect(rename.kind == .rename)
         #expect(rename.pid == 42 && rename.tid == 43)
@@ -30,8 +35,11 @@ import TestSupport
         #expect(rename.path == nil)
         #expect(rename.line == "rename   pid=42 tid=43 comm=old new=btfgen-probe oom_score_adj=-17")
 
-        let unlink = try #require(record(kind: 2, pid: 7, tid: 7, hpid: 7, htid: 7, oom: 0, nr: 263,
-                                         comm: "rm", newComm: "", path: "/tmp/a b")
+        let unlink = try #require(
+            record(
+                kind: 2, pid: 7, tid: 7, hpid: 7, htid: 7, oom: 0, nr: 263,
+                comm: "rm", newComm: "", path: "/tmp/a b"
+            )
             .withUnsafeBytes { TraceEvent(bytes: $0) })
         #expect(unlink.kind == .unlinkat)
         #expect(unlink.syscall == 263)
@@ -41,8 +49,11 @@ import TestSupport
     }
 
     @Test func garbagePidsFromAWrongBTFAreCaught() throws {
-        let exec = try #require(record(kind: 3, pid: 4_294_967_295, tid: 9_290_624, hpid: 812, htid: 812, oom: 0,
-                                       nr: -1, comm: "sh", newComm: "", path: "/bin/true")
+        let exec = try #require(
+            record(
+                kind: 3, pid: 4_294_967_295, tid: 9_290_624, hpid: 812, htid: 812, oom: 0,
+                nr: -1, comm: "sh", newComm: "", path: "/bin/true"
+            )
             .withUnsafeBytes { TraceEvent(bytes: $0) })
         #expect(exec.coreReadsDisagree)
     }
@@ -56,8 +67,9 @@ import TestSupport
 
 @Suite struct PreflightTests {
     func kernel(_ release: String) -> RunningKernel {
-        RunningKernel(release: release, arch: "x86_64", distro: "custom", distroVersion: "unknown",
-                      buildID: nil, buildIDProblem: nil, nativeBTF: nil)
+        RunningKernel(
+            release: release, arch: "x86_64", distro: "custom", distroVersion: "unknown",
+            buildID: nil, buildIDProblem: nil, nativeBTF: nil)
     }
 
     @Test func kernelsBeforeRawTracepointsAreRefused() {
@@ -76,10 +88,15 @@ import TestSupport
         defer { dir.remove() }
         let empty = dir.file("empty"), full = dir.file("full")
         for d in [empty, full] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
-        for name in ["b.bpf.o", "a.bpf.o", "notes.txt"] { FileManager.default.createFile(atPath: full + "/" + name, contents: Data()) }
+        for name in ["b.bpf.o", "a.bpf.o", "notes.txt"] {
+            FileManager.default.createFile(atPath: full + "/" + name, contents: Data())
+        }
         #expect(try DefaultObjects.find(searchPath: [empty, full]) == [full + "/a.bpf.o", full + "/b.bpf.o"])
-        #expect(throws: LoaderError.noDefaultObjects(searched: [empty])) { try DefaultObjects.find(searchPath: [empty]) }
-        let path = DefaultObjects.searchPath(environment: ["BTFGEN_BPF_DIR": full], executable: "/opt/btfgen/bin/btfgen")
+        #expect(throws: LoaderError.noDefaultObjects(searched: [empty])) {
+            try DefaultObjects.find(searchPath: [empty])
+        }
+        let path = DefaultObjects.searchPath(
+            environment: ["BTFGEN_BPF_DIR": full], executable: "/opt/btfgen/bin/btfgen")
         #expect(Array(path.prefix(2)) == [full, "/opt/btfgen/share/btfgen/bpf"])
     }
 }

@@ -4,21 +4,23 @@
 // console (scripts/qemu/init.sh); every assertion is made here, on the host, against facts the
 // guest cannot fake: the build-id readelf reads from the vmlinux, the actor's own pid.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 enum QEMU {
     static var available: Bool {
         Capability.isRoot && Fixture.testBzImage != nil && Fixture.testVmlinux != nil
             && Capability.tool("qemu-system-x86_64") && Capability.tool("busybox")
     }
-    static let why: Comment = "needs root (mknod in the initramfs), qemu-system-x86_64, busybox-static and BTFGEN_TEST_BZIMAGE/BTFGEN_TEST_VMLINUX (scripts/build-test-kernel.sh)"
+    static let why: Comment =
+        "needs root (mknod in the initramfs), qemu-system-x86_64, busybox-static and BTFGEN_TEST_BZIMAGE/BTFGEN_TEST_VMLINUX (scripts/build-test-kernel.sh)"
 
     static var hasDebian: Bool {
         Fixture.debianVmlinux != nil && Fixture.debianVmlinuz != nil
             && ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"] != nil
     }
-    static let whyDebian: Comment = "needs BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_RELEASE (scripts/fetch-debian-dbg.sh) and BTFGEN_DEBIAN_VMLINUZ (scripts/fetch-debian-image.sh)"
+    static let whyDebian: Comment =
+        "needs BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_RELEASE (scripts/fetch-debian-dbg.sh) and BTFGEN_DEBIAN_VMLINUZ (scripts/fetch-debian-image.sh)"
 
     /// What prepare.sh made.
     struct Prepared: Sendable {
@@ -27,6 +29,8 @@ enum QEMU {
         let testBuildID: String
         let otherBuildID: String
         let hasDebian: Bool
+        let minBTFBytes: Int
+        let minimizer: String
     }
 
     /// Built once per test process: the static btfgen, the catalogs and the initramfs.
@@ -37,25 +41,33 @@ enum QEMU {
                 bin = given
             } else {
                 let r = try runProcess(Repo.root.appendingPathComponent("scripts/build-static.sh").path, [])
-                guard r.status == 0 else { return .failure(PrepareFailure(text: "build-static.sh: \(r.stderr.suffix(2000))")) }
+                guard r.status == 0 else {
+                    return .failure(PrepareFailure(text: "build-static.sh: \(r.stderr.suffix(2000))"))
+                }
                 bin = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             _ = try bpfObjects()
             let work = try ScratchDirectory("btfgen-qemu").path
             var env = ["BTFGEN_STATIC_BIN": bin]
             if !hasDebian { env["BTFGEN_DEBIAN_VMLINUX"] = "" }
-            let r = try runProcess(Repo.root.appendingPathComponent("scripts/qemu/prepare.sh").path, [work], environment: env)
+            let r = try runProcess(
+                Repo.root.appendingPathComponent("scripts/qemu/prepare.sh").path, [work], environment: env)
             guard r.status == 0 else { return .failure(PrepareFailure(text: "prepare.sh: \(r.stderr.suffix(2000))")) }
             var values: [String: String] = [:]
             for line in r.stdout.split(separator: "\n") {
                 let kv = line.split(separator: "=", maxSplits: 1)
                 if kv.count == 2 { values[String(kv[0])] = String(kv[1]) }
             }
-            guard let initramfs = values["INITRAMFS"], let id = values["TEST_BUILD_ID"], let other = values["OTHER_BUILD_ID"] else {
+            guard let initramfs = values["INITRAMFS"], let id = values["TEST_BUILD_ID"],
+                let other = values["OTHER_BUILD_ID"]
+            else {
                 return .failure(PrepareFailure(text: "prepare.sh printed no INITRAMFS/TEST_BUILD_ID: \(r.stdout)"))
             }
-            return .success(Prepared(work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
-                                     hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil))
+            return .success(
+                Prepared(
+                    work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
+                    hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil,
+                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1, minimizer: values["MINIMIZER"] ?? "?"))
         } catch {
             return .failure(PrepareFailure(text: "\(error)"))
         }
@@ -70,7 +82,9 @@ enum QEMU {
     struct Console {
         let status: Int32
         let text: String
-        var lines: [String] { text.split(separator: "\n").compactMap { $0.hasPrefix("BTFGEN: ") ? String($0.dropFirst(8)) : nil } }
+        var lines: [String] {
+            text.split(separator: "\n").compactMap { $0.hasPrefix("BTFGEN: ") ? String($0.dropFirst(8)) : nil }
+        }
         func value(_ key: String) -> String? {
             lines.last { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
         }
@@ -84,15 +98,20 @@ enum QEMU {
                 return (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any]
             }
         }
-        var attachStderr: String { lines.filter { $0.hasPrefix("attach-stderr: ") }.map { String($0.dropFirst(15)) }.joined(separator: "\n") }
+        var attachStderr: String {
+            lines.filter { $0.hasPrefix("attach-stderr: ") }.map { String($0.dropFirst(15)) }.joined(separator: "\n")
+        }
         var resolve: String { lines.filter { $0.hasPrefix("resolve: ") }.joined(separator: "\n") }
     }
 
     static func boot(_ kernel: String, _ prepared: Prepared, _ params: [String], timeout: Int = 600) throws -> Console {
-        let r = try runProcess(Repo.root.appendingPathComponent("scripts/qemu/boot.sh").path,
-                               [kernel, prepared.initramfs] + params, environment: ["TIMEOUT": "\(timeout)"])
+        let r = try runProcess(
+            Repo.root.appendingPathComponent("scripts/qemu/boot.sh").path,
+            [kernel, prepared.initramfs] + params, environment: ["TIMEOUT": "\(timeout)"])
         let console = Console(status: r.status, text: r.stdout)
-        print("qemu \(params.joined(separator: " ")) on \(URL(fileURLWithPath: kernel).lastPathComponent): boot-to-verdict \(console.verdictSeconds.map { String(format: "%.1f s", $0) } ?? "none")")
+        print(
+            "qemu \(params.joined(separator: " ")) on \(URL(fileURLWithPath: kernel).lastPathComponent): boot-to-verdict \(console.verdictSeconds.map { String(format: "%.1f s", $0) } ?? "none")"
+        )
         return console
     }
 
@@ -113,17 +132,22 @@ func readelfBuildID(_ path: String) throws -> String {
 
 /// The actor's events on a console, checked against what the actor itself printed.
 func expectActorEvents(_ console: QEMU.Console, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let actorLine = try #require(console.lines.first { $0.hasPrefix("actor pid=") }, "the actor never ran: \(console.text.suffix(3000))")
+    let actorLine = try #require(
+        console.lines.first { $0.hasPrefix("actor pid=") }, "the actor never ran: \(console.text.suffix(3000))")
     let truth = try ActorTruth(actorLine)
     #expect(truth.name == "btfgen-probe" && truth.path == "/tmp/unlink-me")
     let mine = console.events.filter { $0["pid"] as? Int == truth.pid }
     let rename = mine.first { $0["kind"] as? String == "rename" && $0["new_comm"] as? String == "btfgen-probe" }
     let unlink = mine.first { $0["kind"] as? String == "unlinkat" }
     let exec = mine.first { $0["kind"] as? String == "exec" }
-    #expect(rename?["comm"] as? String == "actor", "rename event: \(String(describing: rename))", sourceLocation: sourceLocation)
+    #expect(
+        rename?["comm"] as? String == "actor", "rename event: \(String(describing: rename))",
+        sourceLocation: sourceLocation)
     #expect(rename?["tid"] as? Int == truth.pid, sourceLocation: sourceLocation)
     #expect(rename?["oom_score_adj"] as? Int == 0, sourceLocation: sourceLocation)
-    #expect(unlink?["path"] as? String == "/tmp/unlink-me", "unlinkat event: \(String(describing: unlink))", sourceLocation: sourceLocation)
+    #expect(
+        unlink?["path"] as? String == "/tmp/unlink-me", "unlinkat event: \(String(describing: unlink))",
+        sourceLocation: sourceLocation)
     #expect(unlink?["comm"] as? String == "btfgen-probe", sourceLocation: sourceLocation)
     #expect(unlink?["syscall"] as? Int == 263, sourceLocation: sourceLocation)
     #expect(exec?["path"] as? String == "/usr/bin/actor", sourceLocation: sourceLocation)
@@ -147,6 +171,39 @@ struct QEMUProofTests {
         try expectActorEvents(console)
     }
 
+    @Test func minimizedCatalogBTFGivesTheSameEventsOnAKernelWithoutBTF() throws {
+        // What ships to a fleet: the catalog's BTF cut down to the three programs' relocations.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        #expect(p.minBTFBytes > 0 && p.minBTFBytes < 16_384, "minimized by \(p.minimizer): \(p.minBTFBytes) B")
+        let console = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=min"])
+        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
+        #expect(console.value("native_btf") == "no")
+        #expect(console.resolve.contains("BTF:            /kernels/min/"), "\(console.resolve)")
+        #expect(console.resolve.contains("source:         catalog-build-id"))
+        try expectActorEvents(console)
+    }
+
+    @Test func aBundleAtTheDefaultPathIsPickedByBuildIDAndAnotherBuildsIsRefused() throws {
+        // No catalog in the guest at all: only /usr/share/btfgen/bundle.tar.xz, as an image ships it.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        let good = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=none", "btfgen_bundle=test"])
+        #expect(good.status == 0, "qemu: \(good.text.suffix(3000))")
+        #expect(good.value("native_btf") == "no")
+        #expect(good.resolve.contains("source:         bundle-build-id"), "\(good.resolve)")
+        #expect(good.resolve.contains("bundle:         /usr/share/btfgen/bundle.tar.xz blob sha256:"))
+        #expect(good.attachStderr.contains("[bundle-build-id]"))
+        try expectActorEvents(good)
+
+        let other = try QEMU.boot(kernel, p, ["btfgen_case=refuse", "btfgen_catalog=none", "btfgen_bundle=other"])
+        #expect(other.value("attach-exit") == "1")
+        #expect(
+            other.attachStderr.hasPrefix("btfgen: build-id mismatch: bundle /usr/share/btfgen/bundle.tar.xz"),
+            "\(other.attachStderr)")
+        #expect(other.attachStderr.contains("has build-id \(p.otherBuildID) but the running kernel"))
+    }
+
     @Test func anotherBuildOfTheSameReleaseIsRefused() throws {
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
@@ -167,11 +224,13 @@ struct QEMUProofTests {
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
         let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"])
         // Named explicitly: refused for its build-id.
-        let named = try QEMU.boot(kernel, p, ["btfgen_case=refuse", "btfgen_catalog=debian", "btfgen_flags=--kernel,\(release)"])
+        let named = try QEMU.boot(
+            kernel, p, ["btfgen_case=refuse", "btfgen_catalog=debian", "btfgen_flags=--kernel,\(release)"])
         #expect(named.value("attach-exit") == "1")
         #expect(named.attachStderr.hasPrefix("btfgen: build-id mismatch:"), "\(named.attachStderr)")
         // Forced anyway: CO-RE reads garbage, and attach says so and fails instead of staying quiet.
-        let forced = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=debian", "btfgen_flags=--kernel,\(release),--force"])
+        let forced = try QEMU.boot(
+            kernel, p, ["btfgen_case=trace", "btfgen_catalog=debian", "btfgen_flags=--kernel,\(release),--force"])
         #expect(forced.value("attach-exit") == "3", "\(forced.attachStderr)")
         #expect(forced.attachStderr.contains("does not describe this kernel"))
     }
@@ -181,11 +240,14 @@ struct QEMUProofTests {
         let p = try QEMU.require()
         try #require(p.hasDebian, "BTFGEN_DEBIAN_VMLINUX/BTFGEN_DEBIAN_VMLINUZ missing")
         let vmlinuz = try #require(Fixture.debianVmlinuz), dbg = try #require(Fixture.debianVmlinux)
-        let console = try QEMU.boot(vmlinuz, p, ["btfgen_case=trace", "btfgen_catalog=debian", "btfgen_flags=--force-catalog"])
+        let console = try QEMU.boot(
+            vmlinuz, p, ["btfgen_case=trace", "btfgen_catalog=debian", "btfgen_flags=--force-catalog"])
         #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
         #expect(console.value("native_btf") == "yes", "Debian's kernel has BTF; --force-catalog must bypass it")
         #expect(console.resolve.contains("source:         catalog-build-id"), "\(console.resolve)")
-        #expect(console.resolve.contains("build-id:       \(try readelfBuildID(dbg))"), "booted kernel ≠ the -dbg package's")
+        #expect(
+            console.resolve.contains("build-id:       \(try readelfBuildID(dbg))"), "booted kernel ≠ the -dbg package's"
+        )
         try expectActorEvents(console)
     }
 }

@@ -1,11 +1,12 @@
 // BTF selection against fake system trees (/sys/kernel/notes, /sys/kernel/btf/vmlinux,
 // /etc/os-release) and real catalogs: every rung of the order, and every refusal.
+import Bundle
 import Catalog
 import Foundation
 import Kernel
 import Loader
-import Testing
 import TestSupport
+import Testing
 
 /// A fake `/` holding what RunningKernel reads, plus a catalog beside it.
 struct FakeSystem {
@@ -24,7 +25,9 @@ struct FakeSystem {
         var data = Data()
         func note(_ name: String, _ type: UInt32, _ desc: [UInt8]) {
             let nameBytes = Array(name.utf8) + [0]
-            for v in [UInt32(nameBytes.count), UInt32(desc.count), type] { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+            for v in [UInt32(nameBytes.count), UInt32(desc.count), type] {
+                withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) }
+            }
             data.append(contentsOf: nameBytes + [UInt8](repeating: 0, count: (4 - nameBytes.count % 4) % 4))
             data.append(contentsOf: desc + [UInt8](repeating: 0, count: (4 - desc.count % 4) % 4))
         }
@@ -47,21 +50,47 @@ struct FakeSystem {
 
     /// Insert a catalog entry whose BTF file holds `label` (selection never parses it).
     @discardableResult
-    func addEntry(release: String, buildID: String?, distro: String = "debian", arch: String = "x86_64") throws -> CatalogEntry {
+    func addEntry(release: String, buildID: String?, distro: String = "debian", arch: String = "x86_64") throws
+        -> CatalogEntry
+    {
         try catalog.prepare()
         let file = catalog.scratchFile("btf")
         try Data("btf of \(release) \(buildID ?? "-")".utf8).write(to: file)
-        let identity = KernelIdentity(release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
-                                      distro: distro, distroVersion: "12")
-        let entry = CatalogEntry(identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
-                                 source: "test", builtAt: "2026-01-01T00:00:00Z")
+        let identity = KernelIdentity(
+            release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
+            distro: distro, distroVersion: "12")
+        let entry = CatalogEntry(
+            identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
+            source: "test", builtAt: "2026-01-01T00:00:00Z")
         switch try catalog.insert(btfFile: file, entry: entry, force: false) {
         case .added(let e), .replaced(let e), .unchanged(let e): return e
         }
     }
 
-    func choose(_ request: BTFRequest, running: RunningKernel? = nil) throws(SelectionError) -> BTFChoice {
-        try BTFSelector(running: running ?? self.running(), catalog: catalog).choose(request)
+    func choose(_ request: BTFRequest, running: RunningKernel? = nil, bundle: String? = nil) throws(LoaderError)
+        -> BTFChoice
+    {
+        let reader = try bundle.map { path throws(LoaderError) in
+            do { return try BundleReader(path: path) } catch { throw .bundle("\(error)") }
+        }
+        return try BTFSelector(running: running ?? self.running(), catalog: catalog, bundle: reader).choose(request)
+    }
+
+    /// A bundle file of kernels `(release, build-id, BTF bytes)`, written by the Bundle module.
+    func writeBundle(_ kernels: [(String, String?, [UInt8])]) throws -> String {
+        let path = dir.file("bundle-\(UUID().uuidString.prefix(6)).tar.xz")
+        let pairs = kernels.map { release, id, bytes in
+            (
+                CatalogEntry(
+                    identity: KernelIdentity(
+                        release: release, arch: "x86_64", buildID: id.flatMap(BuildID.init(hex:)), distro: "debian",
+                        distroVersion: "12"),
+                    path: "", sha256: "", size: bytes.count, typeCount: 1, build: nil, source: "test",
+                    builtAt: "2026-01-01T00:00:00Z"), bytes
+            )
+        }
+        _ = try Bundle.write(to: path, kernels: pairs, objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        return path
     }
 }
 
@@ -147,7 +176,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(c.source == .file)
         #expect(c.path == file)
         #expect(c.customPath == file)
-        #expect(throws: SelectionError.btfFileMissing(path: file + ".nope")) {
+        #expect(throws: LoaderError.btfFileMissing(path: file + ".nope")) {
             try sys.choose(BTFRequest(btfFile: file + ".nope"))
         }
     }
@@ -223,7 +252,7 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeOSRelease("ID=debian\nVERSION_ID=12\n")
         try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex, distro: "ubuntu")
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
     }
 
     @Test func twoBuildsOfOneReleaseWithoutABuildIDAreAmbiguous() throws {
@@ -256,7 +285,7 @@ let otherHex = "0badc0de0102030405060708"
             #expect(error.description.contains("btfgen build"))
         }
         // --force does not turn an unrelated release into a candidate.
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(force: true)) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(force: true)) }
     }
 
     @Test func namedEntriesAreCheckedAgainstTheRunningKernel() throws {
@@ -269,13 +298,16 @@ let otherHex = "0badc0de0102030405060708"
         // A named entry bypasses the native BTF, and the right one passes by release or build-id.
         #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).entry == mine)
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
-        #expect(throws: SelectionError.buildIDMismatch(
-            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
-            entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")) {
+        #expect(
+            throws: LoaderError.buildIDMismatch(
+                entry:
+                    "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
+                entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
+        ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
         #expect(try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64", force: true)).source == .catalogForced)
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
     }
 
     @Test func namedEntryWithoutBuildIDsFallsBackToTheRelease() throws {
@@ -286,9 +318,11 @@ let otherHex = "0badc0de0102030405060708"
         let c = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"))
         #expect(c.source == .catalogRelease)
         #expect(!c.warnings.isEmpty)
-        #expect(throws: SelectionError.releaseMismatch(
-            entry: "debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
-            runningRelease: "6.1.0-26-cloud-amd64")) {
+        #expect(
+            throws: LoaderError.releaseMismatch(
+                entry: "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
+                runningRelease: "6.1.0-26-cloud-amd64")
+        ) {
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
     }
@@ -298,6 +332,62 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeNotes(buildID: runningID)
         try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
-        #expect(throws: SelectionError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
+    }
+
+    @Test func bundleKernelWithTheRunningBuildIDIsChosenAndItsBlobReachesLibbpf() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "5.10.0-30-amd64", buildID: otherHex)
+        let blob = Array("minimized btf of the running kernel".utf8)
+        let bundle = try sys.writeBundle([
+            ("6.1.0-26-cloud-amd64", runningHex, blob), ("6.1.0-25-cloud-amd64", "1111111111111111", [1, 2, 3]),
+        ])
+        let c = try sys.choose(BTFRequest(), bundle: bundle)
+        #expect(c.source == .bundleBuildID)
+        #expect(c.entry == nil)
+        #expect(c.blob?.bundle == bundle)
+        #expect(c.reason.contains("has the running kernel's build-id \(runningHex)"))
+        let path = try #require(try c.loadPath())
+        #expect(path.hasPrefix("/proc/self/fd/"))
+        #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == blob)
+        // The catalog is searched first: an entry with the same build-id wins over the bundle.
+        let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        let fromCatalog = try sys.choose(BTFRequest(), bundle: bundle)
+        #expect(fromCatalog.source == .catalogBuildID)
+        #expect(fromCatalog.entry == mine)
+    }
+
+    @Test func bundleKernelOfAnotherBuildIsRefusedAndCanBeNamed() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let bundle = try sys.writeBundle([("6.1.0-26-cloud-amd64", otherHex, [9, 9, 9])])
+        do {
+            _ = try sys.choose(BTFRequest(), bundle: bundle)
+            Issue.record("a bundle kernel of another build was accepted")
+        } catch {
+            guard case .buildIDMismatch(let entry, let entryID, _, _) = error else {
+                Issue.record("wrong refusal: \(error)")
+                return
+            }
+            #expect(entry.hasPrefix("bundle \(bundle) kernel debian/12/x86_64/6.1.0-26-cloud-amd64"))
+            #expect(entryID == otherHex)
+        }
+        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
+        let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
+        #expect(forced.source == .bundleForced)
+        #expect(try forced.loadPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
+    }
+
+    @Test func aBlobTheBundleDoesNotHoldIsNeverHandedToLibbpf() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let bundle = try sys.writeBundle([("6.1.0-26-cloud-amd64", runningHex, [1, 2, 3, 4])])
+        var c = try sys.choose(BTFRequest(), bundle: bundle)
+        c.blob?.digest = String(repeating: "0", count: 64)
+        #expect(throws: LoaderError.self) { try c.loadPath() }
     }
 }

@@ -3,6 +3,7 @@
 #   btfgen_case=trace   attach (auto) with catalog btfgen_catalog, run the actor, print its events
 #   btfgen_case=refuse  attach (auto) with catalog btfgen_catalog, which must refuse: print why
 #   btfgen_flags=a,b    extra attach flags, comma-separated (e.g. --force-catalog)
+#   btfgen_bundle=NAME  install /bundles/NAME.tar.xz at the default bundle path first
 # Every line meant for the host starts with "BTFGEN: "; the last is "BTFGEN: verdict …". The guest
 # then ends with `reboot -f` (a tinyconfig kernel has no ACPI, so poweroff would only halt).
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -19,10 +20,14 @@ arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 case=$(arg btfgen_case)
 catalog=/kernels/$(arg btfgen_catalog)
 flags=$(arg btfgen_flags | tr ',' ' ')
+# What the proof is about: the default selection, spelled out, unless the case names a kernel.
+case " $flags " in *" --kernel "*) ;; *) flags="--kernel auto $flags" ;; esac
 say() { echo "BTFGEN: $*"; }
 finish() { say "verdict $*"; sync; reboot -f; sleep 30; }
 
-say "case=$case release=$(uname -r) catalog=$catalog flags=$flags"
+bundle=$(arg btfgen_bundle)
+[ -n "$bundle" ] && cp "/bundles/$bundle.tar.xz" /usr/share/btfgen/bundle.tar.xz
+say "case=$case release=$(uname -r) catalog=$catalog flags=$flags bundle=$bundle"
 if [ -e /sys/kernel/btf/vmlinux ]; then say "native_btf=yes"; else say "native_btf=no"; fi
 btfgen resolve --catalog "$catalog" $flags 2>&1 | sed 's/^/BTFGEN: resolve: /'
 

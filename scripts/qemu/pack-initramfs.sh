@@ -2,7 +2,8 @@
 # Pack the initramfs of the QEMU proof: busybox-static, a static btfgen with the shared libraries
 # ldd names (libbpf, libelf, libz, libc), the BPF objects as installed (/usr/share/btfgen/bpf),
 # the actor (scripts/qemu/actor.c, static), catalogs under /kernels/NAME, and scripts/qemu/init.sh.
-# Usage: pack-initramfs.sh OUT.cpio.gz BTFGEN BPF-DIR NAME=CATALOG-DIR...
+# Bundles go under /bundles/NAME.tar.xz (the guest copies one to the default bundle path on request).
+# Usage: pack-initramfs.sh OUT.cpio.gz BTFGEN BPF-DIR NAME=CATALOG-DIR... [@NAME=BUNDLE-FILE...]
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 [ $# -ge 4 ] || die "usage: $0 OUT.cpio.gz BTFGEN BPF-DIR NAME=CATALOG-DIR..."
@@ -14,7 +15,7 @@ ls "$bpf"/*.bpf.o >/dev/null 2>&1 || die "no *.bpf.o in $bpf; run make bpf"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/btfgen-initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,usr/bin,usr/share/btfgen/bpf,dev,proc,sys,tmp,kernels,etc}
+mkdir -p "$stage"/{bin,usr/bin,usr/share/btfgen/bpf,dev,proc,sys,tmp,kernels,bundles,etc}
 cp "$busybox" "$stage/bin/busybox"
 cp "$btfgen" "$stage/usr/bin/btfgen"
 cp "$bpf"/*.bpf.o "$stage/usr/share/btfgen/bpf/"
@@ -27,6 +28,11 @@ ldd "$btfgen" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {p
 done
 for pair in "$@"; do
     name=${pair%%=*}; dir=${pair#*=}
+    if [ "${name#@}" != "$name" ]; then
+        [ -f "$dir" ] || die "no bundle at $dir"
+        cp "$dir" "$stage/bundles/${name#@}.tar.xz"
+        continue
+    fi
     [ -f "$dir/index.json" ] || die "$dir has no index.json (not a catalog)"
     mkdir -p "$stage/kernels/$name"
     (cd "$dir" && find . -path ./.tmp -prune -o -path ./.lock -prune -o -type f -print | cpio -pdm --quiet "$stage/kernels/$name")
