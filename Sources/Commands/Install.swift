@@ -26,11 +26,9 @@ extension BTFGen {
                 print("the running kernel exposes its own BTF at \(native); libbpf uses it, nothing to install")
                 return
             }
-            var request = selection.request
-            request.forceCatalog = true
-            let choice = try reporting {
-                try BTFSelector(running: running, catalog: selection.catalogOptions.resolved).choose(request)
-            }
+            var options = selection
+            options.forceCatalog = true  // the native BTF was ruled out above
+            let choice = try options.choose(for: running)
             for w in choice.warnings { warn("warning: \(w)") }
             let data = try reporting { () throws -> Data in
                 guard let d = FileManager.default.contents(atPath: choice.path) else {

@@ -250,4 +250,36 @@ struct QEMUProofTests {
         )
         try expectActorEvents(console)
     }
+
+    @Test func installLetsAPlainLibbpfLoaderFindTheBTFByItself() throws {
+        // A loader that knows nothing about btfgen (no btf_custom_path): after `btfgen install`
+        // libbpf finds the BTF at /boot/vmlinux-$(uname -r) and the events are right.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"], "BTFGEN_TEST_RELEASE")
+        let console = try QEMU.boot(kernel, p, ["btfgen_case=install", "btfgen_catalog=test"])
+        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
+        #expect(console.value("native_btf") == "no")
+        #expect(console.value("install-exit") == "0", "\(console.lines.filter { $0.hasPrefix("install: ") })")
+        let installed = console.lines.filter { $0.hasPrefix("install: ") }
+        #expect(installed.contains { $0.hasPrefix("install: installed /boot/vmlinux-\(release) ") && $0.contains(p.testBuildID) },
+                "\(installed)")
+        #expect(console.lines.contains("boot-file: vmlinux-\(release)"))
+
+        let actorLine = try #require(console.lines.first { $0.hasPrefix("actor pid=") }, "\(console.text.suffix(3000))")
+        let truth = try ActorTruth(actorLine)
+        let mine = console.events.filter { $0["pid"] as? Int == truth.pid }
+        let rename = mine.first { $0["kind"] as? String == "rename" && $0["new_comm"] as? String == "btfgen-probe" }
+        let unlink = mine.first { $0["kind"] as? String == "unlinkat" }
+        #expect(rename?["comm"] as? String == "actor", "events: \(console.events) stderr: \(console.attachStderr)")
+        #expect(rename?["tid"] as? Int == truth.pid)
+        #expect(rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree")
+        #expect(unlink?["path"] as? String == "/tmp/unlink-me")
+        #expect(unlink?["syscall"] as? Int == 263)
+        #expect(console.attachStderr.contains("plain_loader: attached 2 programs"))
+        #expect(console.value("attach-exit") == "0")
+        // uninstall removes exactly what install wrote.
+        #expect(console.lines.contains("uninstall: removed /boot/vmlinux-\(release)"), "\(console.lines.filter { $0.hasPrefix("uninstall") })")
+        #expect(!console.lines.contains { $0.hasPrefix("boot-file-after: vmlinux-") })
+    }
 }

@@ -2,6 +2,8 @@
 # /init of the btfgen proof initramfs. The case comes from the kernel command line:
 #   btfgen_case=trace   attach (auto) with catalog btfgen_catalog, run the actor, print its events
 #   btfgen_case=refuse  attach (auto) with catalog btfgen_catalog, which must refuse: print why
+#   btfgen_case=install `btfgen install` from catalog btfgen_catalog, then a plain libbpf loader
+#                       (no btf_custom_path) traces the actor; then `btfgen uninstall`
 #   btfgen_flags=a,b    extra attach flags, comma-separated (e.g. --force-catalog)
 #   btfgen_bundle=NAME  install /bundles/NAME.tar.xz at the default bundle path first
 # Every line meant for the host starts with "BTFGEN: "; the last is "BTFGEN: verdict …". The guest
@@ -39,10 +41,19 @@ if [ "$case" = refuse ]; then
     finish "refuse-done"
 fi
 
-btfgen attach --catalog "$catalog" $flags --json > /tmp/events 2> /tmp/err &
+if [ "$case" = install ]; then
+    btfgen install --catalog "$catalog" $flags > /tmp/out 2> /tmp/err
+    say "install-exit=$?"
+    sed 's/^/BTFGEN: install: /' /tmp/out /tmp/err
+    ls /boot 2>/dev/null | sed 's/^/BTFGEN: boot-file: /'
+    loader="plain_loader /usr/share/btfgen/bpf/task_rename.bpf.o /usr/share/btfgen/bpf/unlinkat.bpf.o"
+else
+    loader="btfgen attach --catalog $catalog $flags --json"
+fi
+$loader > /tmp/events 2> /tmp/err &
 pid=$!
 i=0
-while ! grep -q "btfgen: attached" /tmp/err; do
+while ! grep -q "attached" /tmp/err; do
     if ! kill -0 $pid 2>/dev/null || [ $i -ge 600 ]; then
         sed 's/^/BTFGEN: attach-stderr: /' /tmp/err
         say "attach-failed"
@@ -60,4 +71,8 @@ status=$?
 sed 's/^/BTFGEN: attach-stderr: /' /tmp/err
 sed 's/^/BTFGEN: event /' /tmp/events
 say "attach-exit=$status"
+if [ "$case" = install ]; then
+    btfgen uninstall 2>&1 | sed 's/^/BTFGEN: uninstall: /'
+    ls /boot 2>/dev/null | sed 's/^/BTFGEN: boot-file-after: /'
+fi
 finish "trace-done"

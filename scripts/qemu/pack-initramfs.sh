@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pack the initramfs of the QEMU proof: busybox-static, a static btfgen with the shared libraries
 # ldd names (libbpf, libelf, libz, libc), the BPF objects as installed (/usr/share/btfgen/bpf),
-# the actor (scripts/qemu/actor.c, static), catalogs under /kernels/NAME, and scripts/qemu/init.sh.
+# the actor (scripts/qemu/actor.c, static), a plain libbpf loader (plain_loader.c), catalogs under /kernels/NAME, and scripts/qemu/init.sh.
 # Bundles go under /bundles/NAME.tar.xz (the guest copies one to the default bundle path on request).
 # Usage: pack-initramfs.sh OUT.cpio.gz BTFGEN BPF-DIR NAME=CATALOG-DIR... [@NAME=BUNDLE-FILE...]
 set -euo pipefail
@@ -20,6 +20,8 @@ cp "$busybox" "$stage/bin/busybox"
 cp "$btfgen" "$stage/usr/bin/btfgen"
 cp "$bpf"/*.bpf.o "$stage/usr/share/btfgen/bpf/"
 cc -O2 -static -o "$stage/usr/bin/actor" "$here/actor.c"
+# A libbpf loader with no btf_custom_path (the `install` case); it needs only libraries btfgen's ldd copies below.
+cc -O2 -Wall -I"$here/../../bpf/include" -o "$stage/usr/bin/plain_loader" "$here/plain_loader.c" -lbpf
 cp "$here/init.sh" "$stage/init" && chmod 755 "$stage/init"
 # The shared libraries of the static-stdlib btfgen, at the paths its loader expects.
 ldd "$btfgen" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | while read -r lib; do
