@@ -9,7 +9,8 @@ BPF_OBJS    := $(BPF_SRCS:.bpf.c=.bpf.o)
 BPF_HDRS    := $(wildcard bpf/include/*.h bpf/tests/*.h)
 BTFGEN      := .build/$(CONFIG)/btfgen
 
-.PHONY: all setup build bpf demo test lint clean
+.PHONY: all setup build bpf demo test lint clean install
+PREFIX      ?= /usr/local
 all: build bpf
 
 setup:
@@ -29,6 +30,12 @@ demo:
 
 test:
 	bash scripts/test.sh
+
+# The binary and the default BPF objects where `btfgen attach` looks (<bindir>/../share/btfgen/bpf).
+install: build bpf
+	install -D -m 755 $(BTFGEN) $(DESTDIR)$(PREFIX)/bin/btfgen
+	install -d $(DESTDIR)$(PREFIX)/share/btfgen/bpf
+	install -m 644 $(wildcard bpf/*.bpf.o) $(DESTDIR)$(PREFIX)/share/btfgen/bpf/
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
