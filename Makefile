@@ -35,7 +35,7 @@ test:
 install: build bpf
 	install -D -m 755 $(BTFGEN) $(DESTDIR)$(PREFIX)/bin/btfgen
 	install -d $(DESTDIR)$(PREFIX)/share/btfgen/bpf
-	install -m 644 $(wildcard bpf/*.bpf.o) $(DESTDIR)$(PREFIX)/share/btfgen/bpf/
+	install -m 644 bpf/*.bpf.o $(DESTDIR)$(PREFIX)/share/btfgen/bpf/
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
