@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
     ]

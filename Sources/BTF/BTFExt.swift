@@ -256,7 +256,17 @@ public struct BPFObject: Sendable {
 }
 
 /// Load BTF from raw BTF bytes or from an ELF file's .BTF section.
-public func loadBTF(from bytes: UnsafeRawBufferPointer) throws -> BTF {
+public func loadBTF(from bytes: UnsafeRawBufferPointer) throws -> BTF { try BTF(loading: bytes) }
+
+extension BTF {
+    /// Load BTF from raw BTF bytes or from an ELF file's .BTF section (vmlinux, BPF object).
+    public init(loading bytes: UnsafeRawBufferPointer) throws {
+        self = try BTF.load(bytes)
+    }
+}
+
+extension BTF {
+    fileprivate static func load(_ bytes: UnsafeRawBufferPointer) throws -> BTF {
     if ELFFile.hasMagic(bytes) {
         let elf = try openELF(bytes)
         guard let s = elf.section(named: ".BTF") else {
@@ -265,6 +275,7 @@ public func loadBTF(from bytes: UnsafeRawBufferPointer) throws -> BTF {
         return try BTF(decoding: elf.data(of: s))
     }
     return try BTF(decoding: bytes)
+    }
 }
 
 /// Parse an ELF container, wrapping its error.
