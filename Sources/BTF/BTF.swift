@@ -263,8 +263,18 @@ struct TypeDecoder {
         return types
     }
 
-    /// Decode the record at `at`, returning it and its size.
-    mutating func decode(id: UInt32, at: Int) throws -> (BTFType, Int) {
+    /// The checks every record passes before its body is read.
+    struct RecordHeader {
+        var nameOffset: UInt32
+        var sizeOrType: UInt32
+        var code: KindCode
+        var vlen: UInt16
+        var kindFlag: Bool
+        var size: Int
+    }
+
+    @inline(__always)
+    func header(id: UInt32, at: Int) throws -> RecordHeader {
         let r = reader
         guard end - at >= 12 else {
             throw BTFError.truncatedType(id: id, offset: at, needed: 12, available: end - at)
@@ -309,19 +319,86 @@ struct TypeDecoder {
             .variable, .dataSection, .float:
             if kflag { throw BTFError.unexpectedKindFlag(id: id, offset: at, kind: code) }
         }
+        switch code {
+        case .int:
+            let data = r.u32(at + 12)
+            guard data & 0xf000_ff00 == 0 else { throw BTFError.invalidInt(id: id, offset: at, data: data) }
+        case .array:
+            guard sizeOrType == 0 else {
+                throw BTFError.nonZeroField(id: id, offset: at, field: "ARRAY size", value: sizeOrType)
+            }
+        case .forward:
+            guard sizeOrType == 0 else {
+                throw BTFError.nonZeroField(id: id, offset: at, field: "FWD type", value: sizeOrType)
+            }
+        case .pointer, .structure, .union, .enumeration, .typedef, .volatile, .const, .restrict, .function,
+            .functionProto, .variable, .dataSection, .float, .declTag, .typeTag, .enum64:
+            break
+        }
+        return RecordHeader(nameOffset: nameOff, sizeOrType: sizeOrType, code: code, vlen: vlen, kindFlag: kflag,
+                            size: size)
+    }
+
+    /// Validate the record at `at` without building it: names in range, references noted in
+    /// `maxReference`. Returns the header (with the record size).
+    mutating func scan(id: UInt32, at: Int) throws -> RecordHeader {
+        let h = try header(id: id, at: at)
+        let r = reader
+        let body = at + 12
+        switch h.code {
+        case .int, .forward, .float: break
+        case .pointer, .typedef, .volatile, .const, .restrict, .function, .variable, .declTag, .typeTag:
+            _ = ref(h.sizeOrType)
+        case .array:
+            _ = ref(r.u32(body))
+            _ = ref(r.u32(body + 4))
+        case .structure, .union:
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                _ = ref(r.u32(m + 4))
+                m += 12
+            }
+        case .enumeration, .enum64:
+            let step = h.code == .enumeration ? 8 : 12
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                m += step
+            }
+        case .functionProto:
+            _ = ref(h.sizeOrType)
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                _ = ref(r.u32(m + 4))
+                m += 8
+            }
+        case .dataSection:
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = ref(r.u32(m))
+                m += 12
+            }
+        }
+        return h
+    }
+
+    /// Decode the record at `at`, returning it and its size.
+    mutating func decode(id: UInt32, at: Int) throws -> (BTFType, Int) {
+        let h = try header(id: id, at: at)
+        let r = reader
+        let nameOff = h.nameOffset, sizeOrType = h.sizeOrType, code = h.code, vlen = h.vlen, kflag = h.kindFlag
+        let size = h.size
         let body = at + 12
         let kind: Kind
         switch code {
         case .int:
             let data = r.u32(body)
-            guard data & 0xf000_ff00 == 0 else { throw BTFError.invalidInt(id: id, offset: at, data: data) }
             kind = .int(size: sizeOrType, encoding: UInt8(data >> 24), bitOffset: UInt8((data >> 16) & 0xff),
                         bits: UInt8(data & 0xff))
         case .pointer: kind = .pointer(ref(sizeOrType))
         case .array:
-            guard sizeOrType == 0 else {
-                throw BTFError.nonZeroField(id: id, offset: at, field: "ARRAY size", value: sizeOrType)
-            }
             kind = .array(element: ref(r.u32(body)), index: ref(r.u32(body + 4)), count: r.u32(body + 8))
         case .structure, .union:
             var members: [Member] = []
@@ -354,9 +431,6 @@ struct TypeDecoder {
             }
             kind = .enum64(Enumeration(size: sizeOrType, isSigned: kflag, values: values))
         case .forward:
-            guard sizeOrType == 0 else {
-                throw BTFError.nonZeroField(id: id, offset: at, field: "FWD type", value: sizeOrType)
-            }
             kind = .forward(isUnion: kflag)
         case .typedef: kind = .typedef(ref(sizeOrType))
         case .volatile: kind = .volatile(ref(sizeOrType))

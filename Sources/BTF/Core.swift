@@ -48,13 +48,13 @@ public struct CoreRelocationResult: Hashable, Sendable {
 }
 
 /// Resolves CO-RE relocations of objects against one target BTF.
-public struct CoreResolver {
-    public let target: BTF
+public struct CoreResolver<Target: TypeTable> {
+    public let target: Target
     public let targetPointerSize: Int
     /// Essential name → candidate ids in id order, filled by `prepareCandidates`.
     private var candidatesByName: [[UInt8]: [TypeID]] = [:]
 
-    public init(target: BTF) {
+    public init(target: Target) {
         self.target = target
         self.targetPointerSize = target.pointerSize
     }
@@ -67,15 +67,15 @@ public struct CoreResolver {
         var firstBytes = [Bool](repeating: false, count: 256)
         for n in missing { if let f = n.first { firstBytes[Int(f)] = true } }
         target.strings.bytes.withUnsafeBufferPointer { strings in
-            for (i, t) in target.types.enumerated() {
-                let o = Int(t.nameOffset)
-                guard o != 0, o < strings.count, firstBytes[Int(strings[o])] else { continue }
+            target.forEachTypeHeader { id, nameOffset, _ in
+                let o = Int(nameOffset)
+                guard o != 0, o < strings.count, firstBytes[Int(strings[o])] else { return }
                 var end = o
                 while end < strings.count && strings[end] != 0 { end += 1 }
                 let full = strings[o..<end]
                 let essential = Array(full.prefix(essentialNameLength(full)))
                 if missing.contains(essential) {
-                    candidatesByName[essential, default: []].append(TypeID(UInt32(i + 1)))
+                    candidatesByName[essential, default: []].append(id)
                 }
             }
         }
@@ -128,7 +128,7 @@ public struct CoreResolver {
         let essential = Array(localName.prefix(essentialNameLength(localName)))
         if candidatesByName[essential] == nil { prepareCandidates([essential]) }
         let candidates = (candidatesByName[essential] ?? []).filter {
-            target[$0].kind.isCoreCompatible(with: localType.kind)
+            target.type($0)?.kind.isCoreCompatible(with: localType.kind) ?? false
         }
         let matcher = CoreMatcher(local: local, target: target, targetPointerSize: targetPointerSize)
         var chosen: (CoreSpec, CoreRelocationResult)? = nil
@@ -284,7 +284,7 @@ struct CoreSpecParser {
 }
 
 /// libbpf's `is_flex_arr`: a zero-length array that is the last member of its struct.
-func isFlexibleArray(_ btf: BTF, after accessor: CoreAccessor?, count: UInt32) -> Bool {
+func isFlexibleArray<T: TypeTable>(_ btf: T, after accessor: CoreAccessor?, count: UInt32) -> Bool {
     guard let accessor, accessor.nameOffset != nil, count == 0,
           let c = btf.type(accessor.type)?.kind.composite
     else { return false }
@@ -292,13 +292,13 @@ func isFlexibleArray(_ btf: BTF, after accessor: CoreAccessor?, count: UInt32) -
 }
 
 /// Matching a local spec against one candidate (libbpf's `bpf_core_spec_match` and helpers).
-struct CoreMatcher {
+struct CoreMatcher<Target: TypeTable> {
     let local: BTF
-    let target: BTF
+    let target: Target
     let targetPointerSize: Int
 
     /// Skip modifiers and typedefs; the type is nil for void. Dangling ids and loops are errors.
-    func skip(_ btf: BTF, _ id: TypeID) throws -> (id: TypeID, type: BTFType?) {
+    func skip<T: TypeTable>(_ btf: T, _ id: TypeID) throws -> (id: TypeID, type: BTFType?) {
         guard let r = btf.skippingModifiersToID(id) else {
             throw SpecFailure(reason: "type \(id) does not resolve (dangling id or a loop)")
         }
@@ -545,8 +545,8 @@ struct CoreMatcher {
 }
 
 /// libbpf's `bpf_core_calc_{field,type,enumval}_relo` for one side (local or target).
-struct ValueCalculator {
-    let btf: BTF
+struct ValueCalculator<Table: TypeTable> {
+    let btf: Table
     let pointerSize: Int
 
     /// nil asks for poisoning (no spec for a kind that needs one).

@@ -26,8 +26,8 @@
 // other modifiers.
 
 /// Collects what a set of objects touches in one target BTF and emits the minimized BTF.
-public struct Minimizer {
-    public private(set) var resolver: CoreResolver
+public struct Minimizer<Target: TypeTable> {
+    public private(set) var resolver: CoreResolver<Target>
     private var marked: [Bool]
     /// Types already marked with pointer following (a stronger mark than without).
     private var markedFollowingPointers: [Bool]
@@ -35,9 +35,9 @@ public struct Minimizer {
     /// Kept member indexes per struct/union.
     private var members: [TypeID: Set<Int>] = [:]
 
-    public var target: BTF { resolver.target }
+    public var target: Target { resolver.target }
 
-    public init(target: BTF) {
+    public init(target: Target) {
         resolver = CoreResolver(target: target)
         marked = [Bool](repeating: false, count: target.idCount)
         markedFollowingPointers = marked
@@ -163,7 +163,7 @@ public struct Minimizer {
         var out: [BTFType] = []
         let source = target.strings
         for id in markedTypes {
-            let t = target[id]
+            guard let t = target.type(id) else { continue }
             newIDs[Int(id.rawValue)] = UInt32(out.count + 1)
             let name = strings.add(source.utf8(at: t.nameOffset))
             var copy = t
@@ -212,7 +212,7 @@ public struct Minimizer {
     }
 }
 
-extension BTF {
+extension TypeTable {
     /// The minimal BTF that satisfies every CO-RE relocation of `objects` against this BTF.
     public func minimized(for objects: [BPFObject]) throws -> BTF {
         var m = Minimizer(target: self)

@@ -143,8 +143,8 @@ enum MinimizeRun {
 
     static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws -> BTFGen.Minimize.Outcome {
         let file = try MappedFile(path: job.input)
-        let full: BTF
-        do { full = try loadBTF(from: file.bytes) } catch { throw InputFailure("\(job.input): \(error)") }
+        let full: BTFIndex
+        do { full = try BTFIndex(loading: file.bytes) } catch { throw InputFailure("\(job.input): \(error)") }
         var minimizer = Minimizer(target: full)
         var relocations = 0, unresolved = 0
         for o in objects {

@@ -98,6 +98,23 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
     }
 
     @Test(arguments: cases)
+    func lazyIndexGivesTheSameResultAsTheDecodedModel(_ kernel: KernelBTF) throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let bytes = try BTFFixtures.read(kernel.path)
+        let full = try BTF(decoding: bytes)
+        let objs = try objects().map(\.1)
+        for validate in [true, false] {
+            let index = try BTFIndex(bytes, validate: validate)
+            #expect(index.typeCount == full.types.count)
+            #expect(try index.minimized(for: objs) == full.minimized(for: objs))
+        }
+        let index = try BTFIndex(bytes)
+        for id in stride(from: 1, to: full.types.count, by: 97) {
+            #expect(index.type(TypeID(UInt32(id))) == full.type(TypeID(UInt32(id))))
+        }
+    }
+
+    @Test(arguments: cases)
     func outputIsDeterministic(_ kernel: KernelBTF) throws {
         guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))

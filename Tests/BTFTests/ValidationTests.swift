@@ -31,6 +31,25 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(try BTF(decoding: bytes).encoded() == bytes)
     }
 
+    @Test func indexReportsTheSameErrorsAsDecoding() {
+        var mutants: [[UInt8]] = []
+        var b = sampleBTF().encoded()
+        poke(&b, 76 + 8, 99)
+        mutants.append(b)
+        b = sampleBTF().encoded()
+        poke(&b, 40 + 12, 5000)
+        mutants.append(b)
+        b = sampleBTF().encoded()
+        poke(&b, 88 + 4, 6 << 24 | 200)
+        mutants.append(b)
+        for m in mutants {
+            var decodeError: BTFError? = nil, indexError: BTFError? = nil
+            do { _ = try BTF(decoding: m) } catch { decodeError = error as? BTFError }
+            do { _ = try BTFIndex(m) } catch { indexError = error as? BTFError }
+            #expect(decodeError != nil && decodeError == indexError)
+        }
+    }
+
     @Test func truncatedHeader() {
         let bytes = Array(sampleBTF().encoded().prefix(10))
         #expect(throws: BTFError.truncatedHeader(available: 10)) { try BTF(decoding: bytes) }
