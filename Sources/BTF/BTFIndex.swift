@@ -10,6 +10,9 @@ public struct BTFIndex: TypeTable, Sendable {
     private let data: [UInt8]
     /// Byte offset of type `id`'s record in `data`, at `offsets[id - 1]`.
     private let offsets: [UInt32]
+    /// Each type's name offset and kind number, for scans that need no bodies.
+    private let names: [UInt32]
+    private let kinds: [UInt8]
     public let strings: StringTable
     public let byteOrder: ByteOrder
     public let headerLength: UInt32
@@ -22,24 +25,47 @@ public struct BTFIndex: TypeTable, Sendable {
         let header = try bytes.withUnsafeBytes { try BTFHeader($0) }
         let strings = Array(bytes[header.stringStart..<header.stringEnd])
         try StringTable.validate(strings)
-        var offsets: [UInt32] = []
-        offsets.reserveCapacity((header.typeEnd - header.typeStart) / 32)
+        var offsets: [UInt32] = [], names: [UInt32] = [], kinds: [UInt8] = []
+        let estimate = (header.typeEnd - header.typeStart) / 32
+        offsets.reserveCapacity(estimate)
+        names.reserveCapacity(estimate)
+        kinds.reserveCapacity(estimate)
         var maxReference: UInt32 = 0
         try bytes.withUnsafeBytes { raw in
-            var decoder = TypeDecoder(reader: ByteReader(bytes: raw, littleEndian: header.byteOrder == .little),
-                                      start: header.typeStart, end: header.typeEnd, stringSize: UInt32(strings.count))
+            let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
+            var decoder = TypeDecoder(reader: reader, start: header.typeStart, end: header.typeEnd,
+                                      stringSize: UInt32(strings.count))
             var at = header.typeStart
             var id: UInt32 = 1
             while at < header.typeEnd {
                 offsets.append(UInt32(at))
-                let h = validate ? try decoder.scan(id: id, at: at) : try decoder.header(id: id, at: at)
-                at += h.size
+                if validate {
+                    let h = try decoder.scan(id: id, at: at)
+                    names.append(h.nameOffset)
+                    kinds.append(h.code.rawValue)
+                    at += h.size
+                } else {
+                    // Fast path: just enough to find the next record; bodies are checked on decode.
+                    guard header.typeEnd - at >= 12 else { _ = try decoder.header(id: id, at: at); break }
+                    let info = reader.u32(at + 4)
+                    let kind = Int((info >> 24) & 0x1f)
+                    let size = recordSize[kind] &+ recordStride[kind] &* Int(info & 0xffff)
+                    guard kind >= 1 && kind <= 19, header.typeEnd - at >= size else {
+                        _ = try decoder.header(id: id, at: at)  // throws the precise error
+                        throw BTFError.internalError("record \(id) rejected without a reason")
+                    }
+                    names.append(reader.u32(at))
+                    kinds.append(UInt8(kind))
+                    at += size
+                }
                 id &+= 1
             }
             maxReference = decoder.maxReference
         }
         data = bytes
         self.offsets = offsets
+        self.names = names
+        self.kinds = kinds
         self.strings = StringTable(bytes: strings)
         byteOrder = header.byteOrder
         headerLength = header.headerLength
@@ -79,18 +105,25 @@ public struct BTFIndex: TypeTable, Sendable {
     }
 
     public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
-        data.withUnsafeBytes { raw in
-            let r = ByteReader(bytes: raw, littleEndian: byteOrder == .little)
-            for (i, at) in offsets.enumerated() {
-                let info = r.u32(Int(at) + 4)
-                // Kinds were checked when indexing.
-                body(TypeID(UInt32(i + 1)), r.u32(Int(at)), KindCode(rawValue: UInt8((info >> 24) & 0x1f)) ?? .int)
+        names.withUnsafeBufferPointer { n in
+            kinds.withUnsafeBufferPointer { k in
+                for i in 0..<n.count {
+                    // Kinds were checked when indexing.
+                    body(TypeID(UInt32(i + 1)), n[i], KindCode(rawValue: k[i]) ?? .int)
+                }
             }
         }
     }
+
+    /// Name offsets of all types, in id order (id 1 first).
+    public var nameOffsets: [UInt32] { names }
 
     /// Decode every type (what `BTF(decoding:)` returns).
     public func decoded() throws -> BTF {
         try BTF(decoding: data)
     }
 }
+
+/// Bytes of a record with vlen 0, by kind number (0 and 20–31 unused), and bytes per vlen entry.
+private let recordSize: [Int] = [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
+private let recordStride: [Int] = [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)

@@ -50,35 +50,85 @@ public struct CoreRelocationResult: Hashable, Sendable {
 /// Resolves CO-RE relocations of objects against one target BTF.
 public struct CoreResolver<Target: TypeTable> {
     public let target: Target
-    public let targetPointerSize: Int
+    /// The target's pointer size (libbpf's `determine_ptr_size`), found with the first candidate scan.
+    public private(set) var targetPointerSize: Int = 8
+    private var pointerSizeKnown = false
     /// Essential name → candidate ids in id order, filled by `prepareCandidates`.
     private var candidatesByName: [[UInt8]: [TypeID]] = [:]
 
     public init(target: Target) {
         self.target = target
-        self.targetPointerSize = target.pointerSize
+    }
+
+    /// The INT names libbpf takes for `long`.
+    static var longAliases: [[UInt8]] {
+        ["long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int", "unsigned int long",
+         "long unsigned int", "long int unsigned", "int unsigned long", "int long unsigned"].map { Array($0.utf8) }
+    }
+
+    /// Find `long` among the candidates (one scan shared with candidate lookup).
+    private mutating func ensurePointerSize() {
+        guard !pointerSizeKnown else { return }
+        pointerSizeKnown = true
+        prepareCandidates(Set(CoreResolver.longAliases))
+        var best: (id: TypeID, size: Int)? = nil
+        for alias in CoreResolver.longAliases {
+            for id in candidatesByName[alias] ?? [] {
+                guard case .int(let size, _, _, _)? = target.type(id)?.kind, size == 4 || size == 8,
+                      target.strings.equals(target.type(id)!.nameOffset, alias) else { continue }
+                if best == nil || id < best!.id { best = (id, Int(size)) }
+                break
+            }
+        }
+        targetPointerSize = best?.size ?? 8
     }
 
     /// Find target types named like `names` (essential names) in one pass over the target.
     public mutating func prepareCandidates(_ names: Set<[UInt8]>) {
-        let missing = names.filter { candidatesByName[$0] == nil }
+        let missing = Array(names.filter { candidatesByName[$0] == nil && !$0.isEmpty })
         guard !missing.isEmpty else { return }
         for n in missing { candidatesByName[n] = [] }
-        var firstBytes = [Bool](repeating: false, count: 256)
-        for n in missing { if let f = n.first { firstBytes[Int(f)] = true } }
+        // Names to try, by first byte: most target names are rejected by one table lookup.
+        var byFirstByte = [[Int]](repeating: [], count: 256)
+        for (i, n) in missing.enumerated() { byFirstByte[Int(n[0])].append(i) }
+        var found = [[TypeID]](repeating: [], count: missing.count)
+        let nameOffsets = target.nameOffsets
         target.strings.bytes.withUnsafeBufferPointer { strings in
-            target.forEachTypeHeader { id, nameOffset, _ in
-                let o = Int(nameOffset)
-                guard o != 0, o < strings.count, firstBytes[Int(strings[o])] else { return }
-                var end = o
-                while end < strings.count && strings[end] != 0 { end += 1 }
-                let full = strings[o..<end]
-                let essential = Array(full.prefix(essentialNameLength(full)))
-                if missing.contains(essential) {
-                    candidatesByName[essential, default: []].append(id)
+            nameOffsets.withUnsafeBufferPointer { offsets in
+                for index in 0..<offsets.count {
+                    let o = Int(offsets[index])
+                    guard o != 0, o < strings.count else { continue }
+                    let wanted = byFirstByte[Int(strings[o])]
+                    guard !wanted.isEmpty else { continue }
+                    for w in wanted {
+                        let name = missing[w]
+                        // The target name must start with the wanted essential name…
+                        var k = 1
+                        while k < name.count && o + k < strings.count && strings[o + k] == name[k] { k += 1 }
+                        guard k == name.count, o + k < strings.count else { continue }
+                        // …and be exactly it, or it plus a ___flavor suffix.
+                        if strings[o + k] != 0 {
+                            var end = o + k
+                            while end < strings.count && strings[end] != 0 { end += 1 }
+                            guard essentialNameLength(strings[o..<end]) == name.count else { continue }
+                        }
+                        found[w].append(TypeID(UInt32(index + 1)))
+                    }
                 }
             }
         }
+        for (i, n) in missing.enumerated() { candidatesByName[n] = found[i] }
+    }
+
+    /// Prepare candidates for every relocation of `objects` in one pass over the target.
+    public mutating func prepareCandidates(for objects: [BPFObject]) {
+        var names = Set<[UInt8]>(pointerSizeKnown ? [] : CoreResolver.longAliases)
+        for o in objects {
+            for r in o.coreRelocations {
+                if let n = CoreResolver.essentialName(of: r.relocation, in: o.btf) { names.insert(n) }
+            }
+        }
+        prepareCandidates(names)
     }
 
     /// The essential name of a local relocation's root type, if it has one.
@@ -106,6 +156,7 @@ public struct CoreResolver<Target: TypeTable> {
                                  index: Int = 0) throws -> CoreRelocationResult
     {
         func fail(_ why: String) -> BTFError { .badRelocation(section: section, index: index, reason: why) }
+        ensurePointerSize()
         guard let localType = local.type(relocation.type) else {
             throw fail("local type id \(relocation.type.rawValue) does not exist in the object's BTF")
         }

@@ -43,6 +43,11 @@ public struct Minimizer<Target: TypeTable> {
         markedFollowingPointers = marked
     }
 
+    /// Find candidates for all of `objects` in one pass over the target (optional; speeds up `record`).
+    public mutating func prepareCandidates(for objects: [BPFObject]) {
+        resolver.prepareCandidates(for: objects)
+    }
+
     /// Resolve and record every CO-RE relocation of `object`; returns the resolutions.
     @discardableResult
     public mutating func record(_ object: BPFObject) throws -> [CoreRelocationResult] {
@@ -152,7 +157,11 @@ public struct Minimizer<Target: TypeTable> {
 
     /// The ids of every type marked so far, in order.
     public var markedTypes: [TypeID] {
-        marked.indices.dropFirst().filter { marked[$0] }.map { TypeID(UInt32($0)) }
+        var ids: [TypeID] = []
+        marked.withUnsafeBufferPointer { m in
+            for i in 1..<m.count where m[i] { ids.append(TypeID(UInt32(i))) }
+        }
+        return ids
     }
 
     /// The minimized BTF: marked types in original order, renumbered, with a fresh string table.
@@ -216,6 +225,7 @@ extension TypeTable {
     /// The minimal BTF that satisfies every CO-RE relocation of `objects` against this BTF.
     public func minimized(for objects: [BPFObject]) throws -> BTF {
         var m = Minimizer(target: self)
+        m.prepareCandidates(for: objects)
         for o in objects { try m.record(o) }
         return m.minimized()
     }

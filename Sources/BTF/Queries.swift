@@ -84,9 +84,13 @@ public protocol TypeTable {
     var byteOrder: ByteOrder { get }
     /// Each type's id, name offset and kind, without decoding its body.
     func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void)
+    /// Every type's name offset, in id order (id 1 first).
+    var nameOffsets: [UInt32] { get }
 }
 
 extension BTF: TypeTable {
+    public var nameOffsets: [UInt32] { types.map(\.nameOffset) }
+
     public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
         for (i, t) in types.enumerated() { body(TypeID(UInt32(i + 1)), t.nameOffset, t.kind.code) }
     }

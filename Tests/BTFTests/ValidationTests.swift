@@ -148,3 +148,42 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(throws: BTFError.self) { try BPFObject(bytes: [0x7f, 0x45, 0x4c, 0x46]) }
     }
 }
+
+@Suite struct ObjectTests {
+    /// Found by scripts/fuzz.sh: an ELF whose empty section-name table lies past the end of the file.
+    @Test func emptySectionNameTablePastTheEndIsAnErrorNotATrap() {
+        var elf = [UInt8](repeating: 0, count: 64 + 2 * 64)
+        elf[0] = 0x7f; elf[1] = 0x45; elf[2] = 0x4c; elf[3] = 0x46
+        elf[4] = 2; elf[5] = 1; elf[6] = 1
+        elf[18] = 247  // EM_BPF
+        poke(&elf, 0x28, 64)  // e_shoff
+        elf[0x3a] = 64  // e_shentsize
+        elf[0x3c] = 2  // e_shnum
+        elf[0x3e] = 1  // e_shstrndx
+        let s1 = 64 + 64
+        poke(&elf, s1 + 4, 3)  // SHT_STRTAB
+        for i in 0..<8 { elf[s1 + 24 + i] = 0xff }  // sh_offset = 2^64 - 1, sh_size = 0
+        #expect(throws: BTFError.self) { try BPFObject(bytes: elf) }
+    }
+
+    @Test func realObjectsCarryCoreRelocations() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        for path in BTFFixtures.testObjects {
+            let o = try BPFObject(bytes: try BTFFixtures.read(path))
+            let ext = try #require(o.ext, "\(path) has no .BTF.ext")
+            #expect(!ext.funcInfo.isEmpty && !ext.lineInfo.isEmpty)
+            #expect(!o.coreRelocations.isEmpty)
+            #expect(o.coreRelocations.allSatisfy { o.btf.type($0.relocation.type) != nil })
+        }
+    }
+
+    @Test func testObjectsCoverEveryKindClang14Emits() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        var kinds = Set<CoreRelocationKind>()
+        for path in BTFFixtures.testObjects {
+            kinds.formUnion(try BPFObject(bytes: try BTFFixtures.read(path)).coreRelocations.map(\.relocation.kind))
+        }
+        // TYPE_MATCHES needs clang >= 15; CoreTests.typeMatches covers it with synthetic BTF.
+        #expect(kinds == Set(CoreRelocationKind.allCases).subtracting([.typeMatches]))
+    }
+}
