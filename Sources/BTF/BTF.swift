@@ -14,32 +14,71 @@
 //   u32 size | type
 import ELF
 
-/// The string section, kept as raw bytes so that encoding reproduces it exactly.
+/// The string section, kept as raw bytes so that encoding reproduces it exactly. It may be a
+/// window into a larger buffer (the whole file), so that indexing a kernel BTF copies nothing.
 public struct StringTable: Sendable, Hashable {
-    public var bytes: [UInt8]
+    private var storage: [UInt8]
+    private var base: Int
+    /// Size of the section in bytes.
+    public private(set) var count: Int
 
-    public init(bytes: [UInt8] = [0]) { self.bytes = bytes }
+    public init(bytes: [UInt8] = [0]) {
+        storage = bytes
+        base = 0
+        count = bytes.count
+    }
+
+    /// The strings at `range` of `storage`, without copying.
+    public init(storage: [UInt8], range: Range<Int>) {
+        self.storage = storage
+        base = range.lowerBound
+        count = range.count
+    }
+
+    /// The section's bytes.
+    public var bytes: ArraySlice<UInt8> { storage[base..<base + count] }
+
+    public static func == (a: StringTable, b: StringTable) -> Bool { a.bytes.elementsEqual(b.bytes) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for b in bytes { hasher.combine(b) }
+    }
+
+    /// Append `text` (and its NUL), returning its offset.
+    public mutating func append(_ text: String) -> UInt32 {
+        if base != 0 || storage.count != count {
+            storage = Array(bytes)
+            base = 0
+        }
+        let offset = UInt32(count)
+        storage.append(contentsOf: Array(text.utf8))
+        storage.append(0)
+        count = storage.count
+        return offset
+    }
 
     /// The string at `offset` ("" when out of range).
     public func string(at offset: UInt32) -> String {
-        bytes.withUnsafeBytes { cString(in: $0, at: Int(offset)) }
+        String(decoding: utf8(at: offset), as: UTF8.self)
     }
 
     /// Does the string at `offset` equal `text` (given as UTF-8)?
     public func equals(_ offset: UInt32, _ text: [UInt8]) -> Bool {
         let o = Int(offset)
-        guard o + text.count < bytes.count else { return false }
-        for i in 0..<text.count where bytes[o + i] != text[i] { return false }
-        return bytes[o + text.count] == 0
+        guard o + text.count < count else { return false }
+        let start = base + o
+        for i in 0..<text.count where storage[start + i] != text[i] { return false }
+        return storage[start + text.count] == 0
     }
 
     /// The bytes of the string at `offset`, without its NUL.
     public func utf8(at offset: UInt32) -> ArraySlice<UInt8> {
         let o = Int(offset)
-        guard o < bytes.count else { return [] }
-        var end = o
-        while end < bytes.count && bytes[end] != 0 { end += 1 }
-        return bytes[o..<end]
+        guard o < count else { return [] }
+        let start = base + o, limit = base + count
+        var end = start
+        while end < limit && storage[end] != 0 { end += 1 }
+        return storage[start..<end]
     }
 }
 
@@ -154,9 +193,9 @@ extension BTF {
                     throw BTFError.danglingTypeID(id: id, offset: offset, target: ref.rawValue, typeCount: count)
                 }
             }
-            if Int(t.nameOffset) >= strings.bytes.count {
+            if Int(t.nameOffset) >= strings.count {
                 throw BTFError.badStringOffset(id: id, offset: offset, stringOffset: t.nameOffset,
-                                               tableSize: strings.bytes.count)
+                                               tableSize: strings.count)
             }
             offset += t.encodedSize
         }
@@ -165,7 +204,7 @@ extension BTF {
 
 extension StringTable {
     /// libbpf's rule: a non-empty section that starts with "" and ends with a NUL.
-    static func validate(_ bytes: [UInt8]) throws {
+    static func validate<C: BidirectionalCollection>(_ bytes: C) throws where C.Element == UInt8 {
         guard let first = bytes.first, let last = bytes.last else {
             throw BTFError.malformedStringTable("it is empty; it must hold at least the empty string")
         }
@@ -497,7 +536,7 @@ extension BTF {
     public func encoded() -> [UInt8] {
         let typeLen = typeSectionSize
         let hdr = Int(max(headerLength, 24))
-        var w = ByteWriter(capacity: hdr + typeLen + strings.bytes.count, order: byteOrder)
+        var w = ByteWriter(capacity: hdr + typeLen + strings.count, order: byteOrder)
         w.u16(BTF.magic)
         w.bytes.append(1)
         w.bytes.append(0)
@@ -505,7 +544,7 @@ extension BTF {
         w.u32(0)
         w.u32(UInt32(typeLen))
         w.u32(UInt32(typeLen))
-        w.u32(UInt32(strings.bytes.count))
+        w.u32(UInt32(strings.count))
         w.bytes.append(contentsOf: repeatElement(0, count: hdr - 24))
         for t in types { encode(t, into: &w) }
         w.bytes.append(contentsOf: strings.bytes)

@@ -23,7 +23,7 @@ public struct BTFIndex: TypeTable, Sendable {
     /// bounds) and the rest is checked as types are decoded.
     public init(_ bytes: [UInt8], validate: Bool = true) throws {
         let header = try bytes.withUnsafeBytes { try BTFHeader($0) }
-        let strings = Array(bytes[header.stringStart..<header.stringEnd])
+        let strings = bytes[header.stringStart..<header.stringEnd]
         try StringTable.validate(strings)
         var offsets: [UInt32] = [], names: [UInt32] = [], kinds: [UInt8] = []
         let estimate = (header.typeEnd - header.typeStart) / 32
@@ -66,7 +66,7 @@ public struct BTFIndex: TypeTable, Sendable {
         self.offsets = offsets
         self.names = names
         self.kinds = kinds
-        self.strings = StringTable(bytes: strings)
+        self.strings = StringTable(storage: bytes, range: header.stringStart..<header.stringEnd)
         byteOrder = header.byteOrder
         headerLength = header.headerLength
         typeEnd = header.typeEnd
@@ -99,7 +99,7 @@ public struct BTFIndex: TypeTable, Sendable {
         guard i >= 1 && i <= offsets.count else { return nil }
         return data.withUnsafeBytes { raw in
             var decoder = TypeDecoder(reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
-                                      start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.bytes.count))
+                                      start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
             return try? decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0
         }
     }

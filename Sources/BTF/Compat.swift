@@ -68,9 +68,6 @@ struct StringTableBuilderAppending {
     var table: StringTable
     init(_ table: StringTable) { self.table = table }
     mutating func add(_ text: String) -> UInt32 {
-        let offset = UInt32(table.bytes.count)
-        table.bytes.append(contentsOf: Array(text.utf8))
-        table.bytes.append(0)
-        return offset
+        table.append(text)
     }
 }

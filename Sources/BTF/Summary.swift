@@ -34,7 +34,7 @@ public struct BTFSummary: Sendable, Hashable {
     public init(_ btf: BTF, largest limit: Int = 10) {
         byteOrder = btf.byteOrder
         headerLength = Int(btf.headerLength)
-        stringSectionBytes = btf.strings.bytes.count
+        stringSectionBytes = btf.strings.count
         typeCount = btf.types.count
         var counts = [Int](repeating: 0, count: 20), bytes = [Int](repeating: 0, count: 20)
         var total = 0

@@ -163,7 +163,7 @@ enum MinimizeRun {
         let out = small.encoded()
         let url = URL(fileURLWithPath: job.output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(out).write(to: url, options: .atomic)
+        try writeReplacing(job.output, out)
         return .init(kernel: job.label, input: job.input, output: job.output, inputBytes: bytes.count,
                      outputBytes: out.count, types: small.types.count, relocations: relocations,
                      unresolved: unresolved)
@@ -180,19 +180,57 @@ func readWholeFile(_ path: String) throws -> [UInt8] {
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
     if (st.st_mode & S_IFMT) == S_IFDIR { throw FileAccessError.isDirectory(path: path) }
-    // sysfs files report size 4096 whatever they hold: read until EOF.
-    var buffer = [UInt8](repeating: 0, count: max(Int(st.st_size), 1 << 16))
-    var filled = 0
+    // sysfs files report size 4096 whatever they hold: read until EOF, growing as needed.
+    var capacity = max(Int(st.st_size) + 1, 1 << 16)
     while true {
-        if filled == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+        var failure: Int32 = 0
+        var complete = false
+        let buffer = [UInt8](unsafeUninitializedCapacity: capacity) { raw, count in
+            count = 0
+            while count < raw.count {
+                let n = read(fd, raw.baseAddress! + count, raw.count - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 {
+                    complete = true
+                    return
+                }
+                count += n
+            }
+        }
+        if failure != 0 { throw FileAccessError.unreadable(path: path, errno: failure) }
+        if complete { return buffer }
+        // Filled the buffer without reaching EOF: start over with more room.
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
+        capacity *= 4
+    }
+}
+
+/// Write `bytes` to a temporary file beside `path` and rename it over `path`: readers never see a
+/// partial file. No fsync: these outputs are derived and cheap to regenerate.
+func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileAccessError.unreadable(path: temporary, errno: errno) }
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw FileAccessError.unreadable(path: path, errno: errno)
+            let e = errno
+            close(fd)
+            unlink(temporary)
+            throw InputFailure("cannot write \(temporary): \(String(cString: strerror(e)))")
         }
-        if n == 0 { break }
-        filled += n
+        written += n
     }
-    buffer.removeLast(buffer.count - filled)
-    return buffer
+    close(fd)
+    guard rename(temporary, path) == 0 else {
+        let e = errno
+        unlink(temporary)
+        throw InputFailure("cannot rename \(temporary) to \(path): \(String(cString: strerror(e)))")
+    }
 }
