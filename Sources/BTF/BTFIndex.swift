@@ -31,6 +31,7 @@ public struct BTFIndex: TypeTable, Sendable {
         names.reserveCapacity(estimate)
         kinds.reserveCapacity(estimate)
         var maxReference: UInt32 = 0
+        let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
         try bytes.withUnsafeBytes { raw in
             let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
             var decoder = TypeDecoder(reader: reader, start: header.typeStart, end: header.typeEnd,
@@ -49,7 +50,7 @@ public struct BTFIndex: TypeTable, Sendable {
                     guard header.typeEnd - at >= 12 else { _ = try decoder.header(id: id, at: at); break }
                     let info = reader.u32(at + 4)
                     let kind = Int((info >> 24) & 0x1f)
-                    let size = recordSize[kind] &+ recordStride[kind] &* Int(info & 0xffff)
+                    let size = sizes[kind] &+ strides[kind] &* Int(info & 0xffff)
                     guard kind >= 1 && kind <= 19, header.typeEnd - at >= size else {
                         _ = try decoder.header(id: id, at: at)  // throws the precise error
                         throw BTFError.internalError("record \(id) rejected without a reason")

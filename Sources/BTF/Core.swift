@@ -142,7 +142,7 @@ public struct CoreResolver<Target: TypeTable> {
     /// Resolve every CO-RE relocation of `object`.
     public mutating func resolve(_ object: BPFObject) throws -> [CoreRelocationResult] {
         let relocations = object.coreRelocations
-        prepareCandidates(Set(relocations.compactMap { CoreResolver.essentialName(of: $0.relocation, in: object.btf) }))
+        prepareCandidates(for: [object])
         var results: [CoreRelocationResult] = []
         results.reserveCapacity(relocations.count)
         for r in relocations {

@@ -152,6 +152,7 @@ enum MinimizeRun {
                 : try BTFIndex(bytes, validate: false)
         } catch { throw InputFailure("\(job.input): \(error)") }
         var minimizer = Minimizer(target: full)
+        minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
         for o in objects {
             let results: [CoreRelocationResult]
