@@ -116,9 +116,10 @@ public struct BTF: Sendable, Hashable {
     public static let magic: UInt16 = 0xEB9F
     public static let minimumHeaderLength = 24
 
-    public init(byteOrder: ByteOrder = .little, headerLength: UInt32 = 24, types: [BTFType] = [],
-                strings: StringTable = StringTable())
-    {
+    public init(
+        byteOrder: ByteOrder = .little, headerLength: UInt32 = 24, types: [BTFType] = [],
+        strings: StringTable = StringTable()
+    ) {
         self.byteOrder = byteOrder
         self.headerLength = headerLength
         self.types = types
@@ -167,11 +168,13 @@ extension BTF {
         let reader = ByteReader(bytes: bytes, littleEndian: header.byteOrder == .little)
         let stringBytes = Array(bytes[header.stringStart..<header.stringEnd])
         try StringTable.validate(stringBytes)
-        var decoder = TypeDecoder(reader: reader, start: header.typeStart, end: header.typeEnd,
-                                  stringSize: UInt32(stringBytes.count))
+        var decoder = TypeDecoder(
+            reader: reader, start: header.typeStart, end: header.typeEnd,
+            stringSize: UInt32(stringBytes.count))
         let types = try decoder.decodeAll()
-        self.init(byteOrder: header.byteOrder, headerLength: header.headerLength, types: types,
-                  strings: StringTable(bytes: stringBytes))
+        self.init(
+            byteOrder: header.byteOrder, headerLength: header.headerLength, types: types,
+            strings: StringTable(bytes: stringBytes))
         if decoder.maxReference >= UInt32(types.count + 1) {
             try validateReferences()
         }
@@ -194,8 +197,9 @@ extension BTF {
                 }
             }
             if Int(t.nameOffset) >= strings.count {
-                throw BTFError.badStringOffset(id: id, offset: offset, stringOffset: t.nameOffset,
-                                               tableSize: strings.count)
+                throw BTFError.badStringOffset(
+                    id: id, offset: offset, stringOffset: t.nameOffset,
+                    tableSize: strings.count)
             }
             offset += t.encodedSize
         }
@@ -248,7 +252,8 @@ struct BTFHeader {
             throw BTFError.badSectionLayout("str_off \(strOff) must directly follow the type section (\(typeLen))")
         }
         guard typeLen <= data, strLen <= data - typeLen else {
-            throw BTFError.badSectionLayout("type_len \(typeLen) + str_len \(strLen) exceed the \(data) bytes after the header")
+            throw BTFError.badSectionLayout(
+                "type_len \(typeLen) + str_len \(strLen) exceed the \(data) bytes after the header")
         }
         guard typeLen + strLen == data else {
             throw BTFError.badSectionLayout("\(data - typeLen - strLen) unaccounted bytes follow the string section")
@@ -374,8 +379,9 @@ struct TypeDecoder {
             .functionProto, .variable, .dataSection, .float, .declTag, .typeTag, .enum64:
             break
         }
-        return RecordHeader(nameOffset: nameOff, sizeOrType: sizeOrType, code: code, vlen: vlen, kindFlag: kflag,
-                            size: size)
+        return RecordHeader(
+            nameOffset: nameOff, sizeOrType: sizeOrType, code: code, vlen: vlen, kindFlag: kflag,
+            size: size)
     }
 
     /// Validate the record at `at` without building it: names in range, references noted in
@@ -434,8 +440,9 @@ struct TypeDecoder {
         switch code {
         case .int:
             let data = r.u32(body)
-            kind = .int(size: sizeOrType, encoding: UInt8(data >> 24), bitOffset: UInt8((data >> 16) & 0xff),
-                        bits: UInt8(data & 0xff))
+            kind = .int(
+                size: sizeOrType, encoding: UInt8(data >> 24), bitOffset: UInt8((data >> 16) & 0xff),
+                bits: UInt8(data & 0xff))
         case .pointer: kind = .pointer(ref(sizeOrType))
         case .array:
             kind = .array(element: ref(r.u32(body)), index: ref(r.u32(body + 4)), count: r.u32(body + 8))
@@ -444,8 +451,10 @@ struct TypeDecoder {
             members.reserveCapacity(Int(vlen))
             var m = body
             for _ in 0..<Int(vlen) {
-                members.append(Member(nameOffset: try name(r.u32(m), id: id, at: at), type: ref(r.u32(m + 4)),
-                                      offset: r.u32(m + 8)))
+                members.append(
+                    Member(
+                        nameOffset: try name(r.u32(m), id: id, at: at), type: ref(r.u32(m + 4)),
+                        offset: r.u32(m + 8)))
                 m += 12
             }
             let c = Composite(size: sizeOrType, bitfieldMembers: kflag, members: members)

@@ -145,23 +145,32 @@ public struct BTFExt: Sendable, Hashable {
         let (lOff, lLen) = subsection(16)
         let (cOff, cLen) = hdrLen >= 32 ? subsection(24) : (0, 0)
 
-        funcInfo = try BTFExt.parse(r, hdrLen: hdrLen, offset: fOff, length: fLen, name: "func_info",
-                                    minimumRecord: 8) { r, at in
+        funcInfo = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: fOff, length: fLen, name: "func_info",
+            minimumRecord: 8
+        ) { r, at in
             FuncInfo(instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)))
         }
-        lineInfo = try BTFExt.parse(r, hdrLen: hdrLen, offset: lOff, length: lLen, name: "line_info",
-                                    minimumRecord: 16) { r, at in
-            LineInfo(instructionOffset: r.u32(at), fileNameOffset: r.u32(at + 4), lineOffset: r.u32(at + 8),
-                     lineColumn: r.u32(at + 12))
+        lineInfo = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: lOff, length: lLen, name: "line_info",
+            minimumRecord: 16
+        ) { r, at in
+            LineInfo(
+                instructionOffset: r.u32(at), fileNameOffset: r.u32(at + 4), lineOffset: r.u32(at + 8),
+                lineColumn: r.u32(at + 12))
         }
-        coreRelocations = try BTFExt.parse(r, hdrLen: hdrLen, offset: cOff, length: cLen, name: "core_relo",
-                                           minimumRecord: 16) { r, at in
+        coreRelocations = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: cOff, length: cLen, name: "core_relo",
+            minimumRecord: 16
+        ) { r, at in
             let raw = r.u32(at + 12)
             guard let kind = CoreRelocationKind(rawValue: raw) else {
-                throw BTFError.extMalformed(offset: at + 12, reason: "unknown CO-RE relocation kind \(raw) (known: 0-12)")
+                throw BTFError.extMalformed(
+                    offset: at + 12, reason: "unknown CO-RE relocation kind \(raw) (known: 0-12)")
             }
-            return CoreRelocation(instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)),
-                                  accessStringOffset: r.u32(at + 8), kind: kind)
+            return CoreRelocation(
+                instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)),
+                accessStringOffset: r.u32(at + 8), kind: kind)
         }
     }
 
@@ -169,9 +178,10 @@ public struct BTFExt: Sendable, Hashable {
         self = try bytes.withUnsafeBytes { try BTFExt(decoding: $0) }
     }
 
-    static func parse<R>(_ r: ByteReader, hdrLen: Int, offset: Int, length: Int, name: String, minimumRecord: Int,
-                         _ record: (ByteReader, Int) throws -> R) throws -> [ExtSection<R>]
-    {
+    static func parse<R>(
+        _ r: ByteReader, hdrLen: Int, offset: Int, length: Int, name: String, minimumRecord: Int,
+        _ record: (ByteReader, Int) throws -> R
+    ) throws -> [ExtSection<R>] {
         guard length > 0 else { return [] }
         let start = hdrLen + offset
         let available = r.bytes.count
@@ -187,7 +197,8 @@ public struct BTFExt: Sendable, Hashable {
         }
         let recordSize = Int(r.u32(start))
         guard recordSize >= minimumRecord, recordSize % 4 == 0, recordSize <= length else {
-            throw BTFError.extMalformed(offset: start, reason: "\(name) record size \(recordSize) (needs ≥ \(minimumRecord), a multiple of 4)")
+            throw BTFError.extMalformed(
+                offset: start, reason: "\(name) record size \(recordSize) (needs ≥ \(minimumRecord), a multiple of 4)")
         }
         var sections: [ExtSection<R>] = []
         var at = start + 4
@@ -202,8 +213,9 @@ public struct BTFExt: Sendable, Hashable {
             }
             at += 8
             guard count <= (end - at) / recordSize else {
-                throw BTFError.extTruncated(what: "\(count) \(name) records", offset: at,
-                                            needed: count * recordSize, available: end - at)
+                throw BTFError.extTruncated(
+                    what: "\(count) \(name) records", offset: at,
+                    needed: count * recordSize, available: end - at)
             }
             var records: [R] = []
             records.reserveCapacity(count)
@@ -267,14 +279,14 @@ extension BTF {
 
 extension BTF {
     fileprivate static func load(_ bytes: UnsafeRawBufferPointer) throws -> BTF {
-    if ELFFile.hasMagic(bytes) {
-        let elf = try openELF(bytes)
-        guard let s = elf.section(named: ".BTF") else {
-            throw BTFError.notABPFObject("the ELF file has no .BTF section")
+        if ELFFile.hasMagic(bytes) {
+            let elf = try openELF(bytes)
+            guard let s = elf.section(named: ".BTF") else {
+                throw BTFError.notABPFObject("the ELF file has no .BTF section")
+            }
+            return try BTF(decoding: elf.data(of: s))
         }
-        return try BTF(decoding: elf.data(of: s))
-    }
-    return try BTF(decoding: bytes)
+        return try BTF(decoding: bytes)
     }
 }
 

@@ -34,8 +34,9 @@ public struct BTFIndex: TypeTable, Sendable {
         let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
         try bytes.withUnsafeBytes { raw in
             let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
-            var decoder = TypeDecoder(reader: reader, start: header.typeStart, end: header.typeEnd,
-                                      stringSize: UInt32(strings.count))
+            var decoder = TypeDecoder(
+                reader: reader, start: header.typeStart, end: header.typeEnd,
+                stringSize: UInt32(strings.count))
             var at = header.typeStart
             var id: UInt32 = 1
             while at < header.typeEnd {
@@ -99,8 +100,9 @@ public struct BTFIndex: TypeTable, Sendable {
         let i = Int(id.rawValue)
         guard i >= 1 && i <= offsets.count else { return nil }
         return data.withUnsafeBytes { raw in
-            var decoder = TypeDecoder(reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
-                                      start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
+            var decoder = TypeDecoder(
+                reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
+                start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
             return try? decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0
         }
     }
@@ -126,5 +128,7 @@ public struct BTFIndex: TypeTable, Sendable {
 }
 
 /// Bytes of a record with vlen 0, by kind number (0 and 20–31 unused), and bytes per vlen entry.
-private let recordSize: [Int] = [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
-private let recordStride: [Int] = [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)
+private let recordSize: [Int] =
+    [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
+private let recordStride: [Int] =
+    [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)

@@ -62,8 +62,10 @@ public struct CoreResolver<Target: TypeTable> {
 
     /// The INT names libbpf takes for `long`.
     static var longAliases: [[UInt8]] {
-        ["long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int", "unsigned int long",
-         "long unsigned int", "long int unsigned", "int unsigned long", "int long unsigned"].map { Array($0.utf8) }
+        [
+            "long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int", "unsigned int long",
+            "long unsigned int", "long int unsigned", "int unsigned long", "int long unsigned",
+        ].map { Array($0.utf8) }
     }
 
     /// Find `long` among the candidates (one scan shared with candidate lookup).
@@ -75,7 +77,8 @@ public struct CoreResolver<Target: TypeTable> {
         for alias in CoreResolver.longAliases {
             for id in candidatesByName[alias] ?? [] {
                 guard case .int(let size, _, _, _)? = target.type(id)?.kind, size == 4 || size == 8,
-                      target.strings.equals(target.type(id)!.nameOffset, alias) else { continue }
+                    target.strings.equals(target.type(id)!.nameOffset, alias)
+                else { continue }
                 if best == nil || id < best!.id { best = (id, Int(size)) }
                 break
             }
@@ -152,9 +155,10 @@ public struct CoreResolver<Target: TypeTable> {
     }
 
     /// Resolve one relocation whose local types live in `local` (libbpf's `bpf_core_calc_relo_insn`).
-    public mutating func resolve(_ relocation: CoreRelocation, in local: BTF, section: String = "?",
-                                 index: Int = 0) throws -> CoreRelocationResult
-    {
+    public mutating func resolve(
+        _ relocation: CoreRelocation, in local: BTF, section: String = "?",
+        index: Int = 0
+    ) throws -> CoreRelocationResult {
         func fail(_ why: String) -> BTFError { .badRelocation(section: section, index: index, reason: why) }
         ensurePointerSize()
         guard let localType = local.type(relocation.type) else {
@@ -164,13 +168,15 @@ public struct CoreResolver<Target: TypeTable> {
         do {
             localSpec = try CoreSpecParser(btf: local).parse(relocation)
         } catch let e as SpecFailure {
-            throw fail("cannot parse access string \"\(local.strings.string(at: relocation.accessStringOffset))\" "
-                + "of [\(relocation.type.rawValue)] \(local.strings.string(at: localType.nameOffset)): \(e.reason)")
+            throw fail(
+                "cannot parse access string \"\(local.strings.string(at: relocation.accessStringOffset))\" "
+                    + "of [\(relocation.type.rawValue)] \(local.strings.string(at: localType.nameOffset)): \(e.reason)")
         }
         if relocation.kind == .typeIDLocal {
             let id = UInt64(relocation.type.rawValue)
-            return CoreRelocationResult(kind: .typeIDLocal, localValue: id, targetValue: id, poison: false,
-                                        targetSpec: nil)
+            return CoreRelocationResult(
+                kind: .typeIDLocal, localValue: id, targetValue: id, poison: false,
+                targetSpec: nil)
         }
         let localName = local.strings.utf8(at: localType.nameOffset)
         guard !localName.isEmpty else {
@@ -194,13 +200,16 @@ public struct CoreResolver<Target: TypeTable> {
             let result = try calculate(relocation, localSpec: localSpec, targetSpec: spec, local: local, fail: fail)
             if let (firstSpec, first) = chosen {
                 if spec.bitOffset != firstSpec.bitOffset {
-                    throw BTFError.ambiguousRelocation(section: section, index: index,
-                                                       reason: "field offset \(spec.bitOffset) != \(firstSpec.bitOffset)")
+                    throw BTFError.ambiguousRelocation(
+                        section: section, index: index,
+                        reason: "field offset \(spec.bitOffset) != \(firstSpec.bitOffset)")
                 }
                 if result.poison != first.poison || result.targetValue != first.targetValue {
                     throw BTFError.ambiguousRelocation(
                         section: section, index: index,
-                        reason: "candidates \(candidate) and \(firstSpec.root) give \(result.targetValue) and \(first.targetValue)")
+                        reason:
+                            "candidates \(candidate) and \(firstSpec.root) give \(result.targetValue) and \(first.targetValue)"
+                    )
                 }
             } else {
                 chosen = (spec, result)
@@ -211,12 +220,14 @@ public struct CoreResolver<Target: TypeTable> {
     }
 
     /// libbpf's `bpf_core_calc_relo`.
-    private func calculate(_ relocation: CoreRelocation, localSpec: CoreSpec, targetSpec: CoreSpec?, local: BTF,
-                           fail: (String) -> BTFError) throws -> CoreRelocationResult
-    {
+    private func calculate(
+        _ relocation: CoreRelocation, localSpec: CoreSpec, targetSpec: CoreSpec?, local: BTF,
+        fail: (String) -> BTFError
+    ) throws -> CoreRelocationResult {
         let kind = relocation.kind
-        var result = CoreRelocationResult(kind: kind, localValue: 0, targetValue: 0, poison: false,
-                                          targetSpec: targetSpec)
+        var result = CoreRelocationResult(
+            kind: kind, localValue: 0, targetValue: 0, poison: false,
+            targetSpec: targetSpec)
         let localCalc = ValueCalculator(btf: local, pointerSize: 8)
         let targetCalc = ValueCalculator(btf: target, pointerSize: targetPointerSize)
         do {
@@ -225,14 +236,22 @@ public struct CoreResolver<Target: TypeTable> {
                     throw fail("the object's own field does not resolve")
                 }
                 result.localValue = l
-                if let t = try targetCalc.field(kind, targetSpec) { result.targetValue = t } else { result.poison = true }
+                if let t = try targetCalc.field(kind, targetSpec) {
+                    result.targetValue = t
+                } else {
+                    result.poison = true
+                }
             } else if kind.isTypeBased {
                 result.localValue = try localCalc.type(kind, localSpec)
                 result.targetValue = try targetCalc.type(kind, targetSpec)
             } else {
                 guard let l = localCalc.enumValue(kind, localSpec) else { throw fail("local enumerator missing") }
                 result.localValue = l
-                if let t = targetCalc.enumValue(kind, targetSpec) { result.targetValue = t } else { result.poison = true }
+                if let t = targetCalc.enumValue(kind, targetSpec) {
+                    result.targetValue = t
+                } else {
+                    result.poison = true
+                }
             }
         } catch let e as SpecFailure {
             throw fail(e.reason)
@@ -252,7 +271,9 @@ struct CoreSpecParser {
 
     func parse(_ relocation: CoreRelocation) throws -> CoreSpec {
         let text = btf.strings.utf8(at: relocation.accessStringOffset)
-        guard let first = text.first, first != UInt8(ascii: ":") else { throw SpecFailure(reason: "empty access string") }
+        guard let first = text.first, first != UInt8(ascii: ":") else {
+            throw SpecFailure(reason: "empty access string")
+        }
         var spec = CoreSpec(root: relocation.type, kind: relocation.kind)
         if relocation.kind.isTypeBased {
             guard Array(text) == [UInt8(ascii: "0")] else {
@@ -299,12 +320,15 @@ struct CoreSpecParser {
         }
         spec.bitOffset = UInt32(truncatingIfNeeded: Int64(rootIndex) &* size &* 8)
         for i in 1..<spec.raw.count {
-            guard let skipped = btf.skippingModifiers(id) else { throw SpecFailure(reason: "type \(id) does not resolve") }
+            guard let skipped = btf.skippingModifiers(id) else {
+                throw SpecFailure(reason: "type \(id) does not resolve")
+            }
             (id, t) = skipped
             let index = spec.raw[i]
             if let c = t.kind.composite {
                 guard index < c.members.count else {
-                    throw SpecFailure(reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
+                    throw SpecFailure(
+                        reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
                 }
                 spec.bitOffset &+= c.bitOffset(index)
                 let m = c.members[index]
@@ -327,7 +351,8 @@ struct CoreSpecParser {
                 }
                 spec.bitOffset &+= UInt32(truncatingIfNeeded: Int64(index) &* sz &* 8)
             } else {
-                throw SpecFailure(reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
+                throw SpecFailure(
+                    reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
             }
         }
         return spec
@@ -337,7 +362,7 @@ struct CoreSpecParser {
 /// libbpf's `is_flex_arr`: a zero-length array that is the last member of its struct.
 func isFlexibleArray<T: TypeTable>(_ btf: T, after accessor: CoreAccessor?, count: UInt32) -> Bool {
     guard let accessor, accessor.nameOffset != nil, count == 0,
-          let c = btf.type(accessor.type)?.kind.composite
+        let c = btf.type(accessor.type)?.kind.composite
     else { return false }
     return accessor.index == c.members.count - 1
 }
@@ -361,20 +386,22 @@ struct CoreMatcher<Target: TypeTable> {
         var spec = CoreSpec(root: candidate, kind: localSpec.kind)
         let kind = localSpec.kind
         if kind.isTypeBased {
-            let ok = kind == .typeMatches
+            let ok =
+                kind == .typeMatches
                 ? try typesMatch(localSpec.root, candidate, behindPointer: false, level: 32)
                 : try typesAreCompatible(localSpec.root, candidate, level: 32)
             return ok ? spec : nil
         }
         if kind.isEnumValueBased {
             guard let (id, t) = target.skippingModifiers(candidate), let e = t.kind.enumeration,
-                  let localName = localSpec.accessors[0].nameOffset
+                let localName = localSpec.accessors[0].nameOffset
             else { return nil }
             let wanted = local.strings.utf8(at: localName)
             let essential = wanted.prefix(essentialNameLength(wanted))
             for (i, v) in e.values.enumerated() {
                 let name = target.strings.utf8(at: v.nameOffset)
-                if essentialNameLength(name) == essential.count && name.prefix(essential.count).elementsEqual(essential) {
+                if essentialNameLength(name) == essential.count && name.prefix(essential.count).elementsEqual(essential)
+                {
                     spec.accessors.append(CoreAccessor(type: id, index: i, nameOffset: v.nameOffset))
                     spec.raw.append(i)
                     return spec
@@ -417,7 +444,7 @@ struct CoreMatcher<Target: TypeTable> {
         let (id, t) = try skip(target, targetID)
         guard let c = t?.kind.composite else { return nil }
         guard let localComposite = local.type(accessor.type)?.kind.composite,
-              accessor.index < localComposite.members.count
+            accessor.index < localComposite.members.count
         else { throw SpecFailure(reason: "local accessor does not name a member") }
         let localMember = localComposite.members[accessor.index]
         let localName = local.strings.utf8(at: localMember.nameOffset)
@@ -498,8 +525,10 @@ struct CoreMatcher<Target: TypeTable> {
                 guard lparams.count == rparams.count else { return false }
                 for (lp, rp) in zip(lparams, rparams) {
                     guard level > 0 else { throw SpecFailure(reason: "function prototypes nest deeper than 32") }
-                    guard try typesAreCompatible(try skip(local, lp.type).id, try skip(target, rp.type).id,
-                                                 level: level - 1)
+                    guard
+                        try typesAreCompatible(
+                            try skip(local, lp.type).id, try skip(target, rp.type).id,
+                            level: level - 1)
                     else { return false }
                 }
                 l = try skip(local, lret).id
@@ -582,7 +611,9 @@ struct CoreMatcher<Target: TypeTable> {
                     return false
                 }
                 for (lp, rp) in zip(lparams, rparams) {
-                    guard try typesMatch(lp.type, rp.type, behindPointer: behind, level: level - 1) else { return false }
+                    guard try typesMatch(lp.type, rp.type, behindPointer: behind, level: level - 1) else {
+                        return false
+                    }
                 }
                 l = lret
                 r = rret

@@ -119,8 +119,9 @@ public struct Minimizer<Target: TypeTable> {
             try mark(returns, followPointers: followPointers, depth: depth + 1)
             for p in parameters { try mark(p.type, followPointers: followPointers, depth: depth + 1) }
         case .function, .variable, .dataSection, .declTag:
-            throw BTFError.badRelocation(section: "?", index: 0,
-                                         reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
+            throw BTFError.badRelocation(
+                section: "?", index: 0,
+                reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
         }
     }
 
@@ -150,8 +151,9 @@ public struct Minimizer<Target: TypeTable> {
             try markForMatch(returns, behindPointer: false, depth: depth + 1)
             for p in parameters { try markForMatch(p.type, behindPointer: false, depth: depth + 1) }
         case .function, .variable, .dataSection, .declTag:
-            throw BTFError.badRelocation(section: "?", index: 0,
-                                         reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
+            throw BTFError.badRelocation(
+                section: "?", index: 0,
+                reason: "a relocation reaches \(t.kind.code.name) \(id), which CO-RE never targets")
         }
     }
 
@@ -191,15 +193,20 @@ public struct Minimizer<Target: TypeTable> {
                 }
                 body.bitfieldMembers = bitfield
                 body.members = kept.map {
-                    Member(nameOffset: $0.name, type: $0.type,
-                           offset: bitfield ? $0.bitfieldSize << 24 | $0.bitOffset : $0.bitOffset)
+                    Member(
+                        nameOffset: $0.name, type: $0.type,
+                        offset: bitfield ? $0.bitfieldSize << 24 | $0.bitOffset : $0.bitOffset)
                 }
                 copy.kind = t.kind.code == .structure ? .structure(body) : .union(body)
             case .enumeration(var e):
-                for i in e.values.indices { e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset)) }
+                for i in e.values.indices {
+                    e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset))
+                }
                 copy.kind = .enumeration(e)
             case .enum64(var e):
-                for i in e.values.indices { e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset)) }
+                for i in e.values.indices {
+                    e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset))
+                }
                 copy.kind = .enum64(e)
             case .functionProto(let returns, var parameters):
                 for i in parameters.indices {

@@ -55,8 +55,9 @@ public struct BTFSummary: Sendable, Hashable {
         }
         largest = order.prefix(limit).map { i in
             let t = btf.types[i]
-            return TypeSize(id: TypeID(UInt32(i + 1)), kind: t.kind.code, name: btf.strings.string(at: t.nameOffset),
-                            recordBytes: t.encodedSize, byteSize: t.kind.byteSize)
+            return TypeSize(
+                id: TypeID(UInt32(i + 1)), kind: t.kind.code, name: btf.strings.string(at: t.nameOffset),
+                recordBytes: t.encodedSize, byteSize: t.kind.byteSize)
         }
     }
 }

@@ -79,7 +79,6 @@ for k in kernels {
 }
 if targets.isEmpty, let first = objects.first { targets.append(first.btf) }
 
-
 /// One input through every entry point. Returns a broken invariant, if any.
 @MainActor func exercise(btf bytes: [UInt8]) -> String? {
     guard let btf = try? BTF(decoding: bytes) else { return nil }
@@ -111,8 +110,10 @@ if targets.isEmpty, let first = objects.first { targets.append(first.btf) }
     return exercise(btf: object.btf.encoded())
 }
 
-let interesting32: [UInt32] = [0, 1, 2, 3, 4, 7, 8, 12, 16, 19, 20, 31, 32, 64, 0x7f, 0x80, 0xff, 0xffff, 0x1_0000,
-                               0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff, 0x0100_0000, 0x1300_0000, 0x8400_0001]
+let interesting32: [UInt32] = [
+    0, 1, 2, 3, 4, 7, 8, 12, 16, 19, 20, 31, 32, 64, 0x7f, 0x80, 0xff, 0xffff, 0x1_0000,
+    0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff, 0x0100_0000, 0x1300_0000, 0x8400_0001,
+]
 
 func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
     var b = input
@@ -189,5 +190,7 @@ while Date().timeIntervalSince(start) < seconds {
         if pool.count < initialPool + 512 { pool.append((input, false)) }
     }
 }
-print("btf-fuzz: \(executions) executions in \(Int(seconds)) s (seed \(seed)), \(accepted) mutants accepted as valid BTF, \(findings) findings")
+print(
+    "btf-fuzz: \(executions) executions in \(Int(seconds)) s (seed \(seed)), \(accepted) mutants accepted as valid BTF, \(findings) findings"
+)
 exit(findings == 0 ? 0 : 1)

@@ -21,16 +21,25 @@ extension BTFGen {
 
         @OptionGroup var catalogOptions: CatalogOptions
 
-        @Option(name: .customLong("object"), help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
+        @Option(
+            name: .customLong("object"),
+            help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
         var objects: [String] = []
 
-        @Option(name: .customLong("btf"), help: ArgumentHelp("Minimize this kernel BTF (raw or ELF with .BTF) instead of the catalog. Repeatable.", valueName: "file"))
+        @Option(
+            name: .customLong("btf"),
+            help: ArgumentHelp(
+                "Minimize this kernel BTF (raw or ELF with .BTF) instead of the catalog. Repeatable.", valueName: "file"
+            ))
         var btfFiles: [String] = []
 
         @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Output directory.", valueName: "dir"))
         var output: String
 
-        @Option(help: "Oldest libbpf that must parse the output: libbpf-1.x (default) or libbpf-0.x (rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64).")
+        @Option(
+            help:
+                "Oldest libbpf that must parse the output: libbpf-1.x (default) or libbpf-0.x (rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64)."
+        )
         var compat: CompatLevel = .current
 
         @Flag(help: "Print one JSON object per kernel instead of text.")
@@ -76,11 +85,13 @@ extension BTFGen {
                 let catalog = catalogOptions.resolved
                 let entries = try reporting { try catalog.entries() }
                 if entries.isEmpty {
-                    warn("catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
+                    warn(
+                        "catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
                     throw ExitCode.failure
                 }
                 jobs = entries.map {
-                    Job(label: $0.identity.release, input: catalog.url(of: $0).path,
+                    Job(
+                        label: $0.identity.release, input: catalog.url(of: $0).path,
                         output: outRoot.appendingPathComponent($0.path).path)
                 }
             } else {
@@ -104,8 +115,10 @@ extension BTFGen {
                     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(r), as: UTF8.self))
                 } else {
-                    print("\(r.output): \(r.types) types, \(r.outputBytes) B (from \(formatBytes(r.inputBytes)))"
-                          + (r.unresolved > 0 ? ", \(r.unresolved) of \(r.relocations) relocations match nothing" : ""))
+                    print(
+                        "\(r.output): \(r.types) types, \(r.outputBytes) B (from \(formatBytes(r.inputBytes)))"
+                            + (r.unresolved > 0
+                                ? ", \(r.unresolved) of \(r.relocations) relocations match nothing" : ""))
                 }
             }
         }
@@ -120,7 +133,9 @@ struct InputFailure: Error, CustomStringConvertible {
 
 /// Runs the per-kernel work on all cores; each kernel is independent.
 enum MinimizeRun {
-    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize.Outcome] {
+    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize
+        .Outcome]
+    {
         nonisolated(unsafe) var results = [Result<BTFGen.Minimize.Outcome, Error>?](repeating: nil, count: jobs.count)
         let lock = NSLock()
         let workers = min(jobs.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -141,13 +156,16 @@ enum MinimizeRun {
         return try results.map { try $0!.get() }
     }
 
-    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws -> BTFGen.Minimize.Outcome {
+    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
+        -> BTFGen.Minimize.Outcome
+    {
         let bytes = try readWholeFile(job.input)
         let full: BTFIndex
         do {
             // Records are located here and checked as CO-RE decodes them; a full validation of
             // all ~100k types would cost more than the rest of the work for this kernel.
-            full = bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46])
+            full =
+                bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46])
                 ? try bytes.withUnsafeBytes { try BTFIndex(loading: $0, validate: false) }
                 : try BTFIndex(bytes, validate: false)
         } catch { throw InputFailure("\(job.input): \(error)") }
@@ -165,9 +183,10 @@ enum MinimizeRun {
         let url = URL(fileURLWithPath: job.output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try writeReplacing(job.output, out)
-        return .init(kernel: job.label, input: job.input, output: job.output, inputBytes: bytes.count,
-                     outputBytes: out.count, types: small.types.count, relocations: relocations,
-                     unresolved: unresolved)
+        return .init(
+            kernel: job.label, input: job.input, output: job.output, inputBytes: bytes.count,
+            outputBytes: out.count, types: small.types.count, relocations: relocations,
+            unresolved: unresolved)
     }
 }
 
@@ -175,7 +194,8 @@ enum MinimizeRun {
 func readWholeFile(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
-        throw errno == ENOENT ? FileAccessError.missing(path: path) : FileAccessError.unreadable(path: path, errno: errno)
+        throw errno == ENOENT
+            ? FileAccessError.missing(path: path) : FileAccessError.unreadable(path: path, errno: errno)
     }
     defer { close(fd) }
     var st = stat()

@@ -2,8 +2,9 @@
 // libbpf relocate and load it (root and BPF needed), and hand back the instructions it loaded.
 // Loading the same object against full and against minimized BTF must give the same program.
 import CLibBPF
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why libbpf could not relocate or load an object.
@@ -52,9 +53,11 @@ public enum CoreOracle {
                 let raw = UnsafeRawPointer(insns)
                 words = (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
             }
-            programs.append(LoadedProgram(name: String(cString: bpf_program__name(p)),
-                                          section: String(cString: bpf_program__section_name(p)),
-                                          instructions: words))
+            programs.append(
+                LoadedProgram(
+                    name: String(cString: bpf_program__name(p)),
+                    section: String(cString: bpf_program__section_name(p)),
+                    instructions: words))
             prog = bpf_object__next_program(obj, p)
         }
         return programs

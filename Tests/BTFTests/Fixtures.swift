@@ -27,7 +27,8 @@ enum BTFFixtures {
     }
 
     static let cacheDirectory: String = {
-        let dir = ProcessInfo.processInfo.environment["BTFGEN_TEST_CACHE"]
+        let dir =
+            ProcessInfo.processInfo.environment["BTFGEN_TEST_CACHE"]
             ?? (NSTemporaryDirectory() + "btfgen-engine-fixtures")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
@@ -40,7 +41,7 @@ enum BTFFixtures {
         if !FileManager.default.fileExists(atPath: out) {
             let tmp = out + ".tmp"
             guard let r = try? runProcess("llvm-objcopy-14", ["--dump-section", ".BTF=\(tmp)", vmlinux, "/dev/null"]),
-                  r.status == 0 || FileManager.default.fileExists(atPath: tmp)
+                r.status == 0 || FileManager.default.fileExists(atPath: tmp)
             else { return nil }
             try? FileManager.default.moveItem(atPath: tmp, toPath: out)
         }

@@ -53,7 +53,8 @@ import Testing
                     if opcode == 0x18 {  // ld_imm64: two slots
                         let ignore = src == 1 || src == 2 || typeIDTargets.contains("\(e.section)#\(i)")
                         if !ignore {
-                            #expect(x == y && e.instructions[i + 1] == a.instructions[i + 1], "\(path) \(e.name) insn \(i)")
+                            #expect(
+                                x == y && e.instructions[i + 1] == a.instructions[i + 1], "\(path) \(e.name) insn \(i)")
                         }
                         i += 2
                         continue
@@ -100,7 +101,9 @@ import Testing
                 } else if [1, 2, 3].contains(code & 7) {
                     #expect(UInt64(UInt16(truncatingIfNeeded: x >> 16)) == result.targetValue, "\(what)")
                 } else {
-                    #expect(UInt64(UInt32(truncatingIfNeeded: x >> 32)) == UInt64(UInt32(truncatingIfNeeded: result.targetValue)), "\(what)")
+                    #expect(
+                        UInt64(UInt32(truncatingIfNeeded: x >> 32))
+                            == UInt64(UInt32(truncatingIfNeeded: result.targetValue)), "\(what)")
                 }
                 checked += 1
             }

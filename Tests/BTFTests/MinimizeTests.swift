@@ -30,7 +30,9 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
                 s += " {\(btf.strings.string(at: m.nameOffset)):\(ref(m.type))@\(c.bitOffset(i))/\(c.bitfieldSize(i))}"
             }
         case .enumeration(let e), .enum64(let e):
-            s += " size=\(e.size) " + e.values.map { "\(btf.strings.string(at: $0.nameOffset))=\($0.value)" }.joined(separator: ",")
+            s +=
+                " size=\(e.size) "
+                + e.values.map { "\(btf.strings.string(at: $0.nameOffset))=\($0.value)" }.joined(separator: ",")
         default:
             s += " " + ref(id)
             for r in t.referencedTypes { s += " -> \(ref(r))" }
@@ -88,7 +90,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
             for (i, (x, y)) in zip(a, b).enumerated() {
                 #expect(x.poison == y.poison, "\(path) relo #\(i) \(x.kind.name)")
                 if x.kind == .typeIDTarget {
-                    #expect(full.name(of: TypeID(UInt32(x.targetValue))) == small.name(of: TypeID(UInt32(y.targetValue))))
+                    #expect(
+                        full.name(of: TypeID(UInt32(x.targetValue))) == small.name(of: TypeID(UInt32(y.targetValue))))
                 } else {
                     #expect(x.targetValue == y.targetValue, "\(path) relo #\(i) \(x.kind.name) on \(kernel)")
                 }

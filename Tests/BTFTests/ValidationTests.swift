@@ -8,13 +8,25 @@ func sampleBTF() -> BTF {
     let e = strings.add("e"), x = strings.add("X")
     var btf = BTF(strings: strings.table)
     btf.append(BTFType(nameOffset: int, kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
-    btf.append(BTFType(nameOffset: s, kind: .structure(Composite(size: 16, bitfieldMembers: false, members: [
-        Member(nameOffset: a, type: 1, offset: 0), Member(nameOffset: p, type: 3, offset: 64),
-    ]))))
+    btf.append(
+        BTFType(
+            nameOffset: s,
+            kind: .structure(
+                Composite(
+                    size: 16, bitfieldMembers: false,
+                    members: [
+                        Member(nameOffset: a, type: 1, offset: 0), Member(nameOffset: p, type: 3, offset: 64),
+                    ]))))
     btf.append(BTFType(nameOffset: 0, kind: .pointer(1)))
-    btf.append(BTFType(nameOffset: e, kind: .enumeration(Enumeration(size: 4, isSigned: false, values: [
-        Enumerator(nameOffset: x, value: 7),
-    ]))))
+    btf.append(
+        BTFType(
+            nameOffset: e,
+            kind: .enumeration(
+                Enumeration(
+                    size: 4, isSigned: false,
+                    values: [
+                        Enumerator(nameOffset: x, value: 7)
+                    ]))))
     return btf
 }
 
@@ -64,7 +76,9 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
     @Test func danglingTypeID() {
         var bytes = sampleBTF().encoded()
         poke(&bytes, 76 + 8, 99)  // the pointer's target
-        #expect(throws: BTFError.danglingTypeID(id: 3, offset: 76, target: 99, typeCount: 5)) { try BTF(decoding: bytes) }
+        #expect(throws: BTFError.danglingTypeID(id: 3, offset: 76, target: 99, typeCount: 5)) {
+            try BTF(decoding: bytes)
+        }
     }
 
     @Test func badStringOffset() {
@@ -105,7 +119,9 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(throws: BTFError.self) { try BTF(decoding: bytes) }
         bytes = sampleBTF().encoded()
         bytes.append(0)  // trailing garbage
-        #expect(throws: BTFError.badSectionLayout("1 unaccounted bytes follow the string section")) { try BTF(decoding: bytes) }
+        #expect(throws: BTFError.badSectionLayout("1 unaccounted bytes follow the string section")) {
+            try BTF(decoding: bytes)
+        }
     }
 
     @Test func longerHeaderIsAcceptedAndKept() throws {

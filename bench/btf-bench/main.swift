@@ -38,14 +38,23 @@ if args.count >= 4, args[1] == "minimize" {
     let index = try BTFIndex(bytes, validate: false)
     let minimize = try time(20) { _ = try index.minimized(for: objects).encoded() }
     let t1 = time(20) { _ = Minimizer(target: index) }
-    let t2 = time(20) { var m = Minimizer(target: index); m.prepareCandidates(for: objects) }
-    let t3 = try time(20) { var m = Minimizer(target: index); m.prepareCandidates(for: objects); for o in objects { try m.record(o) } }
+    let t2 = time(20) {
+        var m = Minimizer(target: index); m.prepareCandidates(for: objects)
+    }
+    let t3 = try time(20) {
+        var m = Minimizer(target: index); m.prepareCandidates(for: objects); for o in objects { try m.record(o) }
+    }
     var mm = Minimizer(target: index); mm.prepareCandidates(for: objects); for o in objects { try mm.record(o) }
     let t4 = time(20) { _ = mm.minimized() }
     let t5 = time(20) { _ = mm.markedTypes }
-    print(String(format: "init %.2f, +prepare %.2f, +record %.2f; minimized() %.2f, markedTypes %.2f", t1[0], t2[0], t3[0], t4[0], t5[0]))
-    print(String(format: "read %.2f ms, index validated %.2f ms, index unvalidated %.2f ms, minimize+encode %.2f ms",
-                 read[0], indexV[0], indexN[0], minimize[0]))
+    print(
+        String(
+            format: "init %.2f, +prepare %.2f, +record %.2f; minimized() %.2f, markedTypes %.2f", t1[0], t2[0], t3[0],
+            t4[0], t5[0]))
+    print(
+        String(
+            format: "read %.2f ms, index validated %.2f ms, index unvalidated %.2f ms, minimize+encode %.2f ms",
+            read[0], indexV[0], indexN[0], minimize[0]))
     exit(0)
 }
 guard args.count >= 3, args[1] == "parse" else {
@@ -66,9 +75,11 @@ let full = try time(iterations) { _ = try BTF(decoding: readFile(path)) }
 let theirs = try time(iterations) { _ = try LibBPFBTF(path: path) }
 // Minimum of the samples: the least disturbed run on a shared machine.
 let o = ours[0], t = theirs[0], f = full[0]
-print(String(format: "parse %@ (%d types): btfgen BTFIndex (validated) %.2f ms, libbpf btf__parse %.2f ms: ratio %.2fx; "
-             + "full model decode %.2f ms (%.2fx) [min of %d runs each]",
-             path, types, o, t, o / t, f, f / t, iterations))
+print(
+    String(
+        format: "parse %@ (%d types): btfgen BTFIndex (validated) %.2f ms, libbpf btf__parse %.2f ms: ratio %.2fx; "
+            + "full model decode %.2f ms (%.2fx) [min of %d runs each]",
+        path, types, o, t, o / t, f, f / t, iterations))
 if ProcessInfo.processInfo.environment["BTFGEN_BENCH_DETAIL"] != nil {
     let bytes = readFile(path)
     let r = time(iterations) { _ = readFile(path) }
