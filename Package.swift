@@ -44,6 +44,6 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
-        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "TestSupport"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),
     ]
 )
