@@ -51,7 +51,9 @@ enum BTFFixtures {
     /// The BTF-less test kernel's BTF, generated once with pahole --btf_encode_detached.
     static var testKernel: KernelBTF? {
         guard let vmlinux = Fixture.testVmlinux else { return nil }
-        let out = cacheDirectory + "/testkernel-" + String(vmlinux.hashValue & 0xffff_ffff, radix: 16) + ".btf"
+        // FNV-1a of the path: stable across runs (String.hashValue is seeded per process).
+        let key = vmlinux.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        let out = cacheDirectory + "/testkernel-" + String(key, radix: 16) + ".btf"
         if !FileManager.default.fileExists(atPath: out) {
             let tmp = out + ".tmp"
             guard let r = try? runProcess("pahole", ["--btf_encode_detached=\(tmp)", vmlinux]), r.status == 0 else {
