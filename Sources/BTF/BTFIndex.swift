@@ -3,6 +3,15 @@
 // This is what makes minimizing a whole catalog cheap: CO-RE touches a few dozen of a kernel's
 // ~100,000 types.
 import ELF
+import Synchronization
+
+/// Types already decoded from an index: CO-RE asks for the same few structs again and again.
+final class DecodedTypes: Sendable {
+    private let entries = Mutex<[UInt32: BTFType]>([:])
+
+    func get(_ id: UInt32) -> BTFType? { entries.withLock { $0[id] } }
+    func put(_ id: UInt32, _ type: BTFType) { entries.withLock { $0[id] = type } }
+}
 
 /// A lazily decoding view of one BTF blob.
 public struct BTFIndex: TypeTable, Sendable {
@@ -17,6 +26,7 @@ public struct BTFIndex: TypeTable, Sendable {
     public let byteOrder: ByteOrder
     public let headerLength: UInt32
     private let typeEnd: Int
+    private let cache = DecodedTypes()
 
     /// Index raw BTF. With `validate`, every record's names and type references are checked as
     /// `BTF(decoding:)` checks them; without, only what locating records needs (kinds, vlen
@@ -99,12 +109,15 @@ public struct BTFIndex: TypeTable, Sendable {
     public func type(_ id: TypeID) -> BTFType? {
         let i = Int(id.rawValue)
         guard i >= 1 && i <= offsets.count else { return nil }
-        return data.withUnsafeBytes { raw in
+        if let hit = cache.get(id.rawValue) { return hit }
+        let decoded: BTFType? = data.withUnsafeBytes { raw in
             var decoder = TypeDecoder(
                 reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
                 start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
             return try? decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0
         }
+        if let decoded { cache.put(id.rawValue, decoded) }
+        return decoded
     }
 
     public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
