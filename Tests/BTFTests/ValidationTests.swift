@@ -193,6 +193,18 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         }
     }
 
+    @Test func indexAndLoadReadTheBTFOfAnELF() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        for path in BTFFixtures.testObjects {
+            let bytes = try BTFFixtures.read(path)
+            let object = try BPFObject(bytes: bytes)
+            let index = try bytes.withUnsafeBytes { try BTFIndex(loading: $0) }
+            #expect(index.typeCount == object.btf.types.count)
+            #expect(try bytes.withUnsafeBytes { try BTF(loading: $0) } == object.btf)
+            #expect(object.sectionNames.contains(".BTF.ext"))
+        }
+    }
+
     @Test func testObjectsCoverEveryKindClang14Emits() throws {
         guard BTFFixtures.requireObjects() else { return }
         var kinds = Set<CoreRelocationKind>()
