@@ -36,29 +36,39 @@ public struct BTFIndex: TypeTable, Sendable {
         let strings = bytes[header.stringStart..<header.stringEnd]
         try StringTable.validate(strings)
         var offsets: [UInt32] = [], names: [UInt32] = [], kinds: [UInt8] = []
-        let estimate = (header.typeEnd - header.typeStart) / 32
-        offsets.reserveCapacity(estimate)
-        names.reserveCapacity(estimate)
-        kinds.reserveCapacity(estimate)
         var maxReference: UInt32 = 0
-        let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
         try bytes.withUnsafeBytes { raw in
             let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
             var decoder = TypeDecoder(
                 reader: reader, start: header.typeStart, end: header.typeEnd,
                 stringSize: UInt32(strings.count))
+            // Every record is at least 12 bytes: that bounds the count. Plain buffers, filled once.
+            let capacity = (header.typeEnd - header.typeStart) / 12 + 1
+            let offsetBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
+            let nameBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
+            let kindBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+            defer {
+                offsetBuffer.deallocate()
+                nameBuffer.deallocate()
+                kindBuffer.deallocate()
+            }
+            let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
+            var count = 0
             var at = header.typeStart
-            var id: UInt32 = 1
             while at < header.typeEnd {
-                offsets.append(UInt32(at))
+                let id = UInt32(count + 1)
+                offsetBuffer[count] = UInt32(at)
                 if validate {
                     let h = try decoder.scan(id: id, at: at)
-                    names.append(h.nameOffset)
-                    kinds.append(h.code.rawValue)
+                    nameBuffer[count] = h.nameOffset
+                    kindBuffer[count] = h.code.rawValue
                     at += h.size
                 } else {
                     // Fast path: just enough to find the next record; bodies are checked on decode.
-                    guard header.typeEnd - at >= 12 else { _ = try decoder.header(id: id, at: at); break }
+                    guard header.typeEnd - at >= 12 else {
+                        _ = try decoder.header(id: id, at: at)
+                        throw BTFError.internalError("record \(id) rejected without a reason")
+                    }
                     let info = reader.u32(at + 4)
                     let kind = Int((info >> 24) & 0x1f)
                     let size = sizes[kind] &+ strides[kind] &* Int(info & 0xffff)
@@ -66,13 +76,16 @@ public struct BTFIndex: TypeTable, Sendable {
                         _ = try decoder.header(id: id, at: at)  // throws the precise error
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
-                    names.append(reader.u32(at))
-                    kinds.append(UInt8(kind))
+                    nameBuffer[count] = reader.u32(at)
+                    kindBuffer[count] = UInt8(kind)
                     at += size
                 }
-                id &+= 1
+                count += 1
             }
             maxReference = decoder.maxReference
+            offsets = Array(offsetBuffer[0..<count])
+            names = Array(nameBuffer[0..<count])
+            kinds = Array(kindBuffer[0..<count])
         }
         data = bytes
         self.offsets = offsets
