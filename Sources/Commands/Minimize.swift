@@ -159,15 +159,22 @@ enum MinimizeRun {
     static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
         -> BTFGen.Minimize.Outcome
     {
-        let bytes = try readWholeFile(job.input)
         let full: BTFIndex
+        let inputBytes: Int
         do {
             // Records are located here and checked as CO-RE decodes them; a full validation of
             // all ~100k types would cost more than the rest of the work for this kernel.
-            full =
-                bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46])
-                ? try bytes.withUnsafeBytes { try BTFIndex(loading: $0, validate: false) }
-                : try BTFIndex(bytes, validate: false)
+            // sysfs files may refuse mmap: then the file is raw BTF, read whole.
+            let mapped = try? MappedFile(path: job.input)
+            if let mapped, mapped.bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
+                // A vmlinux or ELF-wrapped BTF: only its .BTF section is copied.
+                inputBytes = mapped.size
+                full = try BTFIndex(loading: mapped.bytes, validate: false)
+            } else {
+                let bytes = try readWholeFile(job.input)
+                inputBytes = bytes.count
+                full = try BTFIndex(bytes, validate: false)
+            }
         } catch { throw InputFailure("\(job.input): \(error)") }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
@@ -184,7 +191,7 @@ enum MinimizeRun {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try writeReplacing(job.output, out)
         return .init(
-            kernel: job.label, input: job.input, output: job.output, inputBytes: bytes.count,
+            kernel: job.label, input: job.input, output: job.output, inputBytes: inputBytes,
             outputBytes: out.count, types: small.types.count, relocations: relocations,
             unresolved: unresolved)
     }
