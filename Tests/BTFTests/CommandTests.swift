@@ -41,6 +41,22 @@ import Testing
         #expect(expectPathHasFiles(out) == expected.count)
     }
 
+    @Test func minimizeReadsAVmlinuxDirectly() throws {
+        guard BTFFixtures.requireObjects(), let vmlinux = Fixture.debianVmlinux, let debian = BTFFixtures.debian else {
+            if Fixture.required { Issue.record("BTFGEN_DEBIAN_VMLINUX missing") }
+            return
+        }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let r = try btfgen(
+            ["minimize", "--btf", vmlinux, "-o", scratch.path] + BTFFixtures.objects.flatMap { ["--object", $0] })
+        #expect(r.status == 0, "\(r.stderr)")
+        let objects = try BTFFixtures.objects.map { try BPFObject(bytes: try BTFFixtures.read($0)) }
+        let expected = try BTF(decoding: try BTFFixtures.read(debian.path)).minimized(for: objects).encoded()
+        let name = URL(fileURLWithPath: vmlinux).lastPathComponent + ".btf"
+        #expect(try BTFFixtures.read(scratch.file(name)) == expected)
+    }
+
     @Test func minimizeBadInputsFailWithOneLine() throws {
         guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
         let scratch = try ScratchDirectory("btfgen-cmd")
