@@ -14,32 +14,71 @@
 //   u32 size | type
 import ELF
 
-/// The string section, kept as raw bytes so that encoding reproduces it exactly.
+/// The string section, kept as raw bytes so that encoding reproduces it exactly. It may be a
+/// window into a larger buffer (the whole file), so that indexing a kernel BTF copies nothing.
 public struct StringTable: Sendable, Hashable {
-    public var bytes: [UInt8]
+    private var storage: [UInt8]
+    private var base: Int
+    /// Size of the section in bytes.
+    public private(set) var count: Int
 
-    public init(bytes: [UInt8] = [0]) { self.bytes = bytes }
+    public init(bytes: [UInt8] = [0]) {
+        storage = bytes
+        base = 0
+        count = bytes.count
+    }
+
+    /// The strings at `range` of `storage`, without copying.
+    public init(storage: [UInt8], range: Range<Int>) {
+        self.storage = storage
+        base = range.lowerBound
+        count = range.count
+    }
+
+    /// The section's bytes.
+    public var bytes: ArraySlice<UInt8> { storage[base..<base + count] }
+
+    public static func == (a: StringTable, b: StringTable) -> Bool { a.bytes.elementsEqual(b.bytes) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for b in bytes { hasher.combine(b) }
+    }
+
+    /// Append `text` (and its NUL), returning its offset.
+    public mutating func append(_ text: String) -> UInt32 {
+        if base != 0 || storage.count != count {
+            storage = Array(bytes)
+            base = 0
+        }
+        let offset = UInt32(count)
+        storage.append(contentsOf: Array(text.utf8))
+        storage.append(0)
+        count = storage.count
+        return offset
+    }
 
     /// The string at `offset` ("" when out of range).
     public func string(at offset: UInt32) -> String {
-        bytes.withUnsafeBytes { cString(in: $0, at: Int(offset)) }
+        String(decoding: utf8(at: offset), as: UTF8.self)
     }
 
     /// Does the string at `offset` equal `text` (given as UTF-8)?
     public func equals(_ offset: UInt32, _ text: [UInt8]) -> Bool {
         let o = Int(offset)
-        guard o + text.count < bytes.count else { return false }
-        for i in 0..<text.count where bytes[o + i] != text[i] { return false }
-        return bytes[o + text.count] == 0
+        guard o + text.count < count else { return false }
+        let start = base + o
+        for i in 0..<text.count where storage[start + i] != text[i] { return false }
+        return storage[start + text.count] == 0
     }
 
     /// The bytes of the string at `offset`, without its NUL.
     public func utf8(at offset: UInt32) -> ArraySlice<UInt8> {
         let o = Int(offset)
-        guard o < bytes.count else { return [] }
-        var end = o
-        while end < bytes.count && bytes[end] != 0 { end += 1 }
-        return bytes[o..<end]
+        guard o < count else { return [] }
+        let start = base + o, limit = base + count
+        var end = start
+        while end < limit && storage[end] != 0 { end += 1 }
+        return storage[start..<end]
     }
 }
 
@@ -77,9 +116,10 @@ public struct BTF: Sendable, Hashable {
     public static let magic: UInt16 = 0xEB9F
     public static let minimumHeaderLength = 24
 
-    public init(byteOrder: ByteOrder = .little, headerLength: UInt32 = 24, types: [BTFType] = [],
-                strings: StringTable = StringTable())
-    {
+    public init(
+        byteOrder: ByteOrder = .little, headerLength: UInt32 = 24, types: [BTFType] = [],
+        strings: StringTable = StringTable()
+    ) {
         self.byteOrder = byteOrder
         self.headerLength = headerLength
         self.types = types
@@ -128,11 +168,13 @@ extension BTF {
         let reader = ByteReader(bytes: bytes, littleEndian: header.byteOrder == .little)
         let stringBytes = Array(bytes[header.stringStart..<header.stringEnd])
         try StringTable.validate(stringBytes)
-        var decoder = TypeDecoder(reader: reader, start: header.typeStart, end: header.typeEnd,
-                                  stringSize: UInt32(stringBytes.count))
+        var decoder = TypeDecoder(
+            reader: reader, start: header.typeStart, end: header.typeEnd,
+            stringSize: UInt32(stringBytes.count))
         let types = try decoder.decodeAll()
-        self.init(byteOrder: header.byteOrder, headerLength: header.headerLength, types: types,
-                  strings: StringTable(bytes: stringBytes))
+        self.init(
+            byteOrder: header.byteOrder, headerLength: header.headerLength, types: types,
+            strings: StringTable(bytes: stringBytes))
         if decoder.maxReference >= UInt32(types.count + 1) {
             try validateReferences()
         }
@@ -154,9 +196,10 @@ extension BTF {
                     throw BTFError.danglingTypeID(id: id, offset: offset, target: ref.rawValue, typeCount: count)
                 }
             }
-            if Int(t.nameOffset) >= strings.bytes.count {
-                throw BTFError.badStringOffset(id: id, offset: offset, stringOffset: t.nameOffset,
-                                               tableSize: strings.bytes.count)
+            if Int(t.nameOffset) >= strings.count {
+                throw BTFError.badStringOffset(
+                    id: id, offset: offset, stringOffset: t.nameOffset,
+                    tableSize: strings.count)
             }
             offset += t.encodedSize
         }
@@ -165,7 +208,7 @@ extension BTF {
 
 extension StringTable {
     /// libbpf's rule: a non-empty section that starts with "" and ends with a NUL.
-    static func validate(_ bytes: [UInt8]) throws {
+    static func validate<C: BidirectionalCollection>(_ bytes: C) throws where C.Element == UInt8 {
         guard let first = bytes.first, let last = bytes.last else {
             throw BTFError.malformedStringTable("it is empty; it must hold at least the empty string")
         }
@@ -209,7 +252,8 @@ struct BTFHeader {
             throw BTFError.badSectionLayout("str_off \(strOff) must directly follow the type section (\(typeLen))")
         }
         guard typeLen <= data, strLen <= data - typeLen else {
-            throw BTFError.badSectionLayout("type_len \(typeLen) + str_len \(strLen) exceed the \(data) bytes after the header")
+            throw BTFError.badSectionLayout(
+                "type_len \(typeLen) + str_len \(strLen) exceed the \(data) bytes after the header")
         }
         guard typeLen + strLen == data else {
             throw BTFError.badSectionLayout("\(data - typeLen - strLen) unaccounted bytes follow the string section")
@@ -263,8 +307,18 @@ struct TypeDecoder {
         return types
     }
 
-    /// Decode the record at `at`, returning it and its size.
-    mutating func decode(id: UInt32, at: Int) throws -> (BTFType, Int) {
+    /// The checks every record passes before its body is read.
+    struct RecordHeader {
+        var nameOffset: UInt32
+        var sizeOrType: UInt32
+        var code: KindCode
+        var vlen: UInt16
+        var kindFlag: Bool
+        var size: Int
+    }
+
+    @inline(__always)
+    func header(id: UInt32, at: Int) throws -> RecordHeader {
         let r = reader
         guard end - at >= 12 else {
             throw BTFError.truncatedType(id: id, offset: at, needed: 12, available: end - at)
@@ -309,27 +363,98 @@ struct TypeDecoder {
             .variable, .dataSection, .float:
             if kflag { throw BTFError.unexpectedKindFlag(id: id, offset: at, kind: code) }
         }
+        switch code {
+        case .int:
+            let data = r.u32(at + 12)
+            guard data & 0xf000_ff00 == 0 else { throw BTFError.invalidInt(id: id, offset: at, data: data) }
+        case .array:
+            guard sizeOrType == 0 else {
+                throw BTFError.nonZeroField(id: id, offset: at, field: "ARRAY size", value: sizeOrType)
+            }
+        case .forward:
+            guard sizeOrType == 0 else {
+                throw BTFError.nonZeroField(id: id, offset: at, field: "FWD type", value: sizeOrType)
+            }
+        case .pointer, .structure, .union, .enumeration, .typedef, .volatile, .const, .restrict, .function,
+            .functionProto, .variable, .dataSection, .float, .declTag, .typeTag, .enum64:
+            break
+        }
+        return RecordHeader(
+            nameOffset: nameOff, sizeOrType: sizeOrType, code: code, vlen: vlen, kindFlag: kflag,
+            size: size)
+    }
+
+    /// Validate the record at `at` without building it: names in range, references noted in
+    /// `maxReference`. Returns the header (with the record size).
+    mutating func scan(id: UInt32, at: Int) throws -> RecordHeader {
+        let h = try header(id: id, at: at)
+        let r = reader
+        let body = at + 12
+        switch h.code {
+        case .int, .forward, .float: break
+        case .pointer, .typedef, .volatile, .const, .restrict, .function, .variable, .declTag, .typeTag:
+            _ = ref(h.sizeOrType)
+        case .array:
+            _ = ref(r.u32(body))
+            _ = ref(r.u32(body + 4))
+        case .structure, .union:
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                _ = ref(r.u32(m + 4))
+                m += 12
+            }
+        case .enumeration, .enum64:
+            let step = h.code == .enumeration ? 8 : 12
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                m += step
+            }
+        case .functionProto:
+            _ = ref(h.sizeOrType)
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = try name(r.u32(m), id: id, at: at)
+                _ = ref(r.u32(m + 4))
+                m += 8
+            }
+        case .dataSection:
+            var m = body
+            for _ in 0..<Int(h.vlen) {
+                _ = ref(r.u32(m))
+                m += 12
+            }
+        }
+        return h
+    }
+
+    /// Decode the record at `at`, returning it and its size.
+    mutating func decode(id: UInt32, at: Int) throws -> (BTFType, Int) {
+        let h = try header(id: id, at: at)
+        let r = reader
+        let nameOff = h.nameOffset, sizeOrType = h.sizeOrType, code = h.code, vlen = h.vlen, kflag = h.kindFlag
+        let size = h.size
         let body = at + 12
         let kind: Kind
         switch code {
         case .int:
             let data = r.u32(body)
-            guard data & 0xf000_ff00 == 0 else { throw BTFError.invalidInt(id: id, offset: at, data: data) }
-            kind = .int(size: sizeOrType, encoding: UInt8(data >> 24), bitOffset: UInt8((data >> 16) & 0xff),
-                        bits: UInt8(data & 0xff))
+            kind = .int(
+                size: sizeOrType, encoding: UInt8(data >> 24), bitOffset: UInt8((data >> 16) & 0xff),
+                bits: UInt8(data & 0xff))
         case .pointer: kind = .pointer(ref(sizeOrType))
         case .array:
-            guard sizeOrType == 0 else {
-                throw BTFError.nonZeroField(id: id, offset: at, field: "ARRAY size", value: sizeOrType)
-            }
             kind = .array(element: ref(r.u32(body)), index: ref(r.u32(body + 4)), count: r.u32(body + 8))
         case .structure, .union:
             var members: [Member] = []
             members.reserveCapacity(Int(vlen))
             var m = body
             for _ in 0..<Int(vlen) {
-                members.append(Member(nameOffset: try name(r.u32(m), id: id, at: at), type: ref(r.u32(m + 4)),
-                                      offset: r.u32(m + 8)))
+                members.append(
+                    Member(
+                        nameOffset: try name(r.u32(m), id: id, at: at), type: ref(r.u32(m + 4)),
+                        offset: r.u32(m + 8)))
                 m += 12
             }
             let c = Composite(size: sizeOrType, bitfieldMembers: kflag, members: members)
@@ -354,9 +479,6 @@ struct TypeDecoder {
             }
             kind = .enum64(Enumeration(size: sizeOrType, isSigned: kflag, values: values))
         case .forward:
-            guard sizeOrType == 0 else {
-                throw BTFError.nonZeroField(id: id, offset: at, field: "FWD type", value: sizeOrType)
-            }
             kind = .forward(isUnion: kflag)
         case .typedef: kind = .typedef(ref(sizeOrType))
         case .volatile: kind = .volatile(ref(sizeOrType))
@@ -423,7 +545,7 @@ extension BTF {
     public func encoded() -> [UInt8] {
         let typeLen = typeSectionSize
         let hdr = Int(max(headerLength, 24))
-        var w = ByteWriter(capacity: hdr + typeLen + strings.bytes.count, order: byteOrder)
+        var w = ByteWriter(capacity: hdr + typeLen + strings.count, order: byteOrder)
         w.u16(BTF.magic)
         w.bytes.append(1)
         w.bytes.append(0)
@@ -431,7 +553,7 @@ extension BTF {
         w.u32(0)
         w.u32(UInt32(typeLen))
         w.u32(UInt32(typeLen))
-        w.u32(UInt32(strings.bytes.count))
+        w.u32(UInt32(strings.count))
         w.bytes.append(contentsOf: repeatElement(0, count: hdr - 24))
         for t in types { encode(t, into: &w) }
         w.bytes.append(contentsOf: strings.bytes)

@@ -79,13 +79,15 @@ extension BTFError: CustomStringConvertible {
         case .unexpectedKindFlag(let id, let offset, let kind):
             return "BTF type \(id) at byte offset \(offset): kind_flag is set on \(kind.name), which has none"
         case .unexpectedVlen(let id, let offset, let kind, let vlen):
-            return "BTF type \(id) at byte offset \(offset): vlen \(vlen) on \(kind.name), which has no trailing records"
+            return
+                "BTF type \(id) at byte offset \(offset): vlen \(vlen) on \(kind.name), which has no trailing records"
         case .nonZeroField(let id, let offset, let field, let value):
             return "BTF type \(id) at byte offset \(offset): \(field) is \(value), must be 0"
         case .invalidInt(let id, let offset, let data):
             return "BTF type \(id) at byte offset \(offset): INT data 0x\(String(data, radix: 16)) sets reserved bits"
         case .danglingTypeID(let id, let offset, let target, let typeCount):
-            return "BTF type \(id) at byte offset \(offset) refers to type \(target), but the last type is \(typeCount - 1)"
+            return
+                "BTF type \(id) at byte offset \(offset) refers to type \(target), but the last type is \(typeCount - 1)"
         case .badStringOffset(let id, let offset, let stringOffset, let tableSize):
             return "BTF type \(id) at byte offset \(offset) names string offset \(stringOffset), "
                 + "past the \(tableSize)-byte string section"

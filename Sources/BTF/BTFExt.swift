@@ -145,23 +145,32 @@ public struct BTFExt: Sendable, Hashable {
         let (lOff, lLen) = subsection(16)
         let (cOff, cLen) = hdrLen >= 32 ? subsection(24) : (0, 0)
 
-        funcInfo = try BTFExt.parse(r, hdrLen: hdrLen, offset: fOff, length: fLen, name: "func_info",
-                                    minimumRecord: 8) { r, at in
+        funcInfo = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: fOff, length: fLen, name: "func_info",
+            minimumRecord: 8
+        ) { r, at in
             FuncInfo(instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)))
         }
-        lineInfo = try BTFExt.parse(r, hdrLen: hdrLen, offset: lOff, length: lLen, name: "line_info",
-                                    minimumRecord: 16) { r, at in
-            LineInfo(instructionOffset: r.u32(at), fileNameOffset: r.u32(at + 4), lineOffset: r.u32(at + 8),
-                     lineColumn: r.u32(at + 12))
+        lineInfo = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: lOff, length: lLen, name: "line_info",
+            minimumRecord: 16
+        ) { r, at in
+            LineInfo(
+                instructionOffset: r.u32(at), fileNameOffset: r.u32(at + 4), lineOffset: r.u32(at + 8),
+                lineColumn: r.u32(at + 12))
         }
-        coreRelocations = try BTFExt.parse(r, hdrLen: hdrLen, offset: cOff, length: cLen, name: "core_relo",
-                                           minimumRecord: 16) { r, at in
+        coreRelocations = try BTFExt.parse(
+            r, hdrLen: hdrLen, offset: cOff, length: cLen, name: "core_relo",
+            minimumRecord: 16
+        ) { r, at in
             let raw = r.u32(at + 12)
             guard let kind = CoreRelocationKind(rawValue: raw) else {
-                throw BTFError.extMalformed(offset: at + 12, reason: "unknown CO-RE relocation kind \(raw) (known: 0-12)")
+                throw BTFError.extMalformed(
+                    offset: at + 12, reason: "unknown CO-RE relocation kind \(raw) (known: 0-12)")
             }
-            return CoreRelocation(instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)),
-                                  accessStringOffset: r.u32(at + 8), kind: kind)
+            return CoreRelocation(
+                instructionOffset: r.u32(at), type: TypeID(r.u32(at + 4)),
+                accessStringOffset: r.u32(at + 8), kind: kind)
         }
     }
 
@@ -169,9 +178,10 @@ public struct BTFExt: Sendable, Hashable {
         self = try bytes.withUnsafeBytes { try BTFExt(decoding: $0) }
     }
 
-    static func parse<R>(_ r: ByteReader, hdrLen: Int, offset: Int, length: Int, name: String, minimumRecord: Int,
-                         _ record: (ByteReader, Int) throws -> R) throws -> [ExtSection<R>]
-    {
+    static func parse<R>(
+        _ r: ByteReader, hdrLen: Int, offset: Int, length: Int, name: String, minimumRecord: Int,
+        _ record: (ByteReader, Int) throws -> R
+    ) throws -> [ExtSection<R>] {
         guard length > 0 else { return [] }
         let start = hdrLen + offset
         let available = r.bytes.count
@@ -187,7 +197,8 @@ public struct BTFExt: Sendable, Hashable {
         }
         let recordSize = Int(r.u32(start))
         guard recordSize >= minimumRecord, recordSize % 4 == 0, recordSize <= length else {
-            throw BTFError.extMalformed(offset: start, reason: "\(name) record size \(recordSize) (needs ≥ \(minimumRecord), a multiple of 4)")
+            throw BTFError.extMalformed(
+                offset: start, reason: "\(name) record size \(recordSize) (needs ≥ \(minimumRecord), a multiple of 4)")
         }
         var sections: [ExtSection<R>] = []
         var at = start + 4
@@ -202,8 +213,9 @@ public struct BTFExt: Sendable, Hashable {
             }
             at += 8
             guard count <= (end - at) / recordSize else {
-                throw BTFError.extTruncated(what: "\(count) \(name) records", offset: at,
-                                            needed: count * recordSize, available: end - at)
+                throw BTFError.extTruncated(
+                    what: "\(count) \(name) records", offset: at,
+                    needed: count * recordSize, available: end - at)
             }
             var records: [R] = []
             records.reserveCapacity(count)
@@ -256,18 +268,52 @@ public struct BPFObject: Sendable {
 }
 
 /// Load BTF from raw BTF bytes or from an ELF file's .BTF section.
-public func loadBTF(from bytes: UnsafeRawBufferPointer) throws -> BTF {
-    if ELFFile.hasMagic(bytes) {
-        let elf = try openELF(bytes)
-        guard let s = elf.section(named: ".BTF") else {
-            throw BTFError.notABPFObject("the ELF file has no .BTF section")
-        }
-        return try BTF(decoding: elf.data(of: s))
+public func loadBTF(from bytes: UnsafeRawBufferPointer) throws -> BTF { try BTF(loading: bytes) }
+
+extension BTF {
+    /// Load BTF from raw BTF bytes or from an ELF file's .BTF section (vmlinux, BPF object).
+    public init(loading bytes: UnsafeRawBufferPointer) throws {
+        self = try BTF.load(bytes)
     }
-    return try BTF(decoding: bytes)
+}
+
+extension BTF {
+    fileprivate static func load(_ bytes: UnsafeRawBufferPointer) throws -> BTF {
+        if ELFFile.hasMagic(bytes) {
+            let elf = try openELF(bytes)
+            guard let s = elf.section(named: ".BTF") else {
+                throw BTFError.notABPFObject("the ELF file has no .BTF section")
+            }
+            return try BTF(decoding: elf.data(of: s))
+        }
+        return try BTF(decoding: bytes)
+    }
 }
 
 /// Parse an ELF container, wrapping its error.
 func openELF(_ bytes: UnsafeRawBufferPointer) throws(BTFError) -> ELFFile {
+    try checkSectionNameTable(bytes)
     do { return try ELFFile(bytes: bytes) } catch { throw .elf(error) }
+}
+
+/// ELFFile slices the section-name table without checking its extent when its size is 0 (found
+/// by scripts/fuzz.sh: an empty .shstrtab with an offset past the file traps). Check it here
+/// until the ELF module does.
+private func checkSectionNameTable(_ bytes: UnsafeRawBufferPointer) throws(BTFError) {
+    guard bytes.count >= 64, bytes[4] == 1 || bytes[4] == 2, bytes[5] == 1 || bytes[5] == 2 else { return }
+    let is64 = bytes[4] == 2
+    let r = ByteReader(bytes: bytes, littleEndian: bytes[5] == 1)
+    let shoff = is64 ? r.u64(0x28) : UInt64(r.u32(0x20))
+    let entry = Int(is64 ? r.u16(0x3a) : r.u16(0x2e))
+    let count = Int(is64 ? r.u16(0x3c) : r.u16(0x30))
+    let index = Int(is64 ? r.u16(0x3e) : r.u16(0x32))
+    guard index < count, entry >= (is64 ? 64 : 40), shoff <= UInt64(bytes.count) else { return }
+    let at = Int(shoff) + index * entry
+    guard at + entry <= bytes.count else { return }
+    let offset = is64 ? r.u64(at + 24) : UInt64(r.u32(at + 16))
+    let size = is64 ? r.u64(at + 32) : UInt64(r.u32(at + 20))
+    let end = offset.addingReportingOverflow(size)
+    if end.overflow || end.partialValue > UInt64(bytes.count) {
+        throw .elf(.truncated(what: "section name table", offset: Int(clamping: offset), needed: Int(clamping: size)))
+    }
 }

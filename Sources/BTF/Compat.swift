@@ -32,9 +32,11 @@ extension BTF {
             let t = out.types[i]
             switch t.kind {
             case .float(let size):
-                out.types[i] = BTFType(nameOffset: 0, kind: .structure(Composite(size: size, bitfieldMembers: false, members: [])))
+                out.types[i] = BTFType(
+                    nameOffset: 0, kind: .structure(Composite(size: size, bitfieldMembers: false, members: [])))
             case .declTag:
-                out.types[i] = BTFType(nameOffset: t.nameOffset, kind: .int(size: 1, encoding: 0, bitOffset: 0, bits: 8))
+                out.types[i] = BTFType(
+                    nameOffset: t.nameOffset, kind: .int(size: 1, encoding: 0, bitOffset: 0, bits: 8))
             case .typeTag(let to, _):
                 out.types[i] = BTFType(nameOffset: 0, kind: .const(to))
             case .enumeration(var e):
@@ -49,7 +51,8 @@ extension BTF {
                         var strings = StringTableBuilderAppending(out.strings)
                         let name = strings.add("enum64_placeholder")
                         out.strings = strings.table
-                        placeholder = out.append(BTFType(nameOffset: name, kind: .int(size: 1, encoding: 0, bitOffset: 0, bits: 8)))
+                        placeholder = out.append(
+                            BTFType(nameOffset: name, kind: .int(size: 1, encoding: 0, bitOffset: 0, bits: 8)))
                     }
                     let members = e.values.map { Member(nameOffset: $0.nameOffset, type: placeholder!, offset: 0) }
                     out.types[i].kind = .union(Composite(size: e.size, bitfieldMembers: false, members: members))
@@ -68,9 +71,6 @@ struct StringTableBuilderAppending {
     var table: StringTable
     init(_ table: StringTable) { self.table = table }
     mutating func add(_ text: String) -> UInt32 {
-        let offset = UInt32(table.bytes.count)
-        table.bytes.append(contentsOf: Array(text.utf8))
-        table.bytes.append(0)
-        return offset
+        table.append(text)
     }
 }

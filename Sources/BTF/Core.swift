@@ -48,37 +48,90 @@ public struct CoreRelocationResult: Hashable, Sendable {
 }
 
 /// Resolves CO-RE relocations of objects against one target BTF.
-public struct CoreResolver {
-    public let target: BTF
-    public let targetPointerSize: Int
+public struct CoreResolver<Target: TypeTable> {
+    public let target: Target
+    /// The target's pointer size (libbpf's `determine_ptr_size`), found with the first candidate scan.
+    public private(set) var targetPointerSize: Int = 8
+    private var pointerSizeKnown = false
     /// Essential name → candidate ids in id order, filled by `prepareCandidates`.
     private var candidatesByName: [[UInt8]: [TypeID]] = [:]
 
-    public init(target: BTF) {
+    public init(target: Target) {
         self.target = target
-        self.targetPointerSize = target.pointerSize
+    }
+
+    /// The INT names libbpf takes for `long`.
+    static var longAliases: [[UInt8]] {
+        [
+            "long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int", "unsigned int long",
+            "long unsigned int", "long int unsigned", "int unsigned long", "int long unsigned",
+        ].map { Array($0.utf8) }
+    }
+
+    /// Find `long` among the candidates (one scan shared with candidate lookup).
+    private mutating func ensurePointerSize() {
+        guard !pointerSizeKnown else { return }
+        pointerSizeKnown = true
+        prepareCandidates(Set(CoreResolver.longAliases))
+        var best: (id: TypeID, size: Int)? = nil
+        for alias in CoreResolver.longAliases {
+            for id in candidatesByName[alias] ?? [] {
+                guard case .int(let size, _, _, _)? = target.type(id)?.kind, size == 4 || size == 8,
+                    target.strings.equals(target.type(id)!.nameOffset, alias)
+                else { continue }
+                if best == nil || id < best!.id { best = (id, Int(size)) }
+                break
+            }
+        }
+        targetPointerSize = best?.size ?? 8
     }
 
     /// Find target types named like `names` (essential names) in one pass over the target.
     public mutating func prepareCandidates(_ names: Set<[UInt8]>) {
-        let missing = names.filter { candidatesByName[$0] == nil }
+        let missing = Array(names.filter { candidatesByName[$0] == nil && !$0.isEmpty })
         guard !missing.isEmpty else { return }
         for n in missing { candidatesByName[n] = [] }
-        var firstBytes = [Bool](repeating: false, count: 256)
-        for n in missing { if let f = n.first { firstBytes[Int(f)] = true } }
+        // Names to try, by first byte: most target names are rejected by one table lookup.
+        var byFirstByte = [[Int]](repeating: [], count: 256)
+        for (i, n) in missing.enumerated() { byFirstByte[Int(n[0])].append(i) }
+        var found = [[TypeID]](repeating: [], count: missing.count)
+        let nameOffsets = target.nameOffsets
         target.strings.bytes.withUnsafeBufferPointer { strings in
-            for (i, t) in target.types.enumerated() {
-                let o = Int(t.nameOffset)
-                guard o != 0, o < strings.count, firstBytes[Int(strings[o])] else { continue }
-                var end = o
-                while end < strings.count && strings[end] != 0 { end += 1 }
-                let full = strings[o..<end]
-                let essential = Array(full.prefix(essentialNameLength(full)))
-                if missing.contains(essential) {
-                    candidatesByName[essential, default: []].append(TypeID(UInt32(i + 1)))
+            nameOffsets.withUnsafeBufferPointer { offsets in
+                for index in 0..<offsets.count {
+                    let o = Int(offsets[index])
+                    guard o != 0, o < strings.count else { continue }
+                    let wanted = byFirstByte[Int(strings[o])]
+                    guard !wanted.isEmpty else { continue }
+                    for w in wanted {
+                        let name = missing[w]
+                        // The target name must start with the wanted essential name…
+                        var k = 1
+                        while k < name.count && o + k < strings.count && strings[o + k] == name[k] { k += 1 }
+                        guard k == name.count, o + k < strings.count else { continue }
+                        // …and be exactly it, or it plus a ___flavor suffix.
+                        if strings[o + k] != 0 {
+                            var end = o + k
+                            while end < strings.count && strings[end] != 0 { end += 1 }
+                            guard essentialNameLength(strings[o..<end]) == name.count else { continue }
+                        }
+                        found[w].append(TypeID(UInt32(index + 1)))
+                    }
                 }
             }
         }
+        for (i, n) in missing.enumerated() { candidatesByName[n] = found[i] }
+    }
+
+    /// Prepare candidates for every relocation of `objects` in one pass over the target.
+    public mutating func prepareCandidates(for objects: [BPFObject]) {
+        var names = Set<[UInt8]>(pointerSizeKnown ? [] : CoreResolver.longAliases)
+        for o in objects {
+            for r in o.coreRelocations {
+                if let n = CoreResolver.essentialName(of: r.relocation, in: o.btf) { names.insert(n) }
+            }
+        }
+        prepareCandidates(names)
     }
 
     /// The essential name of a local relocation's root type, if it has one.
@@ -92,7 +145,7 @@ public struct CoreResolver {
     /// Resolve every CO-RE relocation of `object`.
     public mutating func resolve(_ object: BPFObject) throws -> [CoreRelocationResult] {
         let relocations = object.coreRelocations
-        prepareCandidates(Set(relocations.compactMap { CoreResolver.essentialName(of: $0.relocation, in: object.btf) }))
+        prepareCandidates(for: [object])
         var results: [CoreRelocationResult] = []
         results.reserveCapacity(relocations.count)
         for r in relocations {
@@ -102,10 +155,12 @@ public struct CoreResolver {
     }
 
     /// Resolve one relocation whose local types live in `local` (libbpf's `bpf_core_calc_relo_insn`).
-    public mutating func resolve(_ relocation: CoreRelocation, in local: BTF, section: String = "?",
-                                 index: Int = 0) throws -> CoreRelocationResult
-    {
+    public mutating func resolve(
+        _ relocation: CoreRelocation, in local: BTF, section: String = "?",
+        index: Int = 0
+    ) throws -> CoreRelocationResult {
         func fail(_ why: String) -> BTFError { .badRelocation(section: section, index: index, reason: why) }
+        ensurePointerSize()
         guard let localType = local.type(relocation.type) else {
             throw fail("local type id \(relocation.type.rawValue) does not exist in the object's BTF")
         }
@@ -113,13 +168,15 @@ public struct CoreResolver {
         do {
             localSpec = try CoreSpecParser(btf: local).parse(relocation)
         } catch let e as SpecFailure {
-            throw fail("cannot parse access string \"\(local.strings.string(at: relocation.accessStringOffset))\" "
-                + "of [\(relocation.type.rawValue)] \(local.strings.string(at: localType.nameOffset)): \(e.reason)")
+            throw fail(
+                "cannot parse access string \"\(local.strings.string(at: relocation.accessStringOffset))\" "
+                    + "of [\(relocation.type.rawValue)] \(local.strings.string(at: localType.nameOffset)): \(e.reason)")
         }
         if relocation.kind == .typeIDLocal {
             let id = UInt64(relocation.type.rawValue)
-            return CoreRelocationResult(kind: .typeIDLocal, localValue: id, targetValue: id, poison: false,
-                                        targetSpec: nil)
+            return CoreRelocationResult(
+                kind: .typeIDLocal, localValue: id, targetValue: id, poison: false,
+                targetSpec: nil)
         }
         let localName = local.strings.utf8(at: localType.nameOffset)
         guard !localName.isEmpty else {
@@ -128,7 +185,7 @@ public struct CoreResolver {
         let essential = Array(localName.prefix(essentialNameLength(localName)))
         if candidatesByName[essential] == nil { prepareCandidates([essential]) }
         let candidates = (candidatesByName[essential] ?? []).filter {
-            target[$0].kind.isCoreCompatible(with: localType.kind)
+            target.type($0)?.kind.isCoreCompatible(with: localType.kind) ?? false
         }
         let matcher = CoreMatcher(local: local, target: target, targetPointerSize: targetPointerSize)
         var chosen: (CoreSpec, CoreRelocationResult)? = nil
@@ -143,13 +200,16 @@ public struct CoreResolver {
             let result = try calculate(relocation, localSpec: localSpec, targetSpec: spec, local: local, fail: fail)
             if let (firstSpec, first) = chosen {
                 if spec.bitOffset != firstSpec.bitOffset {
-                    throw BTFError.ambiguousRelocation(section: section, index: index,
-                                                       reason: "field offset \(spec.bitOffset) != \(firstSpec.bitOffset)")
+                    throw BTFError.ambiguousRelocation(
+                        section: section, index: index,
+                        reason: "field offset \(spec.bitOffset) != \(firstSpec.bitOffset)")
                 }
                 if result.poison != first.poison || result.targetValue != first.targetValue {
                     throw BTFError.ambiguousRelocation(
                         section: section, index: index,
-                        reason: "candidates \(candidate) and \(firstSpec.root) give \(result.targetValue) and \(first.targetValue)")
+                        reason:
+                            "candidates \(candidate) and \(firstSpec.root) give \(result.targetValue) and \(first.targetValue)"
+                    )
                 }
             } else {
                 chosen = (spec, result)
@@ -160,12 +220,14 @@ public struct CoreResolver {
     }
 
     /// libbpf's `bpf_core_calc_relo`.
-    private func calculate(_ relocation: CoreRelocation, localSpec: CoreSpec, targetSpec: CoreSpec?, local: BTF,
-                           fail: (String) -> BTFError) throws -> CoreRelocationResult
-    {
+    private func calculate(
+        _ relocation: CoreRelocation, localSpec: CoreSpec, targetSpec: CoreSpec?, local: BTF,
+        fail: (String) -> BTFError
+    ) throws -> CoreRelocationResult {
         let kind = relocation.kind
-        var result = CoreRelocationResult(kind: kind, localValue: 0, targetValue: 0, poison: false,
-                                          targetSpec: targetSpec)
+        var result = CoreRelocationResult(
+            kind: kind, localValue: 0, targetValue: 0, poison: false,
+            targetSpec: targetSpec)
         let localCalc = ValueCalculator(btf: local, pointerSize: 8)
         let targetCalc = ValueCalculator(btf: target, pointerSize: targetPointerSize)
         do {
@@ -174,14 +236,22 @@ public struct CoreResolver {
                     throw fail("the object's own field does not resolve")
                 }
                 result.localValue = l
-                if let t = try targetCalc.field(kind, targetSpec) { result.targetValue = t } else { result.poison = true }
+                if let t = try targetCalc.field(kind, targetSpec) {
+                    result.targetValue = t
+                } else {
+                    result.poison = true
+                }
             } else if kind.isTypeBased {
                 result.localValue = try localCalc.type(kind, localSpec)
                 result.targetValue = try targetCalc.type(kind, targetSpec)
             } else {
                 guard let l = localCalc.enumValue(kind, localSpec) else { throw fail("local enumerator missing") }
                 result.localValue = l
-                if let t = targetCalc.enumValue(kind, targetSpec) { result.targetValue = t } else { result.poison = true }
+                if let t = targetCalc.enumValue(kind, targetSpec) {
+                    result.targetValue = t
+                } else {
+                    result.poison = true
+                }
             }
         } catch let e as SpecFailure {
             throw fail(e.reason)
@@ -201,7 +271,9 @@ struct CoreSpecParser {
 
     func parse(_ relocation: CoreRelocation) throws -> CoreSpec {
         let text = btf.strings.utf8(at: relocation.accessStringOffset)
-        guard let first = text.first, first != UInt8(ascii: ":") else { throw SpecFailure(reason: "empty access string") }
+        guard let first = text.first, first != UInt8(ascii: ":") else {
+            throw SpecFailure(reason: "empty access string")
+        }
         var spec = CoreSpec(root: relocation.type, kind: relocation.kind)
         if relocation.kind.isTypeBased {
             guard Array(text) == [UInt8(ascii: "0")] else {
@@ -248,12 +320,15 @@ struct CoreSpecParser {
         }
         spec.bitOffset = UInt32(truncatingIfNeeded: Int64(rootIndex) &* size &* 8)
         for i in 1..<spec.raw.count {
-            guard let skipped = btf.skippingModifiers(id) else { throw SpecFailure(reason: "type \(id) does not resolve") }
+            guard let skipped = btf.skippingModifiers(id) else {
+                throw SpecFailure(reason: "type \(id) does not resolve")
+            }
             (id, t) = skipped
             let index = spec.raw[i]
             if let c = t.kind.composite {
                 guard index < c.members.count else {
-                    throw SpecFailure(reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
+                    throw SpecFailure(
+                        reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
                 }
                 spec.bitOffset &+= c.bitOffset(index)
                 let m = c.members[index]
@@ -276,7 +351,8 @@ struct CoreSpecParser {
                 }
                 spec.bitOffset &+= UInt32(truncatingIfNeeded: Int64(index) &* sz &* 8)
             } else {
-                throw SpecFailure(reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
+                throw SpecFailure(
+                    reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
             }
         }
         return spec
@@ -284,21 +360,21 @@ struct CoreSpecParser {
 }
 
 /// libbpf's `is_flex_arr`: a zero-length array that is the last member of its struct.
-func isFlexibleArray(_ btf: BTF, after accessor: CoreAccessor?, count: UInt32) -> Bool {
+func isFlexibleArray<T: TypeTable>(_ btf: T, after accessor: CoreAccessor?, count: UInt32) -> Bool {
     guard let accessor, accessor.nameOffset != nil, count == 0,
-          let c = btf.type(accessor.type)?.kind.composite
+        let c = btf.type(accessor.type)?.kind.composite
     else { return false }
     return accessor.index == c.members.count - 1
 }
 
 /// Matching a local spec against one candidate (libbpf's `bpf_core_spec_match` and helpers).
-struct CoreMatcher {
+struct CoreMatcher<Target: TypeTable> {
     let local: BTF
-    let target: BTF
+    let target: Target
     let targetPointerSize: Int
 
     /// Skip modifiers and typedefs; the type is nil for void. Dangling ids and loops are errors.
-    func skip(_ btf: BTF, _ id: TypeID) throws -> (id: TypeID, type: BTFType?) {
+    func skip<T: TypeTable>(_ btf: T, _ id: TypeID) throws -> (id: TypeID, type: BTFType?) {
         guard let r = btf.skippingModifiersToID(id) else {
             throw SpecFailure(reason: "type \(id) does not resolve (dangling id or a loop)")
         }
@@ -310,20 +386,22 @@ struct CoreMatcher {
         var spec = CoreSpec(root: candidate, kind: localSpec.kind)
         let kind = localSpec.kind
         if kind.isTypeBased {
-            let ok = kind == .typeMatches
+            let ok =
+                kind == .typeMatches
                 ? try typesMatch(localSpec.root, candidate, behindPointer: false, level: 32)
                 : try typesAreCompatible(localSpec.root, candidate, level: 32)
             return ok ? spec : nil
         }
         if kind.isEnumValueBased {
             guard let (id, t) = target.skippingModifiers(candidate), let e = t.kind.enumeration,
-                  let localName = localSpec.accessors[0].nameOffset
+                let localName = localSpec.accessors[0].nameOffset
             else { return nil }
             let wanted = local.strings.utf8(at: localName)
             let essential = wanted.prefix(essentialNameLength(wanted))
             for (i, v) in e.values.enumerated() {
                 let name = target.strings.utf8(at: v.nameOffset)
-                if essentialNameLength(name) == essential.count && name.prefix(essential.count).elementsEqual(essential) {
+                if essentialNameLength(name) == essential.count && name.prefix(essential.count).elementsEqual(essential)
+                {
                     spec.accessors.append(CoreAccessor(type: id, index: i, nameOffset: v.nameOffset))
                     spec.raw.append(i)
                     return spec
@@ -366,7 +444,7 @@ struct CoreMatcher {
         let (id, t) = try skip(target, targetID)
         guard let c = t?.kind.composite else { return nil }
         guard let localComposite = local.type(accessor.type)?.kind.composite,
-              accessor.index < localComposite.members.count
+            accessor.index < localComposite.members.count
         else { throw SpecFailure(reason: "local accessor does not name a member") }
         let localMember = localComposite.members[accessor.index]
         let localName = local.strings.utf8(at: localMember.nameOffset)
@@ -447,8 +525,10 @@ struct CoreMatcher {
                 guard lparams.count == rparams.count else { return false }
                 for (lp, rp) in zip(lparams, rparams) {
                     guard level > 0 else { throw SpecFailure(reason: "function prototypes nest deeper than 32") }
-                    guard try typesAreCompatible(try skip(local, lp.type).id, try skip(target, rp.type).id,
-                                                 level: level - 1)
+                    guard
+                        try typesAreCompatible(
+                            try skip(local, lp.type).id, try skip(target, rp.type).id,
+                            level: level - 1)
                     else { return false }
                 }
                 l = try skip(local, lret).id
@@ -531,7 +611,9 @@ struct CoreMatcher {
                     return false
                 }
                 for (lp, rp) in zip(lparams, rparams) {
-                    guard try typesMatch(lp.type, rp.type, behindPointer: behind, level: level - 1) else { return false }
+                    guard try typesMatch(lp.type, rp.type, behindPointer: behind, level: level - 1) else {
+                        return false
+                    }
                 }
                 l = lret
                 r = rret
@@ -545,8 +627,8 @@ struct CoreMatcher {
 }
 
 /// libbpf's `bpf_core_calc_{field,type,enumval}_relo` for one side (local or target).
-struct ValueCalculator {
-    let btf: BTF
+struct ValueCalculator<Table: TypeTable> {
+    let btf: Table
     let pointerSize: Int
 
     /// nil asks for poisoning (no spec for a kind that needs one).

@@ -73,7 +73,30 @@ extension Kind {
     }
 }
 
-extension BTF {
+/// Read access to a type table: the decoded `BTF` or the lazily decoding `BTFIndex`. CO-RE
+/// resolution and the minimizer work on either.
+public protocol TypeTable {
+    /// The type with this id; nil for void or an id out of range.
+    func type(_ id: TypeID) -> BTFType?
+    var strings: StringTable { get }
+    /// Number of ids including void.
+    var idCount: Int { get }
+    var byteOrder: ByteOrder { get }
+    /// Each type's id, name offset and kind, without decoding its body.
+    func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void)
+    /// Every type's name offset, in id order (id 1 first).
+    var nameOffsets: [UInt32] { get }
+}
+
+extension BTF: TypeTable {
+    public var nameOffsets: [UInt32] { types.map(\.nameOffset) }
+
+    public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
+        for (i, t) in types.enumerated() { body(TypeID(UInt32(i + 1)), t.nameOffset, t.kind.code) }
+    }
+}
+
+extension TypeTable {
     /// Follow typedefs and modifiers to the underlying type (libbpf's `skip_mods_and_typedefs`).
     /// Returns nil for void, a dangling id, or a chain deeper than 32.
     public func skippingModifiers(_ id: TypeID) -> (id: TypeID, type: BTFType)? {
@@ -145,11 +168,16 @@ extension BTF {
             "unsigned int long", "long unsigned int", "long int unsigned", "int unsigned long",
             "int long unsigned",
         ].map { Array($0.utf8) }
-        for t in types {
-            guard case .int(let size, _, _, _) = t.kind, size == 4 || size == 8 else { continue }
-            for a in aliases where strings.equals(t.nameOffset, a) { return Int(size) }
+        var found: Int? = nil
+        forEachTypeHeader { id, name, kind in
+            guard found == nil, kind == .int, case .int(let size, _, _, _)? = type(id)?.kind, size == 4 || size == 8
+            else { return }
+            for a in aliases where strings.equals(name, a) {
+                found = Int(size)
+                return
+            }
         }
-        return 8
+        return found ?? 8
     }
 }
 

@@ -34,7 +34,7 @@ public struct BTFSummary: Sendable, Hashable {
     public init(_ btf: BTF, largest limit: Int = 10) {
         byteOrder = btf.byteOrder
         headerLength = Int(btf.headerLength)
-        stringSectionBytes = btf.strings.bytes.count
+        stringSectionBytes = btf.strings.count
         typeCount = btf.types.count
         var counts = [Int](repeating: 0, count: 20), bytes = [Int](repeating: 0, count: 20)
         var total = 0
@@ -55,8 +55,9 @@ public struct BTFSummary: Sendable, Hashable {
         }
         largest = order.prefix(limit).map { i in
             let t = btf.types[i]
-            return TypeSize(id: TypeID(UInt32(i + 1)), kind: t.kind.code, name: btf.strings.string(at: t.nameOffset),
-                            recordBytes: t.encodedSize, byteSize: t.kind.byteSize)
+            return TypeSize(
+                id: TypeID(UInt32(i + 1)), kind: t.kind.code, name: btf.strings.string(at: t.nameOffset),
+                recordBytes: t.encodedSize, byteSize: t.kind.byteSize)
         }
     }
 }

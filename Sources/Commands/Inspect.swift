@@ -25,7 +25,9 @@ extension BTFGen {
 
         struct Report: Encodable {
             struct Kind: Encodable { let kind: String; let count: Int; let bytes: Int }
-            struct Large: Encodable { let id: UInt32; let kind: String; let name: String; let recordBytes: Int; let size: UInt32? }
+            struct Large: Encodable {
+                let id: UInt32; let kind: String; let name: String; let recordBytes: Int; let size: UInt32?
+            }
             let file: String
             let container: String
             let byteOrder: String
@@ -65,15 +67,19 @@ extension BTFGen {
                 stringBytes: s.stringSectionBytes, types: s.typeCount,
                 kinds: s.kinds.map { .init(kind: $0.kind.name, count: $0.count, bytes: $0.bytes) },
                 largest: s.largest.map {
-                    .init(id: $0.id.rawValue, kind: $0.kind.name, name: $0.name, recordBytes: $0.recordBytes, size: $0.byteSize)
+                    .init(
+                        id: $0.id.rawValue, kind: $0.kind.name, name: $0.name, recordBytes: $0.recordBytes,
+                        size: $0.byteSize)
                 },
                 coreRelocations: relocations)
             if json {
                 try printJSON(report)
                 return
             }
-            print("\(file): \(container), \(report.byteOrder)-endian BTF, \(formatBytes(s.totalBytes)) "
-                  + "(types \(formatBytes(s.typeSectionBytes)), strings \(formatBytes(s.stringSectionBytes))), \(s.typeCount) types")
+            print(
+                "\(file): \(container), \(report.byteOrder)-endian BTF, \(formatBytes(s.totalBytes)) "
+                    + "(types \(formatBytes(s.typeSectionBytes)), strings \(formatBytes(s.stringSectionBytes))), \(s.typeCount) types"
+            )
             print("")
             var rows = [["KIND", "COUNT", "BYTES"]]
             rows += s.kinds.map { [$0.kind.name, String($0.count), String($0.bytes)] }
@@ -82,14 +88,20 @@ extension BTFGen {
                 print("")
                 var large = [["ID", "KIND", "NAME", "RECORD", "SIZE"]]
                 large += s.largest.map {
-                    [String($0.id.rawValue), $0.kind.name, $0.name.isEmpty ? "(anon)" : $0.name, String($0.recordBytes),
-                     $0.byteSize.map(String.init) ?? "-"]
+                    [
+                        String($0.id.rawValue), $0.kind.name, $0.name.isEmpty ? "(anon)" : $0.name,
+                        String($0.recordBytes),
+                        $0.byteSize.map(String.init) ?? "-",
+                    ]
                 }
                 print(table(large))
             }
             if let relocations, !relocations.isEmpty {
                 print("")
-                print("CO-RE relocations: " + relocations.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                print(
+                    "CO-RE relocations: "
+                        + relocations.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                )
             }
         }
     }

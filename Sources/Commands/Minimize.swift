@@ -21,16 +21,25 @@ extension BTFGen {
 
         @OptionGroup var catalogOptions: CatalogOptions
 
-        @Option(name: .customLong("object"), help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
+        @Option(
+            name: .customLong("object"),
+            help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
         var objects: [String] = []
 
-        @Option(name: .customLong("btf"), help: ArgumentHelp("Minimize this kernel BTF (raw or ELF with .BTF) instead of the catalog. Repeatable.", valueName: "file"))
+        @Option(
+            name: .customLong("btf"),
+            help: ArgumentHelp(
+                "Minimize this kernel BTF (raw or ELF with .BTF) instead of the catalog. Repeatable.", valueName: "file"
+            ))
         var btfFiles: [String] = []
 
         @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Output directory.", valueName: "dir"))
         var output: String
 
-        @Option(help: "Oldest libbpf that must parse the output: libbpf-1.x (default) or libbpf-0.x (rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64).")
+        @Option(
+            help:
+                "Oldest libbpf that must parse the output: libbpf-1.x (default) or libbpf-0.x (rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64)."
+        )
         var compat: CompatLevel = .current
 
         @Flag(help: "Print one JSON object per kernel instead of text.")
@@ -76,11 +85,13 @@ extension BTFGen {
                 let catalog = catalogOptions.resolved
                 let entries = try reporting { try catalog.entries() }
                 if entries.isEmpty {
-                    warn("catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
+                    warn(
+                        "catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
                     throw ExitCode.failure
                 }
                 jobs = entries.map {
-                    Job(label: $0.identity.release, input: catalog.url(of: $0).path,
+                    Job(
+                        label: $0.identity.release, input: catalog.url(of: $0).path,
                         output: outRoot.appendingPathComponent($0.path).path)
                 }
             } else {
@@ -104,8 +115,10 @@ extension BTFGen {
                     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(r), as: UTF8.self))
                 } else {
-                    print("\(r.output): \(r.types) types, \(r.outputBytes) B (from \(formatBytes(r.inputBytes)))"
-                          + (r.unresolved > 0 ? ", \(r.unresolved) of \(r.relocations) relocations match nothing" : ""))
+                    print(
+                        "\(r.output): \(r.types) types, \(r.outputBytes) B (from \(formatBytes(r.inputBytes)))"
+                            + (r.unresolved > 0
+                                ? ", \(r.unresolved) of \(r.relocations) relocations match nothing" : ""))
                 }
             }
         }
@@ -120,7 +133,9 @@ struct InputFailure: Error, CustomStringConvertible {
 
 /// Runs the per-kernel work on all cores; each kernel is independent.
 enum MinimizeRun {
-    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize.Outcome] {
+    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize
+        .Outcome]
+    {
         nonisolated(unsafe) var results = [Result<BTFGen.Minimize.Outcome, Error>?](repeating: nil, count: jobs.count)
         let lock = NSLock()
         let workers = min(jobs.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -141,11 +156,28 @@ enum MinimizeRun {
         return try results.map { try $0!.get() }
     }
 
-    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws -> BTFGen.Minimize.Outcome {
-        let file = try MappedFile(path: job.input)
-        let full: BTF
-        do { full = try loadBTF(from: file.bytes) } catch { throw InputFailure("\(job.input): \(error)") }
+    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
+        -> BTFGen.Minimize.Outcome
+    {
+        let full: BTFIndex
+        let inputBytes: Int
+        do {
+            // Records are located here and checked as CO-RE decodes them; a full validation of
+            // all ~100k types would cost more than the rest of the work for this kernel.
+            // sysfs files may refuse mmap: then the file is raw BTF, read whole.
+            let mapped = try? MappedFile(path: job.input)
+            if let mapped, mapped.bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
+                // A vmlinux or ELF-wrapped BTF: only its .BTF section is copied.
+                inputBytes = mapped.size
+                full = try BTFIndex(loading: mapped.bytes, validate: false)
+            } else {
+                let bytes = try readWholeFile(job.input)
+                inputBytes = bytes.count
+                full = try BTFIndex(bytes, validate: false)
+            }
+        } catch { throw InputFailure("\(job.input): \(error)") }
         var minimizer = Minimizer(target: full)
+        minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
         for o in objects {
             let results: [CoreRelocationResult]
@@ -154,12 +186,79 @@ enum MinimizeRun {
             unresolved += results.filter { $0.targetSpec == nil && $0.kind != .typeIDLocal }.count
         }
         let small = minimizer.minimized().compatible(with: compat)
-        let bytes = small.encoded()
+        let out = small.encoded()
         let url = URL(fileURLWithPath: job.output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(bytes).write(to: url, options: .atomic)
-        return .init(kernel: job.label, input: job.input, output: job.output, inputBytes: file.size,
-                     outputBytes: bytes.count, types: small.types.count, relocations: relocations,
-                     unresolved: unresolved)
+        try writeReplacing(job.output, out)
+        return .init(
+            kernel: job.label, input: job.input, output: job.output, inputBytes: inputBytes,
+            outputBytes: out.count, types: small.types.count, relocations: relocations,
+            unresolved: unresolved)
+    }
+}
+
+/// A whole file in one read(2) into an array: cheaper than mapping it and copying.
+func readWholeFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        throw errno == ENOENT
+            ? FileAccessError.missing(path: path) : FileAccessError.unreadable(path: path, errno: errno)
+    }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
+    if (st.st_mode & S_IFMT) == S_IFDIR { throw FileAccessError.isDirectory(path: path) }
+    // sysfs files report size 4096 whatever they hold: read until EOF, growing as needed.
+    var capacity = max(Int(st.st_size) + 1, 1 << 16)
+    while true {
+        var failure: Int32 = 0
+        var complete = false
+        let buffer = [UInt8](unsafeUninitializedCapacity: capacity) { raw, count in
+            count = 0
+            while count < raw.count {
+                let n = read(fd, raw.baseAddress! + count, raw.count - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 {
+                    complete = true
+                    return
+                }
+                count += n
+            }
+        }
+        if failure != 0 { throw FileAccessError.unreadable(path: path, errno: failure) }
+        if complete { return buffer }
+        // Filled the buffer without reaching EOF: start over with more room.
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
+        capacity *= 4
+    }
+}
+
+/// Write `bytes` to a temporary file beside `path` and rename it over `path`: readers never see a
+/// partial file. No fsync: these outputs are derived and cheap to regenerate.
+func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileAccessError.unreadable(path: temporary, errno: errno) }
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            let e = errno
+            close(fd)
+            unlink(temporary)
+            throw InputFailure("cannot write \(temporary): \(String(cString: strerror(e)))")
+        }
+        written += n
+    }
+    close(fd)
+    guard rename(temporary, path) == 0 else {
+        let e = errno
+        unlink(temporary)
+        throw InputFailure("cannot rename \(temporary) to \(path): \(String(cString: strerror(e)))")
     }
 }

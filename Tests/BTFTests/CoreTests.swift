@@ -38,10 +38,16 @@ struct Builder {
         var inner = [t.member("b", tlong, 0)]
         if targetHasA { inner.append(t.member("a", tint, 64)) }
         let anonStruct = t.add("", .structure(Composite(size: 16, bitfieldMembers: false, members: inner)))
-        let anonUnion = t.add("", .union(Composite(size: 16, bitfieldMembers: false, members: [t.member("", anonStruct, 0)])))
-        _ = t.add("foo", .structure(Composite(size: 24, bitfieldMembers: false, members: [
-            t.member("pad", arr, 0), t.member("", anonUnion, 64),
-        ])))
+        let anonUnion = t.add(
+            "", .union(Composite(size: 16, bitfieldMembers: false, members: [t.member("", anonStruct, 0)])))
+        _ = t.add(
+            "foo",
+            .structure(
+                Composite(
+                    size: 24, bitfieldMembers: false,
+                    members: [
+                        t.member("pad", arr, 0), t.member("", anonUnion, 64),
+                    ])))
         return (l.btf, t.done(), foo, l)
     }
 
@@ -77,9 +83,14 @@ struct Builder {
         var t = Builder()
         let tint = t.add("int", .int(size: 4, encoding: 1, bitOffset: 0, bits: 32))
         let tlong = t.add("long", .int(size: 8, encoding: 1, bitOffset: 0, bits: 64))
-        _ = t.add("foo", .structure(Composite(size: 24, bitfieldMembers: false, members: [
-            t.member("b", tlong, 0), t.member("a", tint, 64), t.member("c", tint, 96),
-        ])))
+        _ = t.add(
+            "foo",
+            .structure(
+                Composite(
+                    size: 24, bitfieldMembers: false,
+                    members: [
+                        t.member("b", tlong, 0), t.member("a", tint, 64), t.member("c", tint, 96),
+                    ])))
         let flat = t.done()
         var r2 = CoreResolver(target: flat)
         let result = try r2.resolve(r, in: local)
@@ -92,12 +103,14 @@ struct Builder {
     @Test func enumValueAgainstEnum64() throws {
         var l = Builder()
         let x = l.strings.add("X___old")
-        let e = l.add("e", .enumeration(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: x, value: 1)])))
+        let e = l.add(
+            "e", .enumeration(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: x, value: 1)])))
         let r = l.relocation(e, "0", .enumValueValue)
         let local = l.done()
         var t = Builder()
         let tx = t.strings.add("X")
-        _ = t.add("e", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: tx, value: 1 << 40)])))
+        _ = t.add(
+            "e", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: tx, value: 1 << 40)])))
         var resolver = CoreResolver(target: t.done())
         #expect(try resolver.resolve(r, in: local).targetValue == 1 << 40)
     }
@@ -105,7 +118,8 @@ struct Builder {
     @Test func ambiguousCandidatesAreRejected() throws {
         var l = Builder()
         let lint = l.add("int", .int(size: 4, encoding: 1, bitOffset: 0, bits: 32))
-        let foo = l.add("foo", .structure(Composite(size: 4, bitfieldMembers: false, members: [l.member("a", lint, 0)])))
+        let foo = l.add(
+            "foo", .structure(Composite(size: 4, bitfieldMembers: false, members: [l.member("a", lint, 0)])))
         let r = l.relocation(foo, "0:0", .fieldByteOffset)
         let local = l.done()
         var t = Builder()
@@ -130,15 +144,25 @@ struct Builder {
         let tag = t.add("user", .typeTag(f, isAttribute: false))
         _ = t.add("tag", .declTag(type: tag, componentIndex: -1, isAttribute: false))
         let small = t.strings.add("S"), big = t.strings.add("B")
-        _ = t.add("e32", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: small, value: 5)])))
-        _ = t.add("e64", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: big, value: 1 << 40)])))
+        _ = t.add(
+            "e32", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: small, value: 5)])))
+        _ = t.add(
+            "e64", .enum64(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: big, value: 1 << 40)]))
+        )
         _ = t.add("signed", .enumeration(Enumeration(size: 4, isSigned: true, values: [])))
         let btf = t.done()
         let old = btf.compatible(with: .libbpf0)
         let kinds = Set(old.types.map(\.kind.code))
         #expect(kinds.isDisjoint(with: [.float, .declTag, .typeTag, .enum64]))
-        #expect(old[TypeID(4)].kind == .enumeration(Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: small, value: 5)])))
-        if case .union(let c) = old[TypeID(5)].kind { #expect(c.members.count == 1) } else { Issue.record("e64 not a union") }
+        #expect(
+            old[TypeID(4)].kind
+                == .enumeration(
+                    Enumeration(size: 8, isSigned: false, values: [Enumerator(nameOffset: small, value: 5)])))
+        if case .union(let c) = old[TypeID(5)].kind {
+            #expect(c.members.count == 1)
+        } else {
+            Issue.record("e64 not a union")
+        }
         if case .enumeration(let e) = old[TypeID(6)].kind { #expect(!e.isSigned) } else { Issue.record("enum lost") }
         #expect(try BTF(decoding: old.encoded()) == old)
         #expect(btf.compatible(with: .current) == btf)

@@ -27,7 +27,8 @@ enum BTFFixtures {
     }
 
     static let cacheDirectory: String = {
-        let dir = ProcessInfo.processInfo.environment["BTFGEN_TEST_CACHE"]
+        let dir =
+            ProcessInfo.processInfo.environment["BTFGEN_TEST_CACHE"]
             ?? (NSTemporaryDirectory() + "btfgen-engine-fixtures")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
@@ -40,7 +41,7 @@ enum BTFFixtures {
         if !FileManager.default.fileExists(atPath: out) {
             let tmp = out + ".tmp"
             guard let r = try? runProcess("llvm-objcopy-14", ["--dump-section", ".BTF=\(tmp)", vmlinux, "/dev/null"]),
-                  r.status == 0 || FileManager.default.fileExists(atPath: tmp)
+                r.status == 0 || FileManager.default.fileExists(atPath: tmp)
             else { return nil }
             try? FileManager.default.moveItem(atPath: tmp, toPath: out)
         }
@@ -50,7 +51,9 @@ enum BTFFixtures {
     /// The BTF-less test kernel's BTF, generated once with pahole --btf_encode_detached.
     static var testKernel: KernelBTF? {
         guard let vmlinux = Fixture.testVmlinux else { return nil }
-        let out = cacheDirectory + "/testkernel-" + String(vmlinux.hashValue & 0xffff_ffff, radix: 16) + ".btf"
+        // FNV-1a of the path: stable across runs (String.hashValue is seeded per process).
+        let key = vmlinux.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        let out = cacheDirectory + "/testkernel-" + String(key, radix: 16) + ".btf"
         if !FileManager.default.fileExists(atPath: out) {
             let tmp = out + ".tmp"
             guard let r = try? runProcess("pahole", ["--btf_encode_detached=\(tmp)", vmlinux]), r.status == 0 else {

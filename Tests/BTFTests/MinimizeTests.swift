@@ -30,7 +30,9 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
                 s += " {\(btf.strings.string(at: m.nameOffset)):\(ref(m.type))@\(c.bitOffset(i))/\(c.bitfieldSize(i))}"
             }
         case .enumeration(let e), .enum64(let e):
-            s += " size=\(e.size) " + e.values.map { "\(btf.strings.string(at: $0.nameOffset))=\($0.value)" }.joined(separator: ",")
+            s +=
+                " size=\(e.size) "
+                + e.values.map { "\(btf.strings.string(at: $0.nameOffset))=\($0.value)" }.joined(separator: ",")
         default:
             s += " " + ref(id)
             for r in t.referencedTypes { s += " -> \(ref(r))" }
@@ -53,18 +55,23 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
     func keepsTheSameTypesAndMembersAsBpftool(_ kernel: KernelBTF) throws {
         guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
-        let objs = try objects()
-        let ours = try full.minimized(for: objs.map(\.1))
+        let all = try objects()
         let scratch = try ScratchDirectory("btfgen-min")
         defer { scratch.remove() }
-        let theirsPath = scratch.file("bpftool.btf")
-        let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
-        try #require(r.status == 0, "bpftool failed: \(r.stderr)")
-        let theirs = try BTF(decoding: try BTFFixtures.read(theirsPath))
-        let a = canonicalTypes(ours), b = canonicalTypes(theirs)
-        #expect(a.subtracting(b).sorted() == [], "kept by btfgen only")
-        #expect(b.subtracting(a).sorted() == [], "kept by bpftool only")
-        #expect(ours.types.count == theirs.types.count)
+        // Each object alone, then all together.
+        for objs in all.map({ [$0] }) + [all] {
+            let ours = try full.minimized(for: objs.map(\.1))
+            let theirsPath = scratch.file("bpftool.btf")
+            let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
+            try #require(r.status == 0, "bpftool failed: \(r.stderr)")
+            let theirs = try BTF(decoding: try BTFFixtures.read(theirsPath))
+            let a = canonicalTypes(ours), b = canonicalTypes(theirs)
+            #expect(a.subtracting(b).sorted() == [], "kept by btfgen only")
+            #expect(b.subtracting(a).sorted() == [], "kept by bpftool only")
+            #expect(ours.types.count == theirs.types.count)
+            // Stronger than the set equality asked for: same type order and string order too.
+            #expect(ours.encoded() == (try BTFFixtures.read(theirsPath)), "not byte-identical to bpftool's output")
+        }
     }
 
     @Test(arguments: cases)
@@ -88,12 +95,30 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
             for (i, (x, y)) in zip(a, b).enumerated() {
                 #expect(x.poison == y.poison, "\(path) relo #\(i) \(x.kind.name)")
                 if x.kind == .typeIDTarget {
-                    #expect(full.name(of: TypeID(UInt32(x.targetValue))) == small.name(of: TypeID(UInt32(y.targetValue))))
+                    #expect(
+                        full.name(of: TypeID(UInt32(x.targetValue))) == small.name(of: TypeID(UInt32(y.targetValue))))
                 } else {
                     #expect(x.targetValue == y.targetValue, "\(path) relo #\(i) \(x.kind.name) on \(kernel)")
                 }
                 #expect(x.localValue == y.localValue)
             }
+        }
+    }
+
+    @Test(arguments: cases)
+    func lazyIndexGivesTheSameResultAsTheDecodedModel(_ kernel: KernelBTF) throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let bytes = try BTFFixtures.read(kernel.path)
+        let full = try BTF(decoding: bytes)
+        let objs = try objects().map(\.1)
+        for validate in [true, false] {
+            let index = try BTFIndex(bytes, validate: validate)
+            #expect(index.typeCount == full.types.count)
+            #expect(try index.minimized(for: objs) == full.minimized(for: objs))
+        }
+        let index = try BTFIndex(bytes)
+        for id in stride(from: 1, to: full.types.count, by: 97) {
+            #expect(index.type(TypeID(UInt32(id))) == full.type(TypeID(UInt32(id))))
         }
     }
 

@@ -8,13 +8,25 @@ func sampleBTF() -> BTF {
     let e = strings.add("e"), x = strings.add("X")
     var btf = BTF(strings: strings.table)
     btf.append(BTFType(nameOffset: int, kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
-    btf.append(BTFType(nameOffset: s, kind: .structure(Composite(size: 16, bitfieldMembers: false, members: [
-        Member(nameOffset: a, type: 1, offset: 0), Member(nameOffset: p, type: 3, offset: 64),
-    ]))))
+    btf.append(
+        BTFType(
+            nameOffset: s,
+            kind: .structure(
+                Composite(
+                    size: 16, bitfieldMembers: false,
+                    members: [
+                        Member(nameOffset: a, type: 1, offset: 0), Member(nameOffset: p, type: 3, offset: 64),
+                    ]))))
     btf.append(BTFType(nameOffset: 0, kind: .pointer(1)))
-    btf.append(BTFType(nameOffset: e, kind: .enumeration(Enumeration(size: 4, isSigned: false, values: [
-        Enumerator(nameOffset: x, value: 7),
-    ]))))
+    btf.append(
+        BTFType(
+            nameOffset: e,
+            kind: .enumeration(
+                Enumeration(
+                    size: 4, isSigned: false,
+                    values: [
+                        Enumerator(nameOffset: x, value: 7)
+                    ]))))
     return btf
 }
 
@@ -31,6 +43,25 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(try BTF(decoding: bytes).encoded() == bytes)
     }
 
+    @Test func indexReportsTheSameErrorsAsDecoding() {
+        var mutants: [[UInt8]] = []
+        var b = sampleBTF().encoded()
+        poke(&b, 76 + 8, 99)
+        mutants.append(b)
+        b = sampleBTF().encoded()
+        poke(&b, 40 + 12, 5000)
+        mutants.append(b)
+        b = sampleBTF().encoded()
+        poke(&b, 88 + 4, 6 << 24 | 200)
+        mutants.append(b)
+        for m in mutants {
+            var decodeError: BTFError? = nil, indexError: BTFError? = nil
+            do { _ = try BTF(decoding: m) } catch { decodeError = error as? BTFError }
+            do { _ = try BTFIndex(m) } catch { indexError = error as? BTFError }
+            #expect(decodeError != nil && decodeError == indexError)
+        }
+    }
+
     @Test func truncatedHeader() {
         let bytes = Array(sampleBTF().encoded().prefix(10))
         #expect(throws: BTFError.truncatedHeader(available: 10)) { try BTF(decoding: bytes) }
@@ -45,7 +76,9 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
     @Test func danglingTypeID() {
         var bytes = sampleBTF().encoded()
         poke(&bytes, 76 + 8, 99)  // the pointer's target
-        #expect(throws: BTFError.danglingTypeID(id: 3, offset: 76, target: 99, typeCount: 5)) { try BTF(decoding: bytes) }
+        #expect(throws: BTFError.danglingTypeID(id: 3, offset: 76, target: 99, typeCount: 5)) {
+            try BTF(decoding: bytes)
+        }
     }
 
     @Test func badStringOffset() {
@@ -86,7 +119,9 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(throws: BTFError.self) { try BTF(decoding: bytes) }
         bytes = sampleBTF().encoded()
         bytes.append(0)  // trailing garbage
-        #expect(throws: BTFError.badSectionLayout("1 unaccounted bytes follow the string section")) { try BTF(decoding: bytes) }
+        #expect(throws: BTFError.badSectionLayout("1 unaccounted bytes follow the string section")) {
+            try BTF(decoding: bytes)
+        }
     }
 
     @Test func longerHeaderIsAcceptedAndKept() throws {
@@ -127,5 +162,56 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
 
     @Test func objectWithoutBTF() {
         #expect(throws: BTFError.self) { try BPFObject(bytes: [0x7f, 0x45, 0x4c, 0x46]) }
+    }
+}
+
+@Suite struct ObjectTests {
+    /// Found by scripts/fuzz.sh: an ELF whose empty section-name table lies past the end of the file.
+    @Test func emptySectionNameTablePastTheEndIsAnErrorNotATrap() {
+        var elf = [UInt8](repeating: 0, count: 64 + 2 * 64)
+        elf[0] = 0x7f; elf[1] = 0x45; elf[2] = 0x4c; elf[3] = 0x46
+        elf[4] = 2; elf[5] = 1; elf[6] = 1
+        elf[18] = 247  // EM_BPF
+        poke(&elf, 0x28, 64)  // e_shoff
+        elf[0x3a] = 64  // e_shentsize
+        elf[0x3c] = 2  // e_shnum
+        elf[0x3e] = 1  // e_shstrndx
+        let s1 = 64 + 64
+        poke(&elf, s1 + 4, 3)  // SHT_STRTAB
+        for i in 0..<8 { elf[s1 + 24 + i] = 0xff }  // sh_offset = 2^64 - 1, sh_size = 0
+        #expect(throws: BTFError.self) { try BPFObject(bytes: elf) }
+    }
+
+    @Test func realObjectsCarryCoreRelocations() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        for path in BTFFixtures.testObjects {
+            let o = try BPFObject(bytes: try BTFFixtures.read(path))
+            let ext = try #require(o.ext, "\(path) has no .BTF.ext")
+            #expect(!ext.funcInfo.isEmpty && !ext.lineInfo.isEmpty)
+            #expect(!o.coreRelocations.isEmpty)
+            #expect(o.coreRelocations.allSatisfy { o.btf.type($0.relocation.type) != nil })
+        }
+    }
+
+    @Test func indexAndLoadReadTheBTFOfAnELF() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        for path in BTFFixtures.testObjects {
+            let bytes = try BTFFixtures.read(path)
+            let object = try BPFObject(bytes: bytes)
+            let index = try bytes.withUnsafeBytes { try BTFIndex(loading: $0) }
+            #expect(index.typeCount == object.btf.types.count)
+            #expect(try bytes.withUnsafeBytes { try BTF(loading: $0) } == object.btf)
+            #expect(object.sectionNames.contains(".BTF.ext"))
+        }
+    }
+
+    @Test func testObjectsCoverEveryKindClang14Emits() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        var kinds = Set<CoreRelocationKind>()
+        for path in BTFFixtures.testObjects {
+            kinds.formUnion(try BPFObject(bytes: try BTFFixtures.read(path)).coreRelocations.map(\.relocation.kind))
+        }
+        // TYPE_MATCHES needs clang >= 15; CoreTests.typeMatches covers it with synthetic BTF.
+        #expect(kinds == Set(CoreRelocationKind.allCases).subtracting([.typeMatches]))
     }
 }

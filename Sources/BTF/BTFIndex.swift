@@ -1,0 +1,160 @@
+// A BTF read in place: the header is checked, every record is located (and, when asked,
+// validated like `BTF(decoding:)` does), but a type's body is only built when someone asks for it.
+// This is what makes minimizing a whole catalog cheap: CO-RE touches a few dozen of a kernel's
+// ~100,000 types.
+import ELF
+import Synchronization
+
+/// Types already decoded from an index: CO-RE asks for the same few structs again and again.
+final class DecodedTypes: Sendable {
+    private let entries = Mutex<[UInt32: BTFType]>([:])
+
+    func get(_ id: UInt32) -> BTFType? { entries.withLock { $0[id] } }
+    func put(_ id: UInt32, _ type: BTFType) { entries.withLock { $0[id] = type } }
+}
+
+/// A lazily decoding view of one BTF blob.
+public struct BTFIndex: TypeTable, Sendable {
+    /// The whole blob (header, types, strings).
+    private let data: [UInt8]
+    /// Byte offset of type `id`'s record in `data`, at `offsets[id - 1]`.
+    private let offsets: [UInt32]
+    /// Each type's name offset and kind number, for scans that need no bodies.
+    private let names: [UInt32]
+    private let kinds: [UInt8]
+    public let strings: StringTable
+    public let byteOrder: ByteOrder
+    public let headerLength: UInt32
+    private let typeEnd: Int
+    private let cache = DecodedTypes()
+
+    /// Index raw BTF. With `validate`, every record's names and type references are checked as
+    /// `BTF(decoding:)` checks them; without, only what locating records needs (kinds, vlen
+    /// bounds) and the rest is checked as types are decoded.
+    public init(_ bytes: [UInt8], validate: Bool = true) throws {
+        let header = try bytes.withUnsafeBytes { try BTFHeader($0) }
+        let strings = bytes[header.stringStart..<header.stringEnd]
+        try StringTable.validate(strings)
+        var offsets: [UInt32] = [], names: [UInt32] = [], kinds: [UInt8] = []
+        var maxReference: UInt32 = 0
+        try bytes.withUnsafeBytes { raw in
+            let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
+            var decoder = TypeDecoder(
+                reader: reader, start: header.typeStart, end: header.typeEnd,
+                stringSize: UInt32(strings.count))
+            // Every record is at least 12 bytes: that bounds the count. Plain buffers, filled once.
+            let capacity = (header.typeEnd - header.typeStart) / 12 + 1
+            let offsetBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
+            let nameBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
+            let kindBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+            defer {
+                offsetBuffer.deallocate()
+                nameBuffer.deallocate()
+                kindBuffer.deallocate()
+            }
+            let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
+            var count = 0
+            var at = header.typeStart
+            while at < header.typeEnd {
+                let id = UInt32(count + 1)
+                offsetBuffer[count] = UInt32(at)
+                if validate {
+                    let h = try decoder.scan(id: id, at: at)
+                    nameBuffer[count] = h.nameOffset
+                    kindBuffer[count] = h.code.rawValue
+                    at += h.size
+                } else {
+                    // Fast path: just enough to find the next record; bodies are checked on decode.
+                    guard header.typeEnd - at >= 12 else {
+                        _ = try decoder.header(id: id, at: at)
+                        throw BTFError.internalError("record \(id) rejected without a reason")
+                    }
+                    let info = reader.u32(at + 4)
+                    let kind = Int((info >> 24) & 0x1f)
+                    let size = sizes[kind] &+ strides[kind] &* Int(info & 0xffff)
+                    guard kind >= 1 && kind <= 19, header.typeEnd - at >= size else {
+                        _ = try decoder.header(id: id, at: at)  // throws the precise error
+                        throw BTFError.internalError("record \(id) rejected without a reason")
+                    }
+                    nameBuffer[count] = reader.u32(at)
+                    kindBuffer[count] = UInt8(kind)
+                    at += size
+                }
+                count += 1
+            }
+            maxReference = decoder.maxReference
+            offsets = Array(offsetBuffer[0..<count])
+            names = Array(nameBuffer[0..<count])
+            kinds = Array(kindBuffer[0..<count])
+        }
+        data = bytes
+        self.offsets = offsets
+        self.names = names
+        self.kinds = kinds
+        self.strings = StringTable(storage: bytes, range: header.stringStart..<header.stringEnd)
+        byteOrder = header.byteOrder
+        headerLength = header.headerLength
+        typeEnd = header.typeEnd
+        if validate && Int(maxReference) >= offsets.count + 1 {
+            // Rare: find the first culprit with its offset.
+            try BTF(decoding: bytes).validateReferences()
+        }
+    }
+
+    /// Index the .BTF of an ELF file, or raw BTF.
+    public init(loading bytes: UnsafeRawBufferPointer, validate: Bool = true) throws {
+        if ELFFile.hasMagic(bytes) {
+            let elf = try openELF(bytes)
+            guard let s = elf.section(named: ".BTF") else {
+                throw BTFError.notABPFObject("the ELF file has no .BTF section")
+            }
+            try self.init(Array(elf.data(of: s)), validate: validate)
+        } else {
+            try self.init(Array(bytes), validate: validate)
+        }
+    }
+
+    public var idCount: Int { offsets.count + 1 }
+
+    /// Number of types, not counting void.
+    public var typeCount: Int { offsets.count }
+
+    public func type(_ id: TypeID) -> BTFType? {
+        let i = Int(id.rawValue)
+        guard i >= 1 && i <= offsets.count else { return nil }
+        if let hit = cache.get(id.rawValue) { return hit }
+        let decoded: BTFType? = data.withUnsafeBytes { raw in
+            var decoder = TypeDecoder(
+                reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
+                start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
+            return try? decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0
+        }
+        if let decoded { cache.put(id.rawValue, decoded) }
+        return decoded
+    }
+
+    public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
+        names.withUnsafeBufferPointer { n in
+            kinds.withUnsafeBufferPointer { k in
+                for i in 0..<n.count {
+                    // Kinds were checked when indexing.
+                    body(TypeID(UInt32(i + 1)), n[i], KindCode(rawValue: k[i]) ?? .int)
+                }
+            }
+        }
+    }
+
+    /// Name offsets of all types, in id order (id 1 first).
+    public var nameOffsets: [UInt32] { names }
+
+    /// Decode every type (what `BTF(decoding:)` returns).
+    public func decoded() throws -> BTF {
+        try BTF(decoding: data)
+    }
+}
+
+/// Bytes of a record with vlen 0, by kind number (0 and 20–31 unused), and bytes per vlen entry.
+private let recordSize: [Int] =
+    [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
+private let recordStride: [Int] =
+    [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)

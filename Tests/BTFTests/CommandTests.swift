@@ -1,0 +1,125 @@
+import BTF
+import Catalog
+import Foundation
+import Kernel
+import TestSupport
+import Testing
+
+/// `btfgen minimize` and `btfgen inspect` as a user runs them.
+@Suite(.serialized) struct CommandTests {
+    @Test func minimizeCatalogMirrorsItsLayoutAndMatchesTheLibrary() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let catalog = Catalog(root: URL(fileURLWithPath: scratch.file("kernels")))
+        try catalog.prepare()
+        var expected: [String: [UInt8]] = [:]
+        let objects = try BTFFixtures.objects.map { try BPFObject(bytes: try BTFFixtures.read($0)) }
+        for (i, kernel) in BTFFixtures.kernels.enumerated() {
+            let bytes = try BTFFixtures.read(kernel.path)
+            let staged = catalog.scratchFile("k\(i)")
+            try Data(bytes).write(to: staged)
+            let identity = KernelIdentity(
+                release: "6.1.\(i)-test", arch: "x86_64", buildID: BuildID(hex: String(repeating: "\(i)", count: 40)),
+                distro: "debian", distroVersion: "12")
+            let entry = CatalogEntry(
+                identity: identity, path: "", sha256: "", size: bytes.count, typeCount: 0, build: nil,
+                source: kernel.label, builtAt: "2026-11-23T00:00:00Z")
+            guard case .added(let added) = try catalog.insert(btfFile: staged, entry: entry, force: false) else {
+                Issue.record("catalog insert did not add \(kernel)")
+                continue
+            }
+            expected[added.path] = try BTF(decoding: bytes).minimized(for: objects).encoded()
+        }
+        let out = scratch.file("out")
+        let r = try btfgen(
+            ["minimize", "--catalog", catalog.root.path, "-o", out] + BTFFixtures.objects.flatMap { ["--object", $0] })
+        #expect(r.status == 0, "\(r.stderr)")
+        for (path, bytes) in expected {
+            #expect(try BTFFixtures.read(out + "/" + path) == bytes, "\(path)")
+        }
+        #expect(expectPathHasFiles(out) == expected.count)
+    }
+
+    @Test func minimizeReadsAVmlinuxDirectly() throws {
+        guard BTFFixtures.requireObjects(), let vmlinux = Fixture.debianVmlinux, let debian = BTFFixtures.debian else {
+            if Fixture.required { Issue.record("BTFGEN_DEBIAN_VMLINUX missing") }
+            return
+        }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let r = try btfgen(
+            ["minimize", "--btf", vmlinux, "-o", scratch.path] + BTFFixtures.objects.flatMap { ["--object", $0] })
+        #expect(r.status == 0, "\(r.stderr)")
+        let objects = try BTFFixtures.objects.map { try BPFObject(bytes: try BTFFixtures.read($0)) }
+        let expected = try BTF(decoding: try BTFFixtures.read(debian.path)).minimized(for: objects).encoded()
+        let name = URL(fileURLWithPath: vmlinux).lastPathComponent + ".btf"
+        #expect(try BTFFixtures.read(scratch.file(name)) == expected)
+    }
+
+    @Test func minimizeBadInputsFailWithOneLine() throws {
+        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let garbage = scratch.file("garbage.o")
+        try Data("not an object".utf8).write(to: URL(fileURLWithPath: garbage))
+        for args in [
+            ["minimize", "--object", garbage, "--btf", host.path, "-o", scratch.file("o")],
+            ["minimize", "--object", BTFFixtures.testObjects[0], "--btf", garbage, "-o", scratch.file("o")],
+            ["minimize", "--object", scratch.file("missing.o"), "--btf", host.path, "-o", scratch.file("o")],
+            ["inspect", garbage],
+        ] {
+            let r = try btfgen(args)
+            #expect(r.status == 1, "\(args)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("btfgen: "), "\(args): \(r.stderr)")
+        }
+        let r = try btfgen(["minimize", "--btf", host.path, "-o", scratch.file("o")])
+        #expect(r.status != 0 && r.stderr.contains("--object"))
+    }
+
+    @Test func compatOutputHasNoNewKinds() throws {
+        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let r = try btfgen(
+            ["minimize", "--compat", "libbpf-0.x", "--btf", host.path, "-o", scratch.path]
+                + BTFFixtures.testObjects.flatMap { ["--object", $0] })
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try BTF(decoding: try BTFFixtures.read(scratch.file("vmlinux.btf")))
+        #expect(Set(out.types.map(\.kind.code)).isDisjoint(with: [.float, .declTag, .typeTag, .enum64]))
+        // The ENUM64 perf_callchain_context's values do not fit 32 bits: it became a union of names.
+        #expect(
+            out.types.contains {
+                $0.kind.code == .union && out.strings.string(at: $0.nameOffset) == "perf_callchain_context"
+            })
+    }
+
+    @Test func inspectPrintsSummaryAndJSON() throws {
+        guard let host = BTFFixtures.host else { return }
+        let text = try btfgen(["inspect", host.path, "--top", "3"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("raw BTF") && text.stdout.contains("STRUCT") && text.stdout.contains("RECORD"))
+        let json = try btfgen(["inspect", "--json", host.path])
+        #expect(json.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let full = try BTF(decoding: try BTFFixtures.read(host.path))
+        #expect(object?["types"] as? Int == full.types.count)
+        #expect(object?["totalBytes"] as? Int == full.encoded().count)
+        if let obj = BTFFixtures.testObjects.first {
+            let r = try btfgen(["inspect", "--json", obj])
+            #expect(r.status == 0 && r.stdout.contains("coreRelocations") && r.stdout.contains("byte_off"))
+        }
+    }
+}
+
+/// Count regular files under a directory tree.
+func expectPathHasFiles(_ path: String) -> Int {
+    let e = FileManager.default.enumerator(atPath: path)
+    var n = 0
+    while let f = e?.nextObject() as? String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path + "/" + f, isDirectory: &isDir), !isDir.boolValue { n += 1 }
+    }
+    return n
+}
