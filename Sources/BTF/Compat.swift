@@ -47,14 +47,18 @@ extension BTF {
                     e.isSigned = false
                     out.types[i].kind = .enumeration(e)
                 } else {
-                    if placeholder == nil {
+                    let placeholderID: TypeID
+                    if let placeholder {
+                        placeholderID = placeholder
+                    } else {
                         var strings = StringTableBuilderAppending(out.strings)
                         let name = strings.add("enum64_placeholder")
                         out.strings = strings.table
-                        placeholder = out.append(
+                        placeholderID = out.append(
                             BTFType(nameOffset: name, kind: .int(size: 1, encoding: 0, bitOffset: 0, bits: 8)))
+                        placeholder = placeholderID
                     }
-                    let members = e.values.map { Member(nameOffset: $0.nameOffset, type: placeholder!, offset: 0) }
+                    let members = e.values.map { Member(nameOffset: $0.nameOffset, type: placeholderID, offset: 0) }
                     out.types[i].kind = .union(Composite(size: e.size, bitfieldMembers: false, members: members))
                 }
             case .int, .pointer, .array, .structure, .union, .forward, .typedef, .volatile, .const, .restrict,

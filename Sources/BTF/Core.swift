@@ -500,7 +500,7 @@ struct CoreMatcher<Target: TypeTable> {
         switch (local.type(localID), target.type(targetID)) {
         case (nil, nil): break
         case (let a?, let b?): guard a.kind.isCoreCompatible(with: b.kind) else { return false }
-        default: return false
+        case (nil, _?), (_?, nil): return false
         }
         var l = localID, r = targetID
         for _ in 0..<maximumResolveDepth {

@@ -81,7 +81,18 @@ if targets.isEmpty, let first = objects.first { targets.append(first.btf) }
 
 /// One input through every entry point. Returns a broken invariant, if any.
 @MainActor func exercise(btf bytes: [UInt8]) -> String? {
-    guard let btf = try? BTF(decoding: bytes) else { return nil }
+    // The lazy index (what `btfgen minimize` uses) must survive anything, validated or not.
+    if let index = try? BTFIndex(bytes, validate: false) {
+        _ = try? index.minimized(for: objects)
+        for id in stride(from: 0, through: index.typeCount, by: max(1, index.typeCount / 64)) {
+            _ = index.type(TypeID(UInt32(id)))
+        }
+    }
+    let validated = (try? BTFIndex(bytes)) != nil
+    guard let btf = try? BTF(decoding: bytes) else {
+        return validated ? "BTFIndex accepts what BTF(decoding:) rejects" : nil
+    }
+    if !validated { return "BTFIndex rejects what BTF(decoding:) accepts" }
     // Accepted input must re-encode to exactly itself.
     if btf.encoded() != bytes { return "decode→encode is not the identity" }
     for id in btf.ids {
