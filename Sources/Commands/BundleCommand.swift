@@ -135,16 +135,9 @@ struct LoadedObject {
     }
 }
 
-/// Minimizes many kernels' BTF for the same objects, on all cores.
+/// Minimizes many kernels' BTF for the same objects, on all cores, as `btfgen minimize` does.
 enum KernelMinimizer {
     static func minimize(_ btfPaths: [String], objects: [BPFObject], compat: CompatLevel) throws -> [[UInt8]] {
-        try btfPaths.concurrentMap { path in
-            let file = try MappedFile(path: path)
-            let full: BTF
-            do { full = try file.withBytes { try loadBTF(from: $0) } } catch { throw InputFailure("\(path): \(error)") }
-            var minimizer = Minimizer(target: full)
-            for o in objects { _ = try minimizer.record(o) }
-            return minimizer.minimized().compatible(with: compat).encoded()
-        }
+        try btfPaths.concurrentMap { try MinimizeRun.minimize($0, objects: objects, compat: compat).bytes }
     }
 }

@@ -133,67 +133,65 @@ struct InputFailure: Error, CustomStringConvertible {
 
 /// Runs the per-kernel work on all cores; each kernel is independent.
 enum MinimizeRun {
-    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws -> [BTFGen.Minimize
-        .Outcome]
+    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws
+        -> [BTFGen.Minimize.Outcome]
     {
-        nonisolated(unsafe) var results = [Result<BTFGen.Minimize.Outcome, Error>?](repeating: nil, count: jobs.count)
-        let lock = NSLock()
-        let workers = min(jobs.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
-        nonisolated(unsafe) var next = 0
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                lock.lock()
-                let i = next
-                next += 1
-                lock.unlock()
-                guard i < jobs.count else { return }
-                let r = Result { try one(jobs[i], objects: objects, compat: compat) }
-                lock.lock()
-                results[i] = r
-                lock.unlock()
-            }
-        }
-        return try results.map { try $0!.get() }
+        try jobs.concurrentMap { try one($0, objects: objects, compat: compat) }
     }
 
-    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
-        -> BTFGen.Minimize.Outcome
-    {
+    /// One kernel's minimized BTF, in memory (`btfgen bundle` uses this directly).
+    struct Minimized {
+        let bytes: [UInt8]
+        let inputBytes: Int
+        let types: Int
+        let relocations: Int
+        let unresolved: Int
+    }
+
+    static func minimize(_ input: String, objects: [BPFObject], compat: CompatLevel) throws -> Minimized {
         let full: BTFIndex
         let inputBytes: Int
         do {
             // Records are located here and checked as CO-RE decodes them; a full validation of
             // all ~100k types would cost more than the rest of the work for this kernel.
             // sysfs files may refuse mmap: then the file is raw BTF, read whole.
-            let mapped = try? MappedFile(path: job.input)
+            let mapped = try? MappedFile(path: input)
             if let mapped, mapped.bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
                 // A vmlinux or ELF-wrapped BTF: only its .BTF section is copied.
                 inputBytes = mapped.size
-                full = try BTFIndex(loading: mapped.bytes, validate: false)
+                full = try mapped.withBytes { try BTFIndex(loading: $0, validate: false) }
             } else {
-                let bytes = try readWholeFile(job.input)
+                let bytes = try readWholeFile(input)
                 inputBytes = bytes.count
                 full = try BTFIndex(bytes, validate: false)
             }
-        } catch { throw InputFailure("\(job.input): \(error)") }
+        } catch { throw InputFailure("\(input): \(error)") }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
         for o in objects {
             let results: [CoreRelocationResult]
-            do { results = try minimizer.record(o) } catch { throw InputFailure("against \(job.input): \(error)") }
+            do { results = try minimizer.record(o) } catch { throw InputFailure("against \(input): \(error)") }
             relocations += results.count
             unresolved += results.filter { $0.targetSpec == nil && $0.kind != .typeIDLocal }.count
         }
         let small = minimizer.minimized().compatible(with: compat)
-        let out = small.encoded()
+        return Minimized(bytes: small.encoded(), inputBytes: inputBytes, types: small.types.count,
+                         relocations: relocations, unresolved: unresolved)
+    }
+
+    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
+        -> BTFGen.Minimize.Outcome
+    {
+        let m = try minimize(job.input, objects: objects, compat: compat)
+        let out = m.bytes
         let url = URL(fileURLWithPath: job.output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try writeReplacing(job.output, out)
         return .init(
-            kernel: job.label, input: job.input, output: job.output, inputBytes: inputBytes,
-            outputBytes: out.count, types: small.types.count, relocations: relocations,
-            unresolved: unresolved)
+            kernel: job.label, input: job.input, output: job.output, inputBytes: m.inputBytes,
+            outputBytes: out.count, types: m.types, relocations: m.relocations,
+            unresolved: m.unresolved)
     }
 }
 

@@ -167,7 +167,12 @@ public struct ELFFile {
         }
         var names: UnsafeRawBufferPointer? = nil
         if shstrndx < raw.count, raw[shstrndx].type != ELFSection.typeNoBits {
+            // The extent check above skips empty sections; an empty name table may still point
+            // past the end of the file (a fuzz finding), so check it here before slicing.
             let s = raw[shstrndx]
+            guard s.offset <= UInt64(bytes.count) else {
+                throw .truncated(what: "section name table", offset: Int(clamping: s.offset), needed: 0)
+            }
             names = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
         }
         sections = raw.enumerated().map { i, s in

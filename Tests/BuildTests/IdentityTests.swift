@@ -1,6 +1,7 @@
 // Kernel identity, file recognition, hashing and tool-version logic, checked against independent
 // oracles (readelf, sha256sum) and real banner strings from distro kernels.
 import Catalog
+import ELF
 import Foundation
 import Ingest
 import Kernel
@@ -173,5 +174,15 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: catalog.url(of: first).path))
         #expect(try catalog.lookup("339fb556").path == first.path)
         #expect(throws: CatalogError.self) { try catalog.lookup("4.18.0-305.el8.x86_64") }  // ambiguous
+    }
+
+    @Test func emptySectionNameTablePastTheEndIsAnError() throws {
+        // ELFWriter's layout: 3 section headers at e_shoff; [2] is .shstrtab (offset at +24, size at +32).
+        var bytes = ELFWriter.btfObject([0x9f, 0xeb, 1, 0] + [UInt8](repeating: 0, count: 20))
+        let shoff = bytes[0x28..<0x30].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = shoff + 2 * 64
+        for k in 0..<8 { bytes[header + 24 + k] = k == 3 ? 0x10 : 0 }  // offset 0x10000000, far past the end
+        for k in 0..<8 { bytes[header + 32 + k] = 0 }  // size 0
+        #expect(throws: ELFError.self) { try bytes.withUnsafeBytes { _ = try ELFFile(bytes: $0) } }
     }
 }
