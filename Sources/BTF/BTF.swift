@@ -18,12 +18,15 @@ import ELF
 /// window into a larger buffer (the whole file), so that indexing a kernel BTF copies nothing.
 public struct StringTable: Sendable, Hashable {
     private var storage: [UInt8]
+    /// When set, the strings live in this mapped blob (at `base`) and `storage` is empty.
+    private var blob: Blob?
     private var base: Int
     /// Size of the section in bytes.
     public private(set) var count: Int
 
     public init(bytes: [UInt8] = [0]) {
         storage = bytes
+        blob = nil
         base = 0
         count = bytes.count
     }
@@ -31,12 +34,35 @@ public struct StringTable: Sendable, Hashable {
     /// The strings at `range` of `storage`, without copying.
     public init(storage: [UInt8], range: Range<Int>) {
         self.storage = storage
+        blob = nil
         base = range.lowerBound
         count = range.count
     }
 
+    /// The strings at `range` of a blob, without copying.
+    init(blob: Blob, range: Range<Int>) {
+        storage = []
+        self.blob = blob
+        base = range.lowerBound
+        count = range.count
+    }
+
+    /// Run `body` on the section's bytes.
+    @inline(__always)
+    public func withUnsafeBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let blob {
+            return try withExtendedLifetime(blob) {
+                try body(UnsafeBufferPointer(start: blob.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + base, count: count))
+            }
+        }
+        return try storage.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[base..<base + count])) }
+    }
+
     /// The section's bytes.
-    public var bytes: ArraySlice<UInt8> { storage[base..<base + count] }
+    public var bytes: ArraySlice<UInt8> {
+        if blob != nil { return withUnsafeBytes { ArraySlice($0) } }
+        return storage[base..<base + count]
+    }
 
     public static func == (a: StringTable, b: StringTable) -> Bool { a.bytes.elementsEqual(b.bytes) }
     public func hash(into hasher: inout Hasher) {
@@ -46,8 +72,9 @@ public struct StringTable: Sendable, Hashable {
 
     /// Append `text` (and its NUL), returning its offset.
     public mutating func append(_ text: String) -> UInt32 {
-        if base != 0 || storage.count != count {
+        if blob != nil || base != 0 || storage.count != count {
             storage = Array(bytes)
+            blob = nil
             base = 0
         }
         let offset = UInt32(count)
@@ -66,20 +93,49 @@ public struct StringTable: Sendable, Hashable {
     public func equals(_ offset: UInt32, _ text: [UInt8]) -> Bool {
         let o = Int(offset)
         guard o + text.count < count else { return false }
-        let start = base + o
-        for i in 0..<text.count where storage[start + i] != text[i] { return false }
-        return storage[start + text.count] == 0
+        return withUnsafeBytes { s in
+            for i in 0..<text.count where s[o + i] != text[i] { return false }
+            return s[o + text.count] == 0
+        }
     }
 
     /// The bytes of the string at `offset`, without its NUL.
     public func utf8(at offset: UInt32) -> ArraySlice<UInt8> {
         let o = Int(offset)
         guard o < count else { return [] }
+        if blob != nil {
+            return withUnsafeBytes { s in
+                var end = o
+                while end < s.count && s[end] != 0 { end += 1 }
+                return ArraySlice(UnsafeBufferPointer(rebasing: s[o..<end]))
+            }
+        }
         let start = base + o, limit = base + count
         var end = start
         while end < limit && storage[end] != 0 { end += 1 }
         return storage[start..<end]
     }
+}
+
+/// Bytes that outlive any one call: a read-only file mapping (or a copy), shared by an index and
+/// its string table.
+final class Blob: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    private let release: (UnsafeRawBufferPointer) -> Void
+
+    init(bytes: UnsafeRawBufferPointer, release: @escaping (UnsafeRawBufferPointer) -> Void) {
+        self.bytes = bytes
+        self.release = release
+    }
+
+    /// A private copy of `array`.
+    convenience init(copying array: [UInt8]) {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 16)
+        array.withUnsafeBytes { p.copyMemory(from: $0) }
+        self.init(bytes: UnsafeRawBufferPointer(rebasing: p[0..<array.count])) { _ in p.deallocate() }
+    }
+
+    deinit { release(bytes) }
 }
 
 /// Builds a string section, storing each distinct string once.

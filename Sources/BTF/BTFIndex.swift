@@ -4,6 +4,11 @@
 // ~100,000 types.
 import ELF
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Types already decoded from an index: CO-RE asks for the same few structs again and again.
 final class DecodedTypes: Sendable {
@@ -16,7 +21,7 @@ final class DecodedTypes: Sendable {
 /// A lazily decoding view of one BTF blob.
 public struct BTFIndex: TypeTable, Sendable {
     /// The whole blob (header, types, strings).
-    private let data: [UInt8]
+    private let data: Blob
     /// Byte offset of type `id`'s record in `data`, at `offsets[id - 1]`.
     private let offsets: [UInt32]
     /// Each type's name offset and kind number, for scans that need no bodies.
@@ -32,32 +37,71 @@ public struct BTFIndex: TypeTable, Sendable {
     /// `BTF(decoding:)` checks them; without, only what locating records needs (kinds, vlen
     /// bounds) and the rest is checked as types are decoded.
     public init(_ bytes: [UInt8], validate: Bool = true) throws {
-        let header = try bytes.withUnsafeBytes { try BTFHeader($0) }
-        let strings = bytes[header.stringStart..<header.stringEnd]
-        try StringTable.validate(strings)
-        var offsets: [UInt32] = [], names: [UInt32] = [], kinds: [UInt8] = []
+        try self.init(blob: Blob(copying: bytes), validate: validate)
+    }
+
+    init(blob: Blob, validate: Bool) throws {
+        let raw = blob.bytes
+        let header = try BTFHeader(raw)
+        let stringCount = header.stringEnd - header.stringStart
+        try StringTable.validate(UnsafeRawBufferPointer(rebasing: raw[header.stringStart..<header.stringEnd]))
         var maxReference: UInt32 = 0
-        try bytes.withUnsafeBytes { raw in
-            let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
-            var decoder = TypeDecoder(
-                reader: reader, start: header.typeStart, end: header.typeEnd,
-                stringSize: UInt32(strings.count))
-            // Every record is at least 12 bytes: that bounds the count. Plain buffers, filled once.
-            let capacity = (header.typeEnd - header.typeStart) / 12 + 1
-            let offsetBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
-            let nameBuffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: capacity)
-            let kindBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
-            defer {
-                offsetBuffer.deallocate()
-                nameBuffer.deallocate()
-                kindBuffer.deallocate()
+        let reader = ByteReader(bytes: raw, littleEndian: header.byteOrder == .little)
+        var decoder = TypeDecoder(
+            reader: reader, start: header.typeStart, end: header.typeEnd,
+            stringSize: UInt32(stringCount))
+        // Every record is at least 12 bytes: that bounds the count. Plain buffers, filled once.
+        let capacity = (header.typeEnd - header.typeStart) / 12 + 1
+        // Filled in place: pages past the final count are never touched.
+        var names: [UInt32] = [], kinds: [UInt8] = []
+        let offsets = try [UInt32](unsafeUninitializedCapacity: capacity) { offsetBuffer, offsetCount in
+            offsetCount = 0
+            names = try [UInt32](unsafeUninitializedCapacity: capacity) { nameBuffer, nameCount in
+                nameCount = 0
+                kinds = try [UInt8](unsafeUninitializedCapacity: capacity) { kindBuffer, kindCount in
+                    kindCount = 0
+                    let count = try Self.locate(
+                        header: header, reader: reader, decoder: &decoder, validate: validate,
+                        offsets: offsetBuffer, names: nameBuffer, kinds: kindBuffer)
+                    kindCount = count
+                }
+                nameCount = kinds.count
             }
-            let sizes = recordSize, strides = recordStride  // hoisted: globals cost a swift_once per access
-            var count = 0
+            offsetCount = kinds.count
+        }
+        maxReference = decoder.maxReference
+        self.offsets = offsets
+        self.names = names
+        self.kinds = kinds
+        data = blob
+        self.strings = StringTable(blob: blob, range: header.stringStart..<header.stringEnd)
+        byteOrder = header.byteOrder
+        headerLength = header.headerLength
+        typeEnd = header.typeEnd
+        if validate && Int(maxReference) >= offsets.count + 1 {
+            // Rare: find the first culprit with its offset.
+            try BTF(decoding: raw).validateReferences()
+        }
+    }
+
+    /// Find every record: fills the buffers, returns the count.
+    private static func locate(
+        header: BTFHeader, reader: ByteReader, decoder: inout TypeDecoder, validate: Bool,
+        offsets offsetBuffer: UnsafeMutableBufferPointer<UInt32>, names nameBuffer: UnsafeMutableBufferPointer<UInt32>,
+        kinds kindBuffer: UnsafeMutableBufferPointer<UInt8>
+    ) throws -> Int {
+        var count = 0
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 64) { table in
+            // Bytes of a record with vlen 0 (low half) and per vlen entry (high half), by kind.
+            for k in 0..<32 {
+                table[k] = recordSize[k]
+                table[32 + k] = recordStride[k]
+            }
             var at = header.typeStart
-            while at < header.typeEnd {
+            let end = header.typeEnd
+            while at < end {
                 let id = UInt32(count + 1)
-                offsetBuffer[count] = UInt32(at)
+                offsetBuffer[count] = UInt32(truncatingIfNeeded: at)
                 if validate {
                     let h = try decoder.scan(id: id, at: at)
                     nameBuffer[count] = h.nameOffset
@@ -65,40 +109,25 @@ public struct BTFIndex: TypeTable, Sendable {
                     at += h.size
                 } else {
                     // Fast path: just enough to find the next record; bodies are checked on decode.
-                    guard header.typeEnd - at >= 12 else {
+                    guard end - at >= 12 else {
                         _ = try decoder.header(id: id, at: at)
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
                     let info = reader.u32(at + 4)
                     let kind = Int((info >> 24) & 0x1f)
-                    let size = sizes[kind] &+ strides[kind] &* Int(info & 0xffff)
-                    guard kind >= 1 && kind <= 19, header.typeEnd - at >= size else {
+                    let size = table[kind] &+ table[32 + kind] &* Int(info & 0xffff)
+                    guard kind >= 1 && kind <= 19, end - at >= size else {
                         _ = try decoder.header(id: id, at: at)  // throws the precise error
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
                     nameBuffer[count] = reader.u32(at)
-                    kindBuffer[count] = UInt8(kind)
+                    kindBuffer[count] = UInt8(truncatingIfNeeded: kind)
                     at += size
                 }
                 count += 1
             }
-            maxReference = decoder.maxReference
-            offsets = Array(offsetBuffer[0..<count])
-            names = Array(nameBuffer[0..<count])
-            kinds = Array(kindBuffer[0..<count])
         }
-        data = bytes
-        self.offsets = offsets
-        self.names = names
-        self.kinds = kinds
-        self.strings = StringTable(storage: bytes, range: header.stringStart..<header.stringEnd)
-        byteOrder = header.byteOrder
-        headerLength = header.headerLength
-        typeEnd = header.typeEnd
-        if validate && Int(maxReference) >= offsets.count + 1 {
-            // Rare: find the first culprit with its offset.
-            try BTF(decoding: bytes).validateReferences()
-        }
+        return count
     }
 
     /// Index the .BTF of an ELF file, or raw BTF.
@@ -114,6 +143,34 @@ public struct BTFIndex: TypeTable, Sendable {
         }
     }
 
+    /// Index the file at `path` (raw BTF, or ELF with a .BTF section) in place: the file is
+    /// mapped, not copied. Returns nil when the file cannot be mapped (sysfs, pipes); the caller
+    /// then reads it whole. `fileSize` is the file's size.
+    public static func mapping(_ path: String, validate: Bool = true) throws -> (index: BTFIndex, fileSize: Int)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else { return nil }
+        let size = Int(st.st_size)
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+            return nil
+        }
+        let file = UnsafeRawBufferPointer(start: p, count: size)
+        let mapping = Blob(bytes: file) { munmap(UnsafeMutableRawPointer(mutating: $0.baseAddress!), $0.count) }
+        if ELFFile.hasMagic(file) {
+            let elf = try openELF(file)
+            guard let s = elf.section(named: ".BTF") else {
+                throw BTFError.notABPFObject("the ELF file has no .BTF section")
+            }
+            let section = elf.data(of: s)
+            // The section shares the mapping's lifetime.
+            let blob = Blob(bytes: section) { _ in withExtendedLifetime(mapping) {} }
+            return (try BTFIndex(blob: blob, validate: validate), size)
+        }
+        return (try BTFIndex(blob: mapping, validate: validate), size)
+    }
+
     public var idCount: Int { offsets.count + 1 }
 
     /// Number of types, not counting void.
@@ -123,7 +180,8 @@ public struct BTFIndex: TypeTable, Sendable {
         let i = Int(id.rawValue)
         guard i >= 1 && i <= offsets.count else { return nil }
         if let hit = cache.get(id.rawValue) { return hit }
-        let decoded: BTFType? = data.withUnsafeBytes { raw in
+        let decoded: BTFType? = withExtendedLifetime(data) {
+            let raw = data.bytes
             var decoder = TypeDecoder(
                 reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
                 start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
@@ -149,7 +207,7 @@ public struct BTFIndex: TypeTable, Sendable {
 
     /// Decode every type (what `BTF(decoding:)` returns).
     public func decoded() throws -> BTF {
-        try BTF(decoding: data)
+        try withExtendedLifetime(data) { try BTF(decoding: data.bytes) }
     }
 }
 

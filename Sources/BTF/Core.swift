@@ -92,34 +92,69 @@ public struct CoreResolver<Target: TypeTable> {
         guard !missing.isEmpty else { return }
         for n in missing { candidatesByName[n] = [] }
         // Names to try, by first byte: most target names are rejected by one table lookup.
+        // Flat tables (no nested arrays) so the scan does no reference counting.
         var byFirstByte = [[Int]](repeating: [], count: 256)
         for (i, n) in missing.enumerated() { byFirstByte[Int(n[0])].append(i) }
-        var found = [[TypeID]](repeating: [], count: missing.count)
+        var firstStart = [Int](repeating: 0, count: 257)
+        var order: [Int] = []
+        for b in 0..<256 {
+            firstStart[b] = order.count
+            order += byFirstByte[b]
+        }
+        firstStart[256] = order.count
+        var flat: [UInt8] = []  // every wanted name, NUL-terminated, at nameStart[w]
+        var nameStart: [Int] = []
+        var nameLength: [Int] = []
+        for n in missing {
+            nameStart.append(flat.count)
+            nameLength.append(n.count)
+            flat += n
+            flat.append(0)
+        }
+        var hits: [(name: Int, id: UInt32)] = []
         let nameOffsets = target.nameOffsets
-        target.strings.bytes.withUnsafeBufferPointer { strings in
+        target.strings.withUnsafeBytes { strings in
             nameOffsets.withUnsafeBufferPointer { offsets in
-                for index in 0..<offsets.count {
-                    let o = Int(offsets[index])
-                    guard o != 0, o < strings.count else { continue }
-                    let wanted = byFirstByte[Int(strings[o])]
-                    guard !wanted.isEmpty else { continue }
-                    for w in wanted {
-                        let name = missing[w]
-                        // The target name must start with the wanted essential name…
-                        var k = 1
-                        while k < name.count && o + k < strings.count && strings[o + k] == name[k] { k += 1 }
-                        guard k == name.count, o + k < strings.count else { continue }
-                        // …and be exactly it, or it plus a ___flavor suffix.
-                        if strings[o + k] != 0 {
-                            var end = o + k
-                            while end < strings.count && strings[end] != 0 { end += 1 }
-                            guard essentialNameLength(strings[o..<end]) == name.count else { continue }
+                firstStart.withUnsafeBufferPointer { firstStart in
+                    order.withUnsafeBufferPointer { order in
+                        flat.withUnsafeBufferPointer { flat in
+                            nameStart.withUnsafeBufferPointer { nameStart in
+                                nameLength.withUnsafeBufferPointer { nameLength in
+                                    let limit = strings.count
+                                    for index in 0..<offsets.count {
+                                        let o = Int(offsets[index])
+                                        guard o != 0, o < limit else { continue }
+                                        let first = Int(strings[o])
+                                        var j = firstStart[first]
+                                        let jEnd = firstStart[first + 1]
+                                        while j < jEnd {
+                                            let w = order[j]
+                                            j += 1
+                                            let start = nameStart[w], count = nameLength[w]
+                                            // The target name must start with the wanted essential name…
+                                            var k = 1
+                                            while k < count && o + k < limit && strings[o + k] == flat[start + k] {
+                                                k += 1
+                                            }
+                                            guard k == count, o + k < limit else { continue }
+                                            // …and be exactly it, or it plus a ___flavor suffix.
+                                            if strings[o + k] != 0 {
+                                                var end = o + k
+                                                while end < limit && strings[end] != 0 { end += 1 }
+                                                guard essentialNameLength(strings[o..<end]) == count else { continue }
+                                            }
+                                            hits.append((w, UInt32(index + 1)))
+                                        }
+                                    }
+                                }
+                            }
                         }
-                        found[w].append(TypeID(UInt32(index + 1)))
                     }
                 }
             }
         }
+        var found = [[TypeID]](repeating: [], count: missing.count)
+        for h in hits { found[h.name].append(TypeID(h.id)) }
         for (i, n) in missing.enumerated() { candidatesByName[n] = found[i] }
     }
 

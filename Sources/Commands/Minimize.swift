@@ -148,18 +148,32 @@ enum MinimizeRun {
         let unresolved: Int
     }
 
+    /// Keep freed memory for the next kernel instead of returning it to the system: each kernel
+    /// allocates a few MB of indexes, and fresh pages (faulted in and zeroed by the kernel) cost
+    /// more than the work done in them.
+    private static let mallocTuned: Void = {
+        #if canImport(Glibc)
+            // glibc's mallopt (not exported by the Glibc module); M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3.
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "mallopt") else { return }
+            let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+            _ = mallopt(-3, 32 << 20)
+            _ = mallopt(-1, 1 << 30)
+        #endif
+    }()
+
     static func minimize(_ input: String, objects: [BPFObject], compat: CompatLevel) throws -> Minimized {
+        _ = mallocTuned
         let full: BTFIndex
         let inputBytes: Int
         do {
             // Records are located here and checked as CO-RE decodes them; a full validation of
             // all ~100k types would cost more than the rest of the work for this kernel.
-            // sysfs files may refuse mmap: then the file is raw BTF, read whole.
-            let mapped = try? MappedFile(path: input)
-            if let mapped, mapped.bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
-                // A vmlinux or ELF-wrapped BTF: only its .BTF section is copied.
-                inputBytes = mapped.size
-                full = try mapped.withBytes { try BTFIndex(loading: $0, validate: false) }
+            // The file is mapped and read in place; sysfs files refuse mmap: then it is raw
+            // BTF, read whole.
+            if let mapped = try BTFIndex.mapping(input, validate: false) {
+                inputBytes = mapped.fileSize
+                full = mapped.index
             } else {
                 let bytes = try readWholeFile(input)
                 inputBytes = bytes.count
