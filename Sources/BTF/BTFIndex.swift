@@ -205,6 +205,9 @@ public struct BTFIndex: TypeTable, Sendable {
     /// Name offsets of all types, in id order (id 1 first).
     public var nameOffsets: [UInt32] { names }
 
+    /// Kind numbers of all types, in id order (id 1 first).
+    public var kindNumbers: [UInt8] { kinds }
+
     /// Decode every type (what `BTF(decoding:)` returns).
     public func decoded() throws -> BTF {
         try withExtendedLifetime(data) { try BTF(decoding: data.bytes) }

@@ -55,6 +55,18 @@ public struct CoreResolver<Target: TypeTable> {
     private var pointerSizeKnown = false
     /// Essential name → candidate ids in id order, filled by `prepareCandidates`.
     private var candidatesByName: [[UInt8]: [TypeID]] = [:]
+    /// Which target kinds (bit n for kind number n) each `candidatesByName` list covers.
+    private var scannedKinds: [[UInt8]: UInt32] = [:]
+
+    /// Every kind number.
+    public static var allKinds: UInt32 { 0xffff_fffe }
+
+    /// The target kinds libbpf accepts as candidates for a local type of kind `code`.
+    static func candidateKinds(for code: KindCode) -> UInt32 {
+        let enums: UInt32 = 1 << KindCode.enumeration.rawValue | 1 << KindCode.enum64.rawValue
+        let own: UInt32 = 1 << code.rawValue
+        return own & enums != 0 ? enums : own
+    }
 
     public init(target: Target) {
         self.target = target
@@ -72,7 +84,7 @@ public struct CoreResolver<Target: TypeTable> {
     private mutating func ensurePointerSize() {
         guard !pointerSizeKnown else { return }
         pointerSizeKnown = true
-        prepareCandidates(Set(CoreResolver.longAliases))
+        prepareCandidates(Set(CoreResolver.longAliases), kinds: 1 << KindCode.int.rawValue)
         var best: (id: TypeID, size: Int)? = nil
         for alias in CoreResolver.longAliases {
             for id in candidatesByName[alias] ?? [] {
@@ -86,11 +98,15 @@ public struct CoreResolver<Target: TypeTable> {
         targetPointerSize = best?.size ?? 8
     }
 
-    /// Find target types named like `names` (essential names) in one pass over the target.
-    public mutating func prepareCandidates(_ names: Set<[UInt8]>) {
-        let missing = Array(names.filter { candidatesByName[$0] == nil && !$0.isEmpty })
+    /// Find target types named like `names` (essential names) in one pass over the target,
+    /// looking only at types whose kind is in `kinds` (bit n for kind number n).
+    public mutating func prepareCandidates(_ names: Set<[UInt8]>, kinds: UInt32 = CoreResolver.allKinds) {
+        let missing = Array(names.filter { !$0.isEmpty && (scannedKinds[$0] ?? 0) & kinds != kinds })
         guard !missing.isEmpty else { return }
-        for n in missing { candidatesByName[n] = [] }
+        // Rescanning a name covers what it covered before too.
+        var kinds = kinds
+        for n in missing { kinds |= scannedKinds[n] ?? 0 }
+        let kindMask = kinds
         // Names to try, by first byte: most target names are rejected by one table lookup.
         // Flat tables (no nested arrays) so the scan does no reference counting.
         var byFirstByte = [[Int]](repeating: [], count: 256)
@@ -113,7 +129,9 @@ public struct CoreResolver<Target: TypeTable> {
         }
         var hits: [(name: Int, id: UInt32)] = []
         let nameOffsets = target.nameOffsets
+        let kindNumbers = target.kindNumbers
         target.strings.withUnsafeBytes { strings in
+            kindNumbers.withUnsafeBufferPointer { kindNumbers in
             nameOffsets.withUnsafeBufferPointer { offsets in
                 firstStart.withUnsafeBufferPointer { firstStart in
                     order.withUnsafeBufferPointer { order in
@@ -121,9 +139,11 @@ public struct CoreResolver<Target: TypeTable> {
                             nameStart.withUnsafeBufferPointer { nameStart in
                                 nameLength.withUnsafeBufferPointer { nameLength in
                                     let limit = strings.count
-                                    for index in 0..<offsets.count {
+                                    for index in 0..<min(offsets.count, kindNumbers.count) {
                                         let o = Int(offsets[index])
-                                        guard o != 0, o < limit else { continue }
+                                        guard o != 0, o < limit,
+                                            kindMask & (1 << UInt32(kindNumbers[index] & 31)) != 0
+                                        else { continue }
                                         let first = Int(strings[o])
                                         var j = firstStart[first]
                                         let jEnd = firstStart[first + 1]
@@ -153,20 +173,28 @@ public struct CoreResolver<Target: TypeTable> {
                 }
             }
         }
+        }
         var found = [[TypeID]](repeating: [], count: missing.count)
         for h in hits { found[h.name].append(TypeID(h.id)) }
+        for n in missing { scannedKinds[n] = kindMask }
         for (i, n) in missing.enumerated() { candidatesByName[n] = found[i] }
     }
 
     /// Prepare candidates for every relocation of `objects` in one pass over the target.
     public mutating func prepareCandidates(for objects: [BPFObject]) {
         var names = Set<[UInt8]>(pointerSizeKnown ? [] : CoreResolver.longAliases)
+        var kinds: UInt32 = pointerSizeKnown ? 0 : 1 << KindCode.int.rawValue
         for o in objects {
             for r in o.coreRelocations {
-                if let n = CoreResolver.essentialName(of: r.relocation, in: o.btf) { names.insert(n) }
+                if let n = CoreResolver.essentialName(of: r.relocation, in: o.btf),
+                    let t = o.btf.type(r.relocation.type)
+                {
+                    names.insert(n)
+                    kinds |= CoreResolver.candidateKinds(for: t.kind.code)
+                }
             }
         }
-        prepareCandidates(names)
+        prepareCandidates(names, kinds: kinds)
     }
 
     /// The essential name of a local relocation's root type, if it has one.
@@ -218,7 +246,7 @@ public struct CoreResolver<Target: TypeTable> {
             throw fail("\(relocation.kind.name) relocation of an anonymous type (libbpf does not support it)")
         }
         let essential = Array(localName.prefix(essentialNameLength(localName)))
-        if candidatesByName[essential] == nil { prepareCandidates([essential]) }
+        prepareCandidates([essential], kinds: CoreResolver.candidateKinds(for: localType.kind.code))
         let candidates = (candidatesByName[essential] ?? []).filter {
             target.type($0)?.kind.isCoreCompatible(with: localType.kind) ?? false
         }

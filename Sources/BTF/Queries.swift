@@ -86,10 +86,13 @@ public protocol TypeTable {
     func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void)
     /// Every type's name offset, in id order (id 1 first).
     var nameOffsets: [UInt32] { get }
+    /// Every type's kind number, in id order (id 1 first).
+    var kindNumbers: [UInt8] { get }
 }
 
 extension BTF: TypeTable {
     public var nameOffsets: [UInt32] { types.map(\.nameOffset) }
+    public var kindNumbers: [UInt8] { types.map(\.kind.code.rawValue) }
 
     public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
         for (i, t) in types.enumerated() { body(TypeID(UInt32(i + 1)), t.nameOffset, t.kind.code) }
