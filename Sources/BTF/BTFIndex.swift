@@ -24,9 +24,9 @@ public struct BTFIndex: TypeTable, Sendable {
     private let data: Blob
     /// Byte offset of type `id`'s record in `data`, at `offsets[id - 1]`.
     private let offsets: [UInt32]
-    /// Each type's name offset and kind number, for scans that need no bodies.
-    private let names: [UInt32]
-    private let kinds: [UInt8]
+    /// The types that passed `prefilter` while indexing, with their name offsets and kinds.
+    private let prefilter: NamePrefilter?
+    private let prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
     public let strings: StringTable
     public let byteOrder: ByteOrder
     public let headerLength: UInt32
@@ -36,11 +36,11 @@ public struct BTFIndex: TypeTable, Sendable {
     /// Index raw BTF. With `validate`, every record's names and type references are checked as
     /// `BTF(decoding:)` checks them; without, only what locating records needs (kinds, vlen
     /// bounds) and the rest is checked as types are decoded.
-    public init(_ bytes: [UInt8], validate: Bool = true) throws {
-        try self.init(blob: Blob(copying: bytes), validate: validate)
+    public init(_ bytes: [UInt8], validate: Bool = true, prefilter: NamePrefilter? = nil) throws {
+        try self.init(blob: Blob(copying: bytes), validate: validate, prefilter: prefilter)
     }
 
-    init(blob: Blob, validate: Bool) throws {
+    init(blob: Blob, validate: Bool, prefilter: NamePrefilter? = nil) throws {
         let raw = blob.bytes
         let header = try BTFHeader(raw)
         let stringCount = header.stringEnd - header.stringStart
@@ -53,26 +53,17 @@ public struct BTFIndex: TypeTable, Sendable {
         // Every record is at least 12 bytes: that bounds the count. Plain buffers, filled once.
         let capacity = (header.typeEnd - header.typeStart) / 12 + 1
         // Filled in place: pages past the final count are never touched.
-        var names: [UInt32] = [], kinds: [UInt8] = []
+        var hits = Prefiltered()
         let offsets = try [UInt32](unsafeUninitializedCapacity: capacity) { offsetBuffer, offsetCount in
             offsetCount = 0
-            names = try [UInt32](unsafeUninitializedCapacity: capacity) { nameBuffer, nameCount in
-                nameCount = 0
-                kinds = try [UInt8](unsafeUninitializedCapacity: capacity) { kindBuffer, kindCount in
-                    kindCount = 0
-                    let count = try Self.locate(
-                        header: header, reader: reader, decoder: &decoder, validate: validate,
-                        offsets: offsetBuffer, names: nameBuffer, kinds: kindBuffer)
-                    kindCount = count
-                }
-                nameCount = kinds.count
-            }
-            offsetCount = kinds.count
+            offsetCount = try Self.locate(
+                header: header, raw: raw, reader: reader, decoder: &decoder, validate: validate,
+                offsets: offsetBuffer, prefilter: prefilter, hits: &hits)
         }
         maxReference = decoder.maxReference
         self.offsets = offsets
-        self.names = names
-        self.kinds = kinds
+        self.prefilter = prefilter
+        self.prefiltered = (hits.ids, hits.names, hits.kinds)
         data = blob
         self.strings = StringTable(blob: blob, range: header.stringStart..<header.stringEnd)
         byteOrder = header.byteOrder
@@ -84,28 +75,41 @@ public struct BTFIndex: TypeTable, Sendable {
         }
     }
 
-    /// Find every record: fills the buffers, returns the count.
+    struct Prefiltered {
+        var ids: [UInt32] = []
+        var names: [UInt32] = []
+        var kinds: [UInt8] = []
+    }
+
+    /// Find every record: fills `offsets`, returns the count. Types that pass `prefilter` are
+    /// collected in `hits` on the way (one pass over the records).
     private static func locate(
-        header: BTFHeader, reader: ByteReader, decoder: inout TypeDecoder, validate: Bool,
-        offsets offsetBuffer: UnsafeMutableBufferPointer<UInt32>, names nameBuffer: UnsafeMutableBufferPointer<UInt32>,
-        kinds kindBuffer: UnsafeMutableBufferPointer<UInt8>
+        header: BTFHeader, raw: UnsafeRawBufferPointer, reader: ByteReader, decoder: inout TypeDecoder,
+        validate: Bool, offsets offsetBuffer: UnsafeMutableBufferPointer<UInt32>, prefilter: NamePrefilter?,
+        hits: inout Prefiltered
     ) throws -> Int {
         var count = 0
-        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 64) { table in
-            // Bytes of a record with vlen 0 (low half) and per vlen entry (high half), by kind.
+        let strings = UnsafeRawBufferPointer(rebasing: raw[header.stringStart..<header.stringEnd])
+        let stringCount = strings.count
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 64 + 256) { table in
+            // Bytes of a record with vlen 0 (0..<32) and per vlen entry (32..<64), by kind; then
+            // whether a name starting with byte b passes the prefilter (64 + b).
             for k in 0..<32 {
                 table[k] = recordSize[k]
                 table[32 + k] = recordStride[k]
             }
+            for b in 0..<256 { table[64 + b] = prefilter?.firstBytes.contains(UInt8(b)) == true ? 1 : 0 }
+            let kindMask = prefilter?.kinds ?? 0
             var at = header.typeStart
             let end = header.typeEnd
             while at < end {
                 let id = UInt32(count + 1)
                 offsetBuffer[count] = UInt32(truncatingIfNeeded: at)
+                let name: UInt32, kind: Int
                 if validate {
                     let h = try decoder.scan(id: id, at: at)
-                    nameBuffer[count] = h.nameOffset
-                    kindBuffer[count] = h.code.rawValue
+                    name = h.nameOffset
+                    kind = Int(h.code.rawValue)
                     at += h.size
                 } else {
                     // Fast path: just enough to find the next record; bodies are checked on decode.
@@ -114,15 +118,21 @@ public struct BTFIndex: TypeTable, Sendable {
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
                     let info = reader.u32(at + 4)
-                    let kind = Int((info >> 24) & 0x1f)
+                    kind = Int((info >> 24) & 0x1f)
                     let size = table[kind] &+ table[32 + kind] &* Int(info & 0xffff)
                     guard kind >= 1 && kind <= 19, end - at >= size else {
                         _ = try decoder.header(id: id, at: at)  // throws the precise error
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
-                    nameBuffer[count] = reader.u32(at)
-                    kindBuffer[count] = UInt8(truncatingIfNeeded: kind)
+                    name = reader.u32(at)
                     at += size
+                }
+                if kindMask & (1 << UInt32(kind)) != 0 && name != 0 && Int(name) < stringCount
+                    && table[64 + Int(strings[Int(name)])] != 0
+                {
+                    hits.ids.append(id)
+                    hits.names.append(name)
+                    hits.kinds.append(UInt8(truncatingIfNeeded: kind))
                 }
                 count += 1
             }
@@ -146,7 +156,7 @@ public struct BTFIndex: TypeTable, Sendable {
     /// Index the file at `path` (raw BTF, or ELF with a .BTF section) in place: the file is
     /// mapped, not copied. Returns nil when the file cannot be mapped (sysfs, pipes); the caller
     /// then reads it whole. `fileSize` is the file's size.
-    public static func mapping(_ path: String, validate: Bool = true) throws -> (index: BTFIndex, fileSize: Int)? {
+    public static func mapping(_ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil) throws -> (index: BTFIndex, fileSize: Int)? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -166,9 +176,9 @@ public struct BTFIndex: TypeTable, Sendable {
             let section = elf.data(of: s)
             // The section shares the mapping's lifetime.
             let blob = Blob(bytes: section) { _ in withExtendedLifetime(mapping) {} }
-            return (try BTFIndex(blob: blob, validate: validate), size)
+            return (try BTFIndex(blob: blob, validate: validate, prefilter: prefilter), size)
         }
-        return (try BTFIndex(blob: mapping, validate: validate), size)
+        return (try BTFIndex(blob: mapping, validate: validate, prefilter: prefilter), size)
     }
 
     public var idCount: Int { offsets.count + 1 }
@@ -191,22 +201,40 @@ public struct BTFIndex: TypeTable, Sendable {
         return decoded
     }
 
+    /// Name offset and kind number of type `index + 1`, read from its record (checked when indexing).
+    @inline(__always)
+    private func header(_ raw: UnsafeRawBufferPointer, _ index: Int) -> (name: UInt32, kind: UInt8) {
+        let reader = ByteReader(bytes: raw, littleEndian: byteOrder == .little)
+        let at = Int(offsets[index])
+        return (reader.u32(at), UInt8(truncatingIfNeeded: (reader.u32(at + 4) >> 24) & 0x1f))
+    }
+
     public func forEachTypeHeader(_ body: (TypeID, UInt32, KindCode) -> Void) {
-        names.withUnsafeBufferPointer { n in
-            kinds.withUnsafeBufferPointer { k in
-                for i in 0..<n.count {
-                    // Kinds were checked when indexing.
-                    body(TypeID(UInt32(i + 1)), n[i], KindCode(rawValue: k[i]) ?? .int)
-                }
+        withExtendedLifetime(data) {
+            let raw = data.bytes
+            for i in 0..<offsets.count {
+                let h = header(raw, i)
+                // Kinds were checked when indexing.
+                body(TypeID(UInt32(i + 1)), h.name, KindCode(rawValue: h.kind) ?? .int)
             }
         }
     }
 
     /// Name offsets of all types, in id order (id 1 first).
-    public var nameOffsets: [UInt32] { names }
+    public var nameOffsets: [UInt32] {
+        withExtendedLifetime(data) { (0..<offsets.count).map { header(data.bytes, $0).name } }
+    }
 
     /// Kind numbers of all types, in id order (id 1 first).
-    public var kindNumbers: [UInt8] { kinds }
+    public var kindNumbers: [UInt8] {
+        withExtendedLifetime(data) { (0..<offsets.count).map { header(data.bytes, $0).kind } }
+    }
+
+    /// The types collected while indexing, when `prefilter` covers `wanted`.
+    public func prefilteredTypes(for wanted: NamePrefilter) -> (ids: [UInt32], names: [UInt32], kinds: [UInt8])? {
+        guard let prefilter, prefilter.covers(wanted) else { return nil }
+        return prefiltered
+    }
 
     /// Decode every type (what `BTF(decoding:)` returns).
     public func decoded() throws -> BTF {
@@ -219,3 +247,20 @@ private let recordSize: [Int] =
     [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
 private let recordStride: [Int] =
     [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)
+
+/// Which types an index collects while locating records: those of `kinds` (bit n for kind number n)
+/// whose name starts with one of `firstBytes`. CO-RE candidate lookup then looks only at these.
+public struct NamePrefilter: Sendable, Hashable {
+    public var kinds: UInt32
+    public var firstBytes: Set<UInt8>
+
+    public init(kinds: UInt32, firstBytes: Set<UInt8>) {
+        self.kinds = kinds
+        self.firstBytes = firstBytes
+    }
+
+    /// Does everything `other` would collect pass this filter too?
+    public func covers(_ other: NamePrefilter) -> Bool {
+        other.kinds & ~kinds == 0 && other.firstBytes.isSubset(of: firstBytes)
+    }
+}

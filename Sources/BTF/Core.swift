@@ -128,8 +128,14 @@ public struct CoreResolver<Target: TypeTable> {
             flat.append(0)
         }
         var hits: [(name: Int, id: UInt32)] = []
-        let nameOffsets = target.nameOffsets
-        let kindNumbers = target.kindNumbers
+        // Only the types the index collected up front, when it did for these names and kinds.
+        let wanted = NamePrefilter(kinds: kindMask, firstBytes: Set(missing.map { $0[0] }))
+        let nameOffsets: [UInt32], kindNumbers: [UInt8], ids: [UInt32]?
+        if let p = target.prefilteredTypes(for: wanted) {
+            (ids, nameOffsets, kindNumbers) = (p.ids, p.names, p.kinds)
+        } else {
+            (ids, nameOffsets, kindNumbers) = (nil, target.nameOffsets, target.kindNumbers)
+        }
         target.strings.withUnsafeBytes { strings in
             kindNumbers.withUnsafeBufferPointer { kindNumbers in
             nameOffsets.withUnsafeBufferPointer { offsets in
@@ -163,7 +169,7 @@ public struct CoreResolver<Target: TypeTable> {
                                                 while end < limit && strings[end] != 0 { end += 1 }
                                                 guard essentialNameLength(strings[o..<end]) == count else { continue }
                                             }
-                                            hits.append((w, UInt32(index + 1)))
+                                            hits.append((w, ids?[index] ?? UInt32(index + 1)))
                                         }
                                     }
                                 }
@@ -182,6 +188,12 @@ public struct CoreResolver<Target: TypeTable> {
 
     /// Prepare candidates for every relocation of `objects` in one pass over the target.
     public mutating func prepareCandidates(for objects: [BPFObject]) {
+        let (names, kinds) = CoreResolver.candidateNames(for: objects, pointerSizeKnown: pointerSizeKnown)
+        prepareCandidates(names, kinds: kinds)
+    }
+
+    /// The essential names whose candidates `objects` need, and the target kinds to look at.
+    static func candidateNames(for objects: [BPFObject], pointerSizeKnown: Bool = false) -> (Set<[UInt8]>, UInt32) {
         var names = Set<[UInt8]>(pointerSizeKnown ? [] : CoreResolver.longAliases)
         var kinds: UInt32 = pointerSizeKnown ? 0 : 1 << KindCode.int.rawValue
         for o in objects {
@@ -194,7 +206,7 @@ public struct CoreResolver<Target: TypeTable> {
                 }
             }
         }
-        prepareCandidates(names, kinds: kinds)
+        return (names, kinds)
     }
 
     /// The essential name of a local relocation's root type, if it has one.
@@ -794,5 +806,14 @@ struct ValueCalculator<Table: TypeTable> {
             .function, .functionProto, .variable, .dataSection, .float, .declTag, .typeTag:
             return nil
         }
+    }
+}
+
+extension NamePrefilter {
+    /// What an index should collect for CO-RE candidate lookup of `objects` (see
+    /// `BTFIndex.mapping(_:validate:prefilter:)`).
+    public init(coreCandidatesOf objects: [BPFObject]) {
+        let (names, kinds) = CoreResolver<BTF>.candidateNames(for: objects)
+        self.init(kinds: kinds, firstBytes: Set(names.compactMap(\.first)))
     }
 }

@@ -88,6 +88,15 @@ public protocol TypeTable {
     var nameOffsets: [UInt32] { get }
     /// Every type's kind number, in id order (id 1 first).
     var kindNumbers: [UInt8] { get }
+    /// The ids, name offsets and kinds of the types that pass `wanted` (and maybe more), when the
+    /// table collected them up front; nil otherwise.
+    func prefilteredTypes(for wanted: NamePrefilter) -> (ids: [UInt32], names: [UInt32], kinds: [UInt8])?
+}
+
+extension TypeTable {
+    public func prefilteredTypes(for wanted: NamePrefilter) -> (ids: [UInt32], names: [UInt32], kinds: [UInt8])? {
+        nil
+    }
 }
 
 extension BTF: TypeTable {

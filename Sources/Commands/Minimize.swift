@@ -166,18 +166,20 @@ enum MinimizeRun {
         _ = mallocTuned
         let full: BTFIndex
         let inputBytes: Int
+        // The index collects the types that can be CO-RE candidates while it locates records.
+        let prefilter = NamePrefilter(coreCandidatesOf: objects)
         do {
             // Records are located here and checked as CO-RE decodes them; a full validation of
             // all ~100k types would cost more than the rest of the work for this kernel.
             // The file is mapped and read in place; sysfs files refuse mmap: then it is raw
             // BTF, read whole.
-            if let mapped = try BTFIndex.mapping(input, validate: false) {
+            if let mapped = try BTFIndex.mapping(input, validate: false, prefilter: prefilter) {
                 inputBytes = mapped.fileSize
                 full = mapped.index
             } else {
                 let bytes = try readWholeFile(input)
                 inputBytes = bytes.count
-                full = try BTFIndex(bytes, validate: false)
+                full = try BTFIndex(bytes, validate: false, prefilter: prefilter)
             }
         } catch { throw InputFailure("\(input): \(error)") }
         var minimizer = Minimizer(target: full)
