@@ -99,6 +99,27 @@ public struct StringTable: Sendable, Hashable {
         }
     }
 
+    /// Is the string at `offset` empty (or out of range)? Same as `utf8(at:).isEmpty`, without a copy.
+    public func isEmpty(at offset: UInt32) -> Bool {
+        let o = Int(offset)
+        guard o < count else { return true }
+        return withUnsafeBytes { $0[o] == 0 }
+    }
+
+    /// Same as `utf8(at: offset).elementsEqual(text)`, without a copy.
+    public func equals<C: Collection>(_ offset: UInt32, bytes text: C) -> Bool where C.Element == UInt8 {
+        let o = Int(offset)
+        guard o < count else { return text.isEmpty }
+        return withUnsafeBytes { s in
+            var i = o
+            for b in text {
+                guard i < s.count, s[i] != 0, s[i] == b else { return false }
+                i += 1
+            }
+            return i == s.count || s[i] == 0
+        }
+    }
+
     /// The bytes of the string at `offset`, without its NUL.
     public func utf8(at offset: UInt32) -> ArraySlice<UInt8> {
         let o = Int(offset)

@@ -528,10 +528,9 @@ struct CoreMatcher<Target: TypeTable> {
             let bitOffset = c.bitOffset(i)
             spec.bitOffset &+= bitOffset
             spec.raw.append(i)
-            let name = target.strings.utf8(at: m.nameOffset)
-            if name.isEmpty {
+            if target.strings.isEmpty(at: m.nameOffset) {
                 if let found = try matchMember(accessor, in: m.type, spec: &spec) { return found }
-            } else if name.elementsEqual(localName) {
+            } else if target.strings.equals(m.nameOffset, bytes: localName) {
                 guard try fieldsAreCompatible(localMember.type, m.type) else { return nil }
                 spec.accessors.append(CoreAccessor(type: id, index: i, nameOffset: m.nameOffset))
                 return m.type
