@@ -163,7 +163,12 @@ public struct BTFIndex: TypeTable, Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else { return nil }
         let size = Int(st.st_size)
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+        // Raw BTF is read nearly whole: map it all at once. An ELF file (a vmlinux, hundreds of
+        // MB) is only read at its headers and .BTF: map it lazily.
+        var magic: UInt32 = 0
+        let isELF = pread(fd, &magic, 4, 0) == 4 && magic == UInt32(littleEndian: 0x464c_457f)
+        let flags = isELF ? MAP_PRIVATE : MAP_PRIVATE | MAP_POPULATE
+        guard let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED else {
             return nil
         }
         let file = UnsafeRawBufferPointer(start: p, count: size)
