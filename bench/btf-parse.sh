@@ -4,7 +4,7 @@
 #   bench/btf-parse.sh [FILE...]      env: ITERATIONS (default 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scratch="${BTFGEN_BENCH_SCRATCH:-.build-engine}"
+scratch="${BTFGEN_BENCH_SCRATCH:-.build}"
 swift build -c release --scratch-path "$scratch" --product btfgen-bench >&2
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/btfgen-bench"
 files=("$@")

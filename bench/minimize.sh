@@ -7,7 +7,7 @@
 # when those fixtures are set (see /tmp/fixtures.env). Objects: bpf/*.bpf.o and bpf/tests/*.bpf.o.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scratch="${BTFGEN_BENCH_SCRATCH:-.build-engine}"
+scratch="${BTFGEN_BENCH_SCRATCH:-.build}"
 copies="${COPIES:-10}"
 runs="${RUNS:-5}"
 work="$(mktemp -d /tmp/btfgen-bench.XXXXXX)"
