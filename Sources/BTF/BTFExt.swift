@@ -279,41 +279,20 @@ extension BTF {
 
 extension BTF {
     fileprivate static func load(_ bytes: UnsafeRawBufferPointer) throws -> BTF {
-        if ELFFile.hasMagic(bytes) {
-            let elf = try openELF(bytes)
-            guard let s = elf.section(named: ".BTF") else {
-                throw BTFError.notABPFObject("the ELF file has no .BTF section")
-            }
-            return try BTF(decoding: elf.data(of: s))
-        }
-        return try BTF(decoding: bytes)
+        try BTF(decoding: try btfSection(of: bytes))
     }
+}
+
+/// Raw BTF as is, or an ELF file's .BTF section; errors as BTFError.
+func btfSection(of bytes: UnsafeRawBufferPointer) throws(BTFError) -> UnsafeRawBufferPointer {
+    let payload: UnsafeRawBufferPointer?
+    do { payload = try btfPayload(of: bytes) } catch { throw .elf(error) }
+    guard let payload else { throw .notABPFObject("the ELF file has no .BTF section") }
+    return payload
 }
 
 /// Parse an ELF container, wrapping its error.
 func openELF(_ bytes: UnsafeRawBufferPointer) throws(BTFError) -> ELFFile {
-    try checkSectionNameTable(bytes)
     do { return try ELFFile(bytes: bytes) } catch { throw .elf(error) }
 }
 
-/// ELFFile slices the section-name table without checking its extent when its size is 0 (found
-/// by scripts/fuzz.sh: an empty .shstrtab with an offset past the file traps). Check it here
-/// until the ELF module does.
-private func checkSectionNameTable(_ bytes: UnsafeRawBufferPointer) throws(BTFError) {
-    guard bytes.count >= 64, bytes[4] == 1 || bytes[4] == 2, bytes[5] == 1 || bytes[5] == 2 else { return }
-    let is64 = bytes[4] == 2
-    let r = ByteReader(bytes: bytes, littleEndian: bytes[5] == 1)
-    let shoff = is64 ? r.u64(0x28) : UInt64(r.u32(0x20))
-    let entry = Int(is64 ? r.u16(0x3a) : r.u16(0x2e))
-    let count = Int(is64 ? r.u16(0x3c) : r.u16(0x30))
-    let index = Int(is64 ? r.u16(0x3e) : r.u16(0x32))
-    guard index < count, entry >= (is64 ? 64 : 40), shoff <= UInt64(bytes.count) else { return }
-    let at = Int(shoff) + index * entry
-    guard at + entry <= bytes.count else { return }
-    let offset = is64 ? r.u64(at + 24) : UInt64(r.u32(at + 16))
-    let size = is64 ? r.u64(at + 32) : UInt64(r.u32(at + 20))
-    let end = offset.addingReportingOverflow(size)
-    if end.overflow || end.partialValue > UInt64(bytes.count) {
-        throw .elf(.truncated(what: "section name table", offset: Int(clamping: offset), needed: Int(clamping: size)))
-    }
-}

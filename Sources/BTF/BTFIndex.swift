@@ -142,15 +142,7 @@ public struct BTFIndex: TypeTable, Sendable {
 
     /// Index the .BTF of an ELF file, or raw BTF.
     public init(loading bytes: UnsafeRawBufferPointer, validate: Bool = true) throws {
-        if ELFFile.hasMagic(bytes) {
-            let elf = try openELF(bytes)
-            guard let s = elf.section(named: ".BTF") else {
-                throw BTFError.notABPFObject("the ELF file has no .BTF section")
-            }
-            try self.init(Array(elf.data(of: s)), validate: validate)
-        } else {
-            try self.init(Array(bytes), validate: validate)
-        }
+        try self.init(Array(try btfSection(of: bytes)), validate: validate)
     }
 
     /// Index the file at `path` (raw BTF, or ELF with a .BTF section) in place: the file is
@@ -174,11 +166,7 @@ public struct BTFIndex: TypeTable, Sendable {
         let file = UnsafeRawBufferPointer(start: p, count: size)
         let mapping = Blob(bytes: file) { munmap(UnsafeMutableRawPointer(mutating: $0.baseAddress!), $0.count) }
         if ELFFile.hasMagic(file) {
-            let elf = try openELF(file)
-            guard let s = elf.section(named: ".BTF") else {
-                throw BTFError.notABPFObject("the ELF file has no .BTF section")
-            }
-            let section = elf.data(of: s)
+            let section = try btfSection(of: file)
             // The section shares the mapping's lifetime.
             let blob = Blob(bytes: section) { _ in withExtendedLifetime(mapping) {} }
             return (try BTFIndex(blob: blob, validate: validate, prefilter: prefilter), size)

@@ -119,18 +119,15 @@ public enum BTFHubInterop {
             bytes = [UInt8](data)
         }
         // BTFHub's files are small ELFs holding only .BTF (seed 004's objcopy output); the catalog keeps raw BTF.
-        if bytes.withUnsafeBytes({ ELFFile.hasMagic($0) }) {
-            do {
-                bytes = try bytes.withUnsafeBytes { raw in
-                    let elf = try ELFFile(bytes: raw)
-                    guard let s = elf.section(named: ".BTF"), s.size > 0 else {
-                        throw ImportRefusal(path: relative, reason: "an ELF without a .BTF section")
-                    }
-                    return [UInt8](elf.data(of: s))
+        do {
+            bytes = try bytes.withUnsafeBytes { raw in
+                guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
+                    throw ImportRefusal(path: relative, reason: "an ELF without a .BTF section")
                 }
-            } catch let r as ImportRefusal { throw r } catch {
-                throw ImportRefusal(path: relative, reason: "a damaged ELF (\(error))")
+                return [UInt8](btf)
             }
+        } catch let r as ImportRefusal { throw r } catch {
+            throw ImportRefusal(path: relative, reason: "a damaged ELF (\(error))")
         }
         let scratch = catalog.scratchFile("import.btf")
         do { try writeFileDurably(Data(bytes), to: scratch) } catch { throw error }

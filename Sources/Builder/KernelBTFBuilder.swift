@@ -226,11 +226,10 @@ public struct KernelBTFBuilder: Sendable {
         let bytes = mapped.bytes
         if ELFFile.hasMagic(bytes) {
             do {
-                let elf = try ELFFile(bytes: bytes)
-                guard let section = elf.section(named: ".BTF"), section.size > 0 else {
+                guard let btf = try ELFFile(bytes: bytes).btfData, !btf.isEmpty else {
                     throw BuildError.invalidBTF(input: input, reason: "the encoded ELF has no .BTF section")
                 }
-                try writeBytes(elf.data(of: section), to: raw)
+                try writeBytes(btf, to: raw)
             } catch let e as BuildError { throw e } catch {
                 throw .invalidBTF(input: input, reason: "\(error)")
             }
@@ -278,11 +277,10 @@ public struct KernelBTFBuilder: Sendable {
         do {
             let mapped = try MappedFile(path: vmlinux)
             try mapped.withBytes { (bytes) throws in
-                let elf = try ELFFile(bytes: bytes)
-                guard let section = elf.section(named: ".BTF") else {
+                guard let btf = try ELFFile(bytes: bytes).btfData else {
                     throw BuildError.nativeMismatch(input: input, detail: "the .BTF section vanished")
                 }
-                try writeBytes(elf.data(of: section), to: nativePath)
+                try writeBytes(btf, to: nativePath)
             }
         } catch let e as BuildError { throw e } catch {
             throw .nativeMismatch(input: input, detail: "cannot read the image's .BTF: \(error)")

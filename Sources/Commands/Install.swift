@@ -71,12 +71,10 @@ extension BTFGen {
 
 /// The catalog stores raw BTF; a `--btf` file may be an ELF holding .BTF. Install wants raw.
 func rawBTF(_ bytes: [UInt8], from path: String) throws -> [UInt8] {
-    guard bytes.withUnsafeBytes({ ELFFile.hasMagic($0) }) else { return bytes }
-    return try bytes.withUnsafeBytes { raw in
-        let elf = try ELFFile(bytes: raw)
-        guard let s = elf.section(named: ".BTF"), s.size > 0 else {
+    try bytes.withUnsafeBytes { raw in
+        guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
             throw InstallError.io(path: path, reason: "an ELF without a .BTF section")
         }
-        return [UInt8](elf.data(of: s))
+        return [UInt8](btf)
     }
 }

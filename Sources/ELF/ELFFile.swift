@@ -195,6 +195,9 @@ public struct ELFFile {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<start + Int(section.size)])
     }
 
+    /// The bytes of the `.BTF` section, or nil when there is no such section (empty when it has no data).
+    public var btfData: UnsafeRawBufferPointer? { section(named: ".BTF").map(data(of:)) }
+
     /// Every note in every SHT_NOTE section.
     public func notes() throws(ELFError) -> [ELFNote] {
         var result: [ELFNote] = []
