@@ -245,6 +245,23 @@ public struct Catalog: Sendable {
 /// Write `data` to a new file and fsync it; ENOSPC becomes `CatalogError.noSpace`, and the
 /// partial file is removed on any failure.
 public func writeFileDurably(_ data: Data, to url: URL) throws {
+    try writeNewFile(data, to: url, sync: true)
+}
+
+/// Replace the file at `url` with `data` atomically: written to a temporary file beside it, then
+/// renamed over it, so readers see the old or the new file and never a partial one. `sync`
+/// fsyncs the data first (skip it only where a crash may lose the file but not half-write it).
+public func replaceFile(at url: URL, with data: Data, sync: Bool = true) throws {
+    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    try writeNewFile(data, to: temp, sync: sync)
+    guard rename(temp.path, url.path) == 0 else {
+        let code = errno
+        unlink(temp.path)
+        throw CatalogError.ioFailure(path: url.path, operation: "renaming into", errno: code)
+    }
+}
+
+func writeNewFile(_ data: Data, to url: URL, sync: Bool) throws {
     let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
         throw errno == ENOSPC
@@ -264,7 +281,7 @@ public func writeFileDurably(_ data: Data, to url: URL) throws {
             offset += n
         }
     }
-    if failure == 0 && fsync(fd) != 0 { failure = errno }
+    if failure == 0 && sync && fsync(fd) != 0 { failure = errno }
     close(fd)
     if failure != 0 {
         unlink(url.path)

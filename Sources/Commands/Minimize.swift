@@ -203,7 +203,8 @@ enum MinimizeRun {
         let out = m.bytes
         let url = URL(fileURLWithPath: job.output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try writeReplacing(job.output, out)
+        // No fsync: these outputs are derived and cheap to regenerate.
+        try replaceFile(at: url, with: Data(out), sync: false)
         return .init(
             kernel: job.label, input: job.input, output: job.output, inputBytes: m.inputBytes,
             outputBytes: out.count, types: m.types, relocations: m.relocations,
@@ -251,28 +252,3 @@ func readWholeFile(_ path: String) throws -> [UInt8] {
     }
 }
 
-/// Write `bytes` to a temporary file beside `path` and rename it over `path`: readers never see a
-/// partial file. No fsync: these outputs are derived and cheap to regenerate.
-func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw FileAccessError.unreadable(path: temporary, errno: errno) }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            let e = errno
-            close(fd)
-            unlink(temporary)
-            throw InputFailure("cannot write \(temporary): \(String(cString: strerror(e)))")
-        }
-        written += n
-    }
-    close(fd)
-    guard rename(temporary, path) == 0 else {
-        let e = errno
-        unlink(temporary)
-        throw InputFailure("cannot rename \(temporary) to \(path): \(String(cString: strerror(e)))")
-    }
-}

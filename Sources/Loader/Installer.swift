@@ -180,14 +180,8 @@ public struct BTFInstaller: Sendable {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw .io(path: dir, reason: "\(error.localizedDescription)")
         }
-        let temp = dir + "/.btfgen-\(getpid())-" + (path as NSString).lastPathComponent
-        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: temp)) } catch {
+        do { try replaceFile(at: URL(fileURLWithPath: path), with: Data(bytes)) } catch {
             throw .io(path: path, reason: "\(error)")
-        }
-        guard rename(temp, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(temp)
-            throw .io(path: path, reason: why)
         }
     }
 
