@@ -143,7 +143,7 @@ public enum BTFHubInterop {
         let entry = CatalogEntry(
             identity: identity, path: "", sha256: digest, size: bytes.count,
             typeCount: btf.typeCount, build: nil, source: relative,
-            builtAt: KernelBTFBuilder.timestamp(Date()))
+            builtAt: utcTimestamp())
         if !force,
             let same = try catalog.entries().first(where: {
                 $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]

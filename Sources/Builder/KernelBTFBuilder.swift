@@ -197,7 +197,7 @@ public struct KernelBTFBuilder: Sendable {
             identity: identity, path: "", sha256: digest, size: data.count,
             typeCount: generated.typeCount, build: record,
             source: URL(fileURLWithPath: input).lastPathComponent,
-            builtAt: Self.timestamp(started))
+            builtAt: utcTimestamp(started))
         let outcome: Catalog.InsertOutcome
         do {
             outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
@@ -325,11 +325,5 @@ public struct KernelBTFBuilder: Sendable {
         var s = statvfs()
         guard statvfs(path, &s) == 0 else { return false }
         return UInt64(s.f_bavail) * UInt64(s.f_frsize) < 1 << 20
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Kernel
 
 /// How a catalog BTF file was produced.
@@ -22,6 +23,13 @@ public struct BuildRecord: Codable, Hashable, Sendable {
         self.paholeFlags = paholeFlags
         self.btfgen = btfgen
     }
+}
+
+/// `2026-11-23T11:08:28Z`: how the catalog, bundles and install records write times.
+public func utcTimestamp(_ date: Date = Date()) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: date)
 }
 
 /// One kernel's BTF in the catalog, as recorded in `index.json`.

@@ -101,7 +101,7 @@ public struct BTFInstaller: Sendable {
                 } else {
                     let record = InstalledFile(
                         path: location, sha256: digest, release: release, buildID: buildID,
-                        source: source, installedAt: Self.now())
+                        source: source, installedAt: utcTimestamp())
                     if exists && registry[mine].sha256 == digest {
                         return .unchanged(registry[mine])
                     }
@@ -121,7 +121,7 @@ public struct BTFInstaller: Sendable {
             }
             let record = InstalledFile(
                 path: location, sha256: digest, release: release, buildID: buildID,
-                source: source, installedAt: Self.now())
+                source: source, installedAt: utcTimestamp())
             try writeAtomically(payload, to: full)
             registry.append(record)
             try writeRegistry(registry)
@@ -188,11 +188,5 @@ public struct BTFInstaller: Sendable {
     func sha256(of path: String) throws -> String {
         let file = try MappedFile(path: path)
         return file.withBytes { SHA256.hex($0) }
-    }
-
-    static func now() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: Date())
     }
 }
