@@ -175,7 +175,7 @@ public enum BTFHubInterop {
                         "its sha256 is \(digest), the index says \(entry.sha256); rebuild it with `btfgen build --force`"
                 )
             }
-            let temp = directory + "/.\(getpid())-\((relative as NSString).lastPathComponent)"
+            let temp = temporarySibling(of: destination)
             do {
                 let writer = try ArchiveWriter(path: temp, compression: .xz)
                 try data.withUnsafeBytes { raw in

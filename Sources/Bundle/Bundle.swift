@@ -141,11 +141,7 @@ public enum Bundle {
         do { json = try encoder.encode(manifest) + Data("\n".utf8) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
-        let temp =
-            (path as NSString).deletingLastPathComponent.isEmpty
-            ? ".\(getpid())-bundle.partial"
-            : (path as NSString).deletingLastPathComponent
-                + "/.\(getpid())-\((path as NSString).lastPathComponent).partial"
+        let temp = temporarySibling(of: path)
         do {
             let writer = try ArchiveWriter(path: temp, compression: .xz)
             try writer.addFile(manifestName, contents: [UInt8](json))

@@ -47,9 +47,7 @@ public enum OCILayout {
         architecture: String = "amd64"
     ) throws {
         guard !FileManager.default.fileExists(atPath: directory) else { throw BundleError.exists(path: directory) }
-        let parent = (directory as NSString).deletingLastPathComponent
-        let temp =
-            (parent.isEmpty ? "." : parent) + "/.\(getpid())-\((directory as NSString).lastPathComponent).partial"
+        let temp = temporarySibling(of: directory)
         try? FileManager.default.removeItem(atPath: temp)
         do {
             try FileManager.default.createDirectory(atPath: temp + "/blobs/sha256", withIntermediateDirectories: true)

@@ -248,11 +248,18 @@ public func writeFileDurably(_ data: Data, to url: URL) throws {
     try writeNewFile(data, to: url, sync: true)
 }
 
+/// Where to write `path` before renaming it into place: `.NAME.tmp-PID` in the same directory, so
+/// the rename is atomic, dot-named so listings and globs skip it, with the pid so writers differ.
+public func temporarySibling(of path: String) -> String {
+    let url = URL(fileURLWithPath: path)
+    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+}
+
 /// Replace the file at `url` with `data` atomically: written to a temporary file beside it, then
 /// renamed over it, so readers see the old or the new file and never a partial one. `sync`
 /// fsyncs the data first (skip it only where a crash may lose the file but not half-write it).
 public func replaceFile(at url: URL, with data: Data, sync: Bool = true) throws {
-    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    let temp = URL(fileURLWithPath: temporarySibling(of: url.path))
     try writeNewFile(data, to: temp, sync: sync)
     guard rename(temp.path, url.path) == 0 else {
         let code = errno

@@ -82,7 +82,8 @@ extension BTFGen {
             let records = loaded.map {
                 BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256)
             }
-            let bundlePath = format == .tar ? output : temporarySibling(of: output)
+            // For OCI the bundle is an intermediate file; its name must differ from the layout's temporary directory.
+            let bundlePath = format == .tar ? output : temporarySibling(of: output + ".bundle.tar.xz")
             defer { if format == .oci { unlink(bundlePath) } }
             let manifest = try reporting {
                 if format == .tar && force { try? FileManager.default.removeItem(atPath: output) }
@@ -109,13 +110,6 @@ extension BTFGen {
             let id = entry.identity
             let key = "\(id.distro)/\(id.distroVersion)/\(id.arch)/\(id.release)"
             return selections.contains { fnmatch($0, key, 0) == 0 }
-        }
-
-        func temporarySibling(of path: String) -> String {
-            let url = URL(fileURLWithPath: path)
-            return url.deletingLastPathComponent().appendingPathComponent(
-                ".\(getpid())-\(url.lastPathComponent).tar.xz"
-            ).path
         }
     }
 }

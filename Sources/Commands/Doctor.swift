@@ -20,23 +20,15 @@ extension BTFGen {
                     "ok", "pahole", tools.pahole.version.description, tools.pahole.path,
                     "flags: \(tools.paholeFlags(parallel: false).joined(separator: " "))",
                 ])
-                if let o = tools.llvmObjcopy {
-                    rows.append(["ok", "llvm-objcopy", o.version.description, o.path, ""])
-                } else {
-                    rows.append([
-                        "missing", "llvm-objcopy", "-", "-",
-                        "apt-get install \(Toolchain.llvmPackage) (needed for --method objcopy)",
-                    ])
-                    problems += 1
-                }
-                if let s = tools.strip {
-                    rows.append(["ok", "strip", s.version.description, s.path, ""])
-                } else {
-                    rows.append([
-                        "missing", "strip", "-", "-",
-                        "apt-get install \(Toolchain.stripPackage) (needed for --method objcopy)",
-                    ])
-                    problems += 1
+                for (name, tool, package) in [
+                    ("llvm-objcopy", tools.llvmObjcopy, Toolchain.llvmPackage), ("strip", tools.strip, Toolchain.stripPackage),
+                ] {
+                    if let tool {
+                        rows.append(["ok", name, tool.version.description, tool.path, ""])
+                    } else {
+                        rows.append(["missing", name, "-", "-", "apt-get install \(package) (needed for --method objcopy)"])
+                        problems += 1
+                    }
                 }
                 rows.append(["ok", "method", tools.defaultMethod.rawValue, "", "default encoding method"])
             } catch let e as ToolError {
