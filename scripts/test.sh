@@ -20,45 +20,40 @@ step() { log "── $*"; }
 step "system packages"
 bash "$here/setup.sh"
 
-step "fixtures (cache: $BTFGEN_CACHE)"
-while IFS='=' read -r key value; do
-    case "$key" in
-        DEB) export BTFGEN_DEBIAN_DEB="$value" ;;
-        VMLINUX) export BTFGEN_DEBIAN_VMLINUX="$value" ;;
-        RELEASE) export BTFGEN_DEBIAN_RELEASE="$value" ;;
-    esac
-done < <(bash "$here/fetch-debian-dbg.sh")
-while IFS='=' read -r key value; do
-    case "$key" in
-        VMLINUX) export BTFGEN_TEST_VMLINUX="$value" ;;
-        BZIMAGE) export BTFGEN_TEST_BZIMAGE="$value" ;;
-        RELEASE) export BTFGEN_TEST_RELEASE="$value" ;;
-    esac
-done < <(bash "$here/build-test-kernel.sh")
-if [ -f "$here/fetch-debian-image.sh" ]; then
+# fixture PREFIX KEY... -- SCRIPT [ARG...]: run a fixture script (its failure stops the run) and
+# export each KEY=value line it prints as BTFGEN_<PREFIX>_<KEY>.
+fixture() {
+    local prefix=$1 keys=() out key value k
+    shift
+    while [ "$1" != -- ]; do keys+=("$1"); shift; done
+    shift
+    out=$(bash "$@")
     while IFS='=' read -r key value; do
-        case "$key" in
-            VMLINUZ) export BTFGEN_DEBIAN_VMLINUZ="$value" ;;
-            RELEASE) [ "$value" = "$BTFGEN_DEBIAN_RELEASE" ] || die "Debian image $value does not match the -dbg package $BTFGEN_DEBIAN_RELEASE" ;;
-        esac
-    done < <(bash "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE" "$(dpkg-deb -f "$BTFGEN_DEBIAN_DEB" Version)")
-fi
+        for k in "${keys[@]}"; do
+            if [ "$key" = "$k" ]; then export "BTFGEN_${prefix}_${key}=$value"; fi
+        done
+    done <<< "$out"
+}
+
+step "fixtures (cache: $BTFGEN_CACHE)"
+fixture DEBIAN DEB VMLINUX RELEASE -- "$here/fetch-debian-dbg.sh"
+fixture TEST VMLINUX BZIMAGE RELEASE -- "$here/build-test-kernel.sh"
+# The bootable image of exactly the kernel whose -dbg package was fetched.
+fixture DEBIAN VMLINUZ -- "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE" "$(dpkg-deb -f "$BTFGEN_DEBIAN_DEB" Version)"
 export BTFGEN_REQUIRE_FIXTURES=1
 env | grep '^BTFGEN_' | sort >&2
 
 step "BPF objects and the Swift package"
 make -s bpf
 swift build --build-tests
-if [ -f "$here/build-static.sh" ]; then
-    step "static btfgen for the QEMU guests"
-    BTFGEN_STATIC_BIN=$(bash "$here/build-static.sh")
-    export BTFGEN_STATIC_BIN
-fi
+step "static btfgen for the QEMU guests"
+BTFGEN_STATIC_BIN=$(bash "$here/build-static.sh")
+export BTFGEN_STATIC_BIN
 
 step "swift test"
 swift test --skip-build "$@"
 
-if [ $# -eq 0 ] && [ -f "$here/fuzz.sh" ]; then
+if [ $# -eq 0 ]; then
     step "fuzz (bounded)"
     bash "$here/fuzz.sh" "${BTFGEN_FUZZ_SECONDS:-60}"
 fi
