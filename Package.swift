@@ -24,8 +24,10 @@ let package = Package(
         .target(name: "BTF", dependencies: ["ELF"]),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF"]),
+        // fork/exec of helper tools with a parent-death signal (a few lines of C).
+        .target(name: "CSpawn"),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
-        .target(name: "Toolchain"),
+        .target(name: "Toolchain", dependencies: ["CSpawn"]),
         // User inputs: plain, compressed or packaged vmlinux, read through libarchive.
         .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.

@@ -51,7 +51,14 @@ BTFGEN_STATIC_BIN=$(bash "$here/build-static.sh")
 export BTFGEN_STATIC_BIN
 
 step "swift test"
-swift test --skip-build "$@"
+# CI shows only the end of this output, so repeat what failed there.
+results=$(mktemp /tmp/btfgen-test-results.XXXXXX)
+trap 'rm -f "$results"' EXIT
+if ! swift test --skip-build "$@" 2>&1 | tee "$results"; then
+    echo "── failed:" >&2
+    grep -E '✘|error:|Expectation failed|recorded an issue' "$results" | cut -c1-600 | head -40 >&2
+    exit 1
+fi
 
 if [ $# -eq 0 ]; then
     step "fuzz (bounded)"

@@ -1,7 +1,9 @@
 // The on-disk catalog: `<root>/<distro>/<version>/<arch>/<release>.btf` (BTFHub's archive layout,
 // uncompressed) plus `<root>/index.json`. Every write goes to a temporary file in `<root>/.tmp`
 // and is renamed into place; the index is rewritten under an exclusive flock on `<root>/.lock`, so
-// concurrent builds lose nothing and a build killed at any moment leaves the index parseable.
+// concurrent builds lose nothing. Each write is journaled (see `commit`): a build killed at any
+// moment leaves a parseable index, and the next writer finishes a write that reached its commit
+// point, so no BTF file is left that the index does not name.
 import Foundation
 import Kernel
 
@@ -111,7 +113,10 @@ public struct Catalog: Sendable {
     public func insert(btfFile: URL, entry proposed: CatalogEntry, force: Bool) throws -> InsertOutcome {
         try prepare()
         return try withLock {
+            try recoverInterruptedWrites()
             var index = try index()
+            var entry = proposed
+            let outcome: InsertOutcome
             if let id = proposed.identity.buildID,
                 let existing = index.entries.firstIndex(where: { $0.identity.buildID == id })
             {
@@ -119,38 +124,140 @@ public struct Catalog: Sendable {
                     try? FileManager.default.removeItem(at: btfFile)
                     return .unchanged(index.entries[existing])
                 }
-                var entry = proposed
                 entry.path = index.entries[existing].path
-                try placeFile(btfFile, at: url(of: entry))
                 index.entries[existing] = entry
-                try write(index)
-                return .replaced(entry)
+                outcome = .replaced(entry)
+            } else {
+                entry.path = freePath(for: proposed.identity, in: index)
+                if let same = index.entries.firstIndex(where: { $0.path == entry.path }) {
+                    // Same release and no build-id to tell the two apart (imports): the newer one wins.
+                    index.entries[same] = entry
+                    outcome = .replaced(entry)
+                } else {
+                    index.entries.append(entry)
+                    outcome = .added(entry)
+                }
             }
-            var entry = proposed
-            entry.path = freePath(for: proposed.identity, in: index)
-            if let same = index.entries.firstIndex(where: { $0.path == entry.path }) {
-                // Same release and no build-id to tell the two apart (imports): the newer one wins.
-                try placeFile(btfFile, at: url(of: entry))
-                index.entries[same] = entry
-                try write(index)
-                return .replaced(entry)
-            }
-            try placeFile(btfFile, at: url(of: entry))
-            index.entries.append(entry)
-            try write(index)
-            return .added(entry)
+            try commit(index, placing: btfFile, at: entry.path)
+            return outcome
         }
     }
 
     /// Remove entries (and their files) under the lock.
     public func remove(_ doomed: [CatalogEntry]) throws {
+        try prepare()
         try withLock {
+            try recoverInterruptedWrites()
             var index = try index()
             let paths = Set(doomed.map(\.path))
             index.entries.removeAll { paths.contains($0.path) }
-            try write(index)
-            for p in paths { try? FileManager.default.removeItem(at: root.appendingPathComponent(p)) }
+            try commit(index, removing: paths.sorted())
         }
+    }
+
+    // MARK: The write journal
+
+    /// A write in progress, recorded in `.tmp/<pid>-…-intent.json` once everything it needs is
+    /// durably in scratch. From then on the write is decided: if its writer dies, the next writer
+    /// finishes it (`recoverInterruptedWrites`). Scratch names are relative to `.tmp` and catalog
+    /// paths to the root, so a catalog moved while a write was pending still recovers.
+    struct Intent: Codable, Equatable {
+        /// The finished BTF in scratch, and where it goes.
+        var btf: String?
+        var destination: String?
+        /// The new index in scratch.
+        var index: String
+        /// Catalog files to delete once the new index no longer names them.
+        var remove: [String]
+    }
+
+    static let intentSuffix = "-intent.json"
+
+    /// Make `index` the catalog's index, placing one BTF file and dropping others, so that a
+    /// writer killed at any moment leaves either no trace or an intent the next writer completes:
+    ///   1. the new index, durably, in scratch;
+    ///   2. the intent, durably: the commit point;
+    ///   3. the BTF renamed into place;
+    ///   4. the index renamed over `index.json`;
+    ///   5. files the index no longer names removed, then the intent.
+    /// Steps 3–5 are what recovery redoes; each is idempotent. Readers never take the lock: they
+    /// see the old index or the new one, whole.
+    private func commit(
+        _ index: CatalogIndex, placing file: URL? = nil, at destination: String? = nil, removing: [String] = []
+    ) throws {
+        let indexTemp = try writeIndexToScratch(index)
+        let intent = Intent(
+            btf: file?.lastPathComponent, destination: destination, index: indexTemp.lastPathComponent,
+            remove: removing)
+        let intentURL = scratchFile(String(Catalog.intentSuffix.dropFirst()))
+        do {
+            try writeFileDurably(try JSONEncoder().encode(intent), to: intentURL)
+        } catch {
+            unlink(indexTemp.path)
+            throw error
+        }
+        fsyncDirectory(scratchURL.path)
+        do {
+            try redo(intent, recordedAt: intentURL)
+        } catch {
+            // This writer reports the failure, so the write must not be finished later behind the
+            // user's back: withdraw the intent, and drop a BTF already renamed into place unless
+            // the index names it (then it is the same kernel's, replaced by the next build).
+            unlink(intentURL.path)
+            unlink(indexTemp.path)
+            if let destination, (try? self.index().entries.contains { $0.path == destination }) == false {
+                unlink(root.appendingPathComponent(destination).path)
+            }
+            throw error
+        }
+    }
+
+    /// Steps 3–5 of `commit`, for the writer itself and for recovery alike.
+    private func redo(_ intent: Intent, recordedAt intentURL: URL) throws {
+        if let btf = intent.btf, let destination = intent.destination {
+            let source = scratchURL.appendingPathComponent(btf)
+            if FileManager.default.fileExists(atPath: source.path) {
+                try placeFile(source, at: root.appendingPathComponent(destination))
+            }
+        }
+        let indexTemp = scratchURL.appendingPathComponent(intent.index)
+        if FileManager.default.fileExists(atPath: indexTemp.path) {
+            guard rename(indexTemp.path, indexURL.path) == 0 else {
+                throw CatalogError.ioFailure(path: indexURL.path, operation: "renaming into", errno: errno)
+            }
+            fsyncDirectory(root.path)
+        }
+        if !intent.remove.isEmpty {
+            let named = Set(try self.index().entries.map(\.path))
+            for path in intent.remove where !named.contains(path) {
+                try? FileManager.default.removeItem(at: root.appendingPathComponent(path))
+            }
+        }
+        unlink(intentURL.path)
+    }
+
+    /// Finish the writes of writers that died after their commit point, then drop the scratch
+    /// files of dead processes. Call under the lock: every intent found then belongs to a writer
+    /// that no longer holds it, that is one that was killed (a writer that fails withdraws its own).
+    func recoverInterruptedWrites() throws {
+        for name in pendingIntents() {
+            let url = scratchURL.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: url.path),
+                let intent = try? JSONDecoder().decode(Intent.self, from: data)
+            else {
+                // Torn before its fsync completed: that write never reached its commit point.
+                unlink(url.path)
+                continue
+            }
+            try redo(intent, recordedAt: url)
+        }
+        removeScratchOfDeadProcesses()
+    }
+
+    /// Names of the intent files in scratch.
+    public func pendingIntents() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: scratchURL.path)) ?? []
+        return names.filter { $0.hasSuffix(Catalog.intentSuffix) && Catalog.owner(ofScratch: $0) != nil }.sorted()
     }
 
     /// `<distro>/<version>/<arch>/<release>.btf`, or with a build-id suffix when another build of
@@ -184,15 +291,29 @@ public struct Catalog: Sendable {
         } catch {
             throw CatalogError.ioFailure(path: scratchURL.path, operation: "creating", errno: errno == 0 ? EIO : errno)
         }
+        removeScratchOfDeadProcesses()
+    }
+
+    /// Drop scratch files whose owner (the pid their name starts with) is gone, except those of a
+    /// process that left an intent: recovery needs them, and drops them once it has finished.
+    func removeScratchOfDeadProcesses() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: scratchURL.path)) ?? []
+        let pending = Set(pendingIntents().compactMap(Catalog.owner(ofScratch:)))
         for name in names {
-            // Scratch names start with the owner's pid: `<pid>-…`.
-            guard let pid = Int32(name.prefix { $0.isNumber }), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(at: scratchURL.appendingPathComponent(name))
+            guard let pid = Catalog.owner(ofScratch: name), Catalog.isDead(pid), !pending.contains(pid) else {
+                continue
             }
+            try? FileManager.default.removeItem(at: scratchURL.appendingPathComponent(name))
         }
     }
+
+    /// Scratch names start with the owner's pid: `<pid>-…`.
+    static func owner(ofScratch name: String) -> Int32? {
+        guard let pid = Int32(name.prefix { $0.isNumber }), pid > 0 else { return nil }
+        return pid
+    }
+
+    static func isDead(_ pid: Int32) -> Bool { kill(pid, 0) != 0 && errno == ESRCH }
 
     /// A fresh scratch path owned by this process.
     public func scratchFile(_ label: String) -> URL {
@@ -225,7 +346,7 @@ public struct Catalog: Sendable {
         fsyncDirectory(destination.deletingLastPathComponent().path)
     }
 
-    private func write(_ index: CatalogIndex) throws {
+    private func writeIndexToScratch(_ index: CatalogIndex) throws -> URL {
         var sorted = index
         sorted.sort()
         let encoder = JSONEncoder()
@@ -233,12 +354,7 @@ public struct Catalog: Sendable {
         let data = try encoder.encode(sorted) + Data("\n".utf8)
         let temp = scratchFile("index.json")
         try writeFileDurably(data, to: temp)
-        guard rename(temp.path, indexURL.path) == 0 else {
-            let code = errno
-            unlink(temp.path)
-            throw CatalogError.ioFailure(path: indexURL.path, operation: "renaming into", errno: code)
-        }
-        fsyncDirectory(root.path)
+        return temp
     }
 }
 

@@ -1,6 +1,12 @@
 // Running external tools: arguments are arrays (never shell strings), captured output is bounded,
-// and a non-zero exit becomes a ToolError carrying the tool's stderr tail.
+// and a non-zero exit becomes a ToolError carrying the tool's stderr tail. Tools are started by
+// CSpawn so that they die with btfgen.
+import CSpawn
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why an external tool could not do its job.
 public enum ToolError: Error, Equatable {
@@ -60,40 +66,56 @@ public struct ToolRunner: Sendable {
         check: Bool = true
     ) throws -> ToolOutput {
         let toolName = name ?? URL(fileURLWithPath: executable).lastPathComponent
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw ToolError.launchFailed(tool: toolName, reason: "\(error.localizedDescription)")
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        var code = btfgen_pipe(&out)
+        if code == 0 {
+            code = btfgen_pipe(&err)
+            if code != 0 {
+                close(out[0])
+                close(out[1])
+            }
+        }
+        guard code == 0 else { throw ToolError.launchFailed(tool: toolName, reason: String(cString: strerror(-code))) }
+        let pid = ToolRunner.spawn(executable, [toolName] + arguments, stdout: out[1], stderr: err[1])
+        close(out[1])
+        close(err[1])
+        let outHandle = FileHandle(fileDescriptor: out[0], closeOnDealloc: true)
+        let errHandle = FileHandle(fileDescriptor: err[0], closeOnDealloc: true)
+        guard pid > 0 else {
+            throw ToolError.launchFailed(tool: toolName, reason: String(cString: strerror(-pid)))
         }
         let limits = (stdoutLimit, stderrLimit)
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData = ToolRunner.drain(err.fileHandleForReading, keepTail: limits.1)
+            errData = ToolRunner.drain(errHandle, keepTail: limits.1)
             group.leave()
         }
-        let outData = ToolRunner.drain(out.fileHandleForReading, keepHead: limits.0)
+        let outData = ToolRunner.drain(outHandle, keepHead: limits.0)
         group.wait()
-        process.waitUntilExit()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // <sys/wait.h>'s macros: the low 7 bits are the terminating signal, 0 for a normal exit.
+        let signal = status & 0x7f
+        if signal != 0 { throw ToolError.killed(tool: toolName, signal: signal) }
         let result = ToolOutput(
-            status: process.terminationStatus,
+            status: (status >> 8) & 0xff,
             stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData, as: UTF8.self))
-        if process.terminationReason == .uncaughtSignal {
-            throw ToolError.killed(tool: toolName, signal: process.terminationStatus)
-        }
         if check && result.status != 0 {
             throw ToolError.failed(
                 tool: toolName, arguments: arguments, status: result.status,
                 stderrTail: ToolRunner.tail(result.stderr.isEmpty ? result.stdout : result.stderr))
         }
         return result
+    }
+
+    /// `btfgen_spawn` with Swift strings; the child's argv[0] is the tool's name.
+    static func spawn(_ path: String, _ argv: [String], stdout: Int32, stderr: Int32) -> pid_t {
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        return btfgen_spawn(path, &cArgs, stdout, stderr)
     }
 
     /// The last few lines of a tool's complaint: enough to act on, short enough for one line.

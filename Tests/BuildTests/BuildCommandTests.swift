@@ -271,8 +271,9 @@ import Testing
     }
 
     /// Kill builds at many moments (pahole slowed down so the kill lands inside every stage):
-    /// the index must always parse, every entry must have its file with the recorded hash, no
-    /// `.btf` may exist outside the index, and the next build cleans the dead process's scratch.
+    /// the index must always parse and every entry must have its file with the recorded hash; a
+    /// `.btf` outside the index may exist only as the destination of a killed writer's intent, and
+    /// the next build finishes that write and cleans the dead process's scratch.
     @Test func aBuildKilledAtAnyMomentLeavesAConsistentCatalog() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
@@ -286,7 +287,7 @@ import Testing
         let catalog = dir.file("kernels")
         let seed = try FakeKernel.compile(in: dir, name: "seed", release: "5.10.0-seed", variant: 9)
         try #require(try btfgen(["build", seed, "--catalog", catalog]).status == 0)
-        for (i, delay) in [0.0, 0.02, 0.05, 0.1, 0.15, 0.25, 0.3, 0.4].enumerated() {
+        for (i, delay) in [0.0, 0.02, 0.05, 0.1, 0.15, 0.25, 0.3, 0.4, 0.5, 0.6].enumerated() {
             let input = try FakeKernel.compile(in: dir, name: "k\(i)", release: "5.10.\(i)-k", variant: i)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Repo.btfgen)
@@ -298,6 +299,14 @@ import Testing
             Thread.sleep(forTimeInterval: delay)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+            // Its tools die with it: nothing may go on writing into the catalog's scratch.
+            var survivors = ""
+            for _ in 0..<40 {
+                survivors = try runProcess("pgrep", ["-f", slowPahole]).stdout
+                if survivors.isEmpty { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(survivors.isEmpty, "after kill at \(delay) s, its tools still run: \(survivors)")
 
             let entries = try indexEntries(catalog)  // must parse
             var listed = Set<String>()
@@ -306,11 +315,77 @@ import Testing
                 listed.insert(path)
                 #expect(e["sha256"] as? String == (try sha256sum(catalog + "/" + path)), "after kill at \(delay) s")
             }
-            let onDisk = try treeSnapshot(catalog).keys.filter { $0.hasSuffix(".btf") && !$0.hasPrefix(".tmp") }
-            #expect(Set(onDisk) == listed, "after kill at \(delay) s: files outside the index")
+            let pending = Set(try pendingDestinations(catalog))
+            let outside = Set(try catalogBTFFiles(catalog)).subtracting(listed)
+            #expect(outside.isSubset(of: pending), "after kill at \(delay) s: files outside the index and no intent")
         }
         let after = try btfgen(["build", seed, "--force", "--catalog", catalog])
         #expect(after.status == 0)
+        let entries = try indexEntries(catalog)
+        #expect(Set(try catalogBTFFiles(catalog)) == Set(entries.map { $0["path"] as! String }))
+        for e in entries {
+            #expect(e["sha256"] as? String == (try sha256sum(catalog + "/" + (e["path"] as! String))))
+        }
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) ?? []
+        #expect(leftovers.isEmpty, "scratch left: \(leftovers)")
+    }
+
+    /// What a writer killed after its commit point leaves (its BTF and new index in scratch and an
+    /// intent naming them, at each step of the commit), made by hand so every step is covered
+    /// without timing: the next build must finish that write, not lose it and not half-apply it. A
+    /// torn intent (killed while writing it) must be dropped with its scratch.
+    @Test(arguments: ["intent written", "btf placed", "index renamed", "torn intent"])
+    func theNextBuildFinishesAWriteKilledAfterItsCommitPoint(_ step: String) throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let catalog = dir.file("kernels"), ahead = dir.file("ahead")
+        let k1 = try FakeKernel.compile(in: dir, name: "k1", release: "5.4.0-1-k", variant: 1)
+        let k2 = try FakeKernel.compile(in: dir, name: "k2", release: "5.4.0-2-k", variant: 2)
+        let k3 = try FakeKernel.compile(in: dir, name: "k3", release: "5.4.0-3-k", variant: 3)
+        try #require(try btfgen(["build", k1, "--catalog", catalog]).status == 0)
+        // What the killed writer was storing: k2, as a completed build shows it.
+        try FileManager.default.copyItem(atPath: catalog, toPath: ahead)
+        try #require(try btfgen(["build", k2, "--catalog", ahead]).status == 0)
+        let k2Entry = try #require(try indexEntries(ahead).first { $0["source"] as? String == "k2" })
+        let k2Path = k2Entry["path"] as! String
+
+        // A pid that is certainly gone.
+        let dead = try runProcess("sh", ["-c", "echo $$"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tmp = catalog + "/.tmp/"
+        let btf = "\(dead)-aaaaaaaa-raw.btf", index = "\(dead)-bbbbbbbb-index.json"
+        let intent = "\(dead)-cccccccc-intent.json"
+        try FileManager.default.copyItem(atPath: ahead + "/" + k2Path, toPath: tmp + btf)
+        try FileManager.default.copyItem(atPath: ahead + "/index.json", toPath: tmp + index)
+        try Data("{\"btf\":\"\(btf)\",\"destination\":\"\(k2Path)\",\"index\":\"\(index)\",\"remove\":[]}".utf8)
+            .write(to: URL(fileURLWithPath: tmp + intent))
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: catalog + "/" + k2Path).deletingLastPathComponent().path,
+            withIntermediateDirectories: true)
+        switch step {
+        case "btf placed":
+            try FileManager.default.moveItem(atPath: tmp + btf, toPath: catalog + "/" + k2Path)
+        case "index renamed":
+            try FileManager.default.moveItem(atPath: tmp + btf, toPath: catalog + "/" + k2Path)
+            try FileManager.default.removeItem(atPath: catalog + "/index.json")
+            try FileManager.default.moveItem(atPath: tmp + index, toPath: catalog + "/index.json")
+        case "torn intent":
+            try Data("{\"btf\":\"\(btf)\",\"dest".utf8).write(to: URL(fileURLWithPath: tmp + intent))
+        default: break
+        }
+        // Readers before recovery: the index parses and names only files that are there.
+        for e in try indexEntries(catalog) {
+            #expect(FileManager.default.fileExists(atPath: catalog + "/" + (e["path"] as! String)))
+        }
+
+        let next = try btfgen(["build", k3, "--catalog", catalog])
+        try #require(next.status == 0, "\(next.stderr)")
+        let entries = try indexEntries(catalog)
+        let sources = Set(entries.compactMap { $0["source"] as? String })
+        #expect(sources == (step == "torn intent" ? ["k1", "k3"] : ["k1", "k2", "k3"]))
+        for e in entries {
+            #expect(e["sha256"] as? String == (try sha256sum(catalog + "/" + (e["path"] as! String))))
+        }
+        #expect(Set(try catalogBTFFiles(catalog)) == Set(entries.map { $0["path"] as! String }))
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) ?? []
         #expect(leftovers.isEmpty, "scratch left: \(leftovers)")
     }

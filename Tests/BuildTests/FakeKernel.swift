@@ -55,3 +55,20 @@ func indexEntries(_ catalog: String) throws -> [[String: Any]] {
     let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     return try #require(object["entries"] as? [[String: Any]])
 }
+
+/// The catalog's `.btf` files (relative paths), scratch excluded.
+func catalogBTFFiles(_ catalog: String) throws -> [String] {
+    try treeSnapshot(catalog).keys.filter { $0.hasSuffix(".btf") && !$0.hasPrefix(".tmp") }
+}
+
+/// Where the intents in a catalog's scratch would place BTF files.
+func pendingDestinations(_ catalog: String) throws -> [String] {
+    let tmp = catalog + "/.tmp"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasSuffix("-intent.json") }
+        .compactMap { name in
+            guard let data = FileManager.default.contents(atPath: tmp + "/" + name),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { return nil }
+            return json["destination"] as? String
+        }
+}
