@@ -95,6 +95,51 @@ import Testing
             })
     }
 
+    /// `--compat libbpf-0.x` judged by a real old libbpf (Debian 11's libbpf0, 0.3) in its own
+    /// process: it refuses every kernel's full BTF and our default output wherever that holds kinds
+    /// it predates, and parses the compat output with the same type count and task_struct id.
+    @Test func compatOutputParsesWithARealOldLibbpf() throws {
+        guard BTFFixtures.requireObjects() else { return }
+        guard let libbpf0 = Fixture.oldLibbpf0 else {
+            if Fixture.required { Issue.record("BTFGEN_OLD_LIBBPF0 not set: run scripts/fetch-old-libbpf.sh") }
+            return
+        }
+        let scratch = try ScratchDirectory("btfgen-old-libbpf")
+        defer { scratch.remove() }
+        let oracle = scratch.file("old_libbpf_parse")
+        let source = Repo.root.appendingPathComponent("scripts/oracles/old_libbpf_parse.c").path
+        let cc = try runProcess("cc", ["-O1", "-o", oracle, source, "-ldl"])
+        try #require(cc.status == 0, "\(cc.stderr)")
+        let newKinds: Set<KindCode> = [.float, .declTag, .typeTag, .enum64]
+        var refusedOurDefault = 0
+        for kernel in BTFFixtures.kernels {
+            let full = try runProcess(oracle, [libbpf0, kernel.path])
+            #expect(full.status == 1 && full.stdout.contains("error="), "\(kernel.label): libbpf 0.3 took the full BTF")
+            for compat in [false, true] {
+                let dir = scratch.file("\(kernel.label)-\(compat ? "compat" : "current")")
+                let r = try btfgen(
+                    ["minimize", "--btf", kernel.path, "-o", dir] + (compat ? ["--compat", "libbpf-0.x"] : [])
+                        + BTFFixtures.testObjects.flatMap { ["--object", $0] })
+                try #require(r.status == 0, "\(r.stderr)")
+                let file = dir + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first))
+                let ours = try BTF(decoding: try BTFFixtures.read(file))
+                let seen = try runProcess(oracle, [libbpf0, file])
+                if compat || Set(ours.types.map(\.kind.code)).isDisjoint(with: newKinds) {
+                    let task = (1...ours.types.count).first {
+                        ours.types[$0 - 1].kind.code == .structure && ours.name(of: TypeID(UInt32($0))) == "task_struct"
+                    }
+                    #expect(seen.status == 0, "\(kernel.label) compat=\(compat): \(seen.stdout) \(seen.stderr)")
+                    #expect(seen.stdout.contains("types=\(ours.types.count) task_struct=\(task ?? -2)"), "\(seen.stdout)")
+                } else {
+                    #expect(seen.status == 1, "\(kernel.label): libbpf 0.3 took BTF with kinds it predates")
+                    refusedOurDefault += 1
+                }
+            }
+        }
+        // The oracle must have told the two levels apart somewhere, or this test proves nothing.
+        #expect(refusedOurDefault > 0)
+    }
+
     @Test func inspectPrintsSummaryAndJSON() throws {
         guard let host = BTFFixtures.host else { return }
         let text = try btfgen(["inspect", host.path, "--top", "3"])

@@ -54,6 +54,8 @@ public enum Fixture {
     public static var testBzImage: String? { path("BTFGEN_TEST_BZIMAGE") }
     /// Debian's bootable vmlinuz matching the -dbg package (BTFGEN_DEBIAN_VMLINUZ, scripts/fetch-debian-image.sh).
     public static var debianVmlinuz: String? { path("BTFGEN_DEBIAN_VMLINUZ") }
+    /// A real libbpf 0.x shared object (BTFGEN_OLD_LIBBPF0, scripts/fetch-old-libbpf.sh).
+    public static var oldLibbpf0: String? { path("BTFGEN_OLD_LIBBPF0") }
     /// btfgen built with --static-swift-stdlib (BTFGEN_STATIC_BIN, scripts/build-static.sh).
     public static var staticBtfgen: String? { path("BTFGEN_STATIC_BIN") }
     /// True when scripts/test.sh promised every fixture (CI): a missing one is then a failure, not a skip.
