@@ -40,7 +40,7 @@ fixture DEBIAN DEB VMLINUX RELEASE -- "$here/fetch-debian-dbg.sh"
 fixture TEST VMLINUX BZIMAGE RELEASE -- "$here/build-test-kernel.sh"
 # The bootable image of exactly the kernel whose -dbg package was fetched.
 fixture DEBIAN VMLINUZ -- "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE" "$(dpkg-deb -f "$BTFGEN_DEBIAN_DEB" Version)"
-fixture OLD LIBBPF0 -- "$here/fetch-old-libbpf.sh"
+fixture OLD LIBBPF0 UNAVAILABLE -- "$here/fetch-old-libbpf.sh"
 export BTFGEN_REQUIRE_FIXTURES=1
 env | grep '^BTFGEN_' | sort >&2
 

@@ -101,7 +101,11 @@ import Testing
     @Test func compatOutputParsesWithARealOldLibbpf() throws {
         guard BTFFixtures.requireObjects() else { return }
         guard let libbpf0 = Fixture.oldLibbpf0 else {
-            if Fixture.required { Issue.record("BTFGEN_OLD_LIBBPF0 not set: run scripts/fetch-old-libbpf.sh") }
+            if let why = ProcessInfo.processInfo.environment["BTFGEN_OLD_UNAVAILABLE"] {
+                print("compatOutputParsesWithARealOldLibbpf did not run: \(why)")
+            } else if Fixture.required {
+                Issue.record("BTFGEN_OLD_LIBBPF0 not set: run scripts/fetch-old-libbpf.sh")
+            }
             return
         }
         let scratch = try ScratchDirectory("btfgen-old-libbpf")
