@@ -22,25 +22,31 @@ let package = Package(
         .target(name: "ELF"),
         // The BTF engine: wire format, .BTF.ext, CO-RE resolution, minimizer. Pure Swift.
         .target(name: "BTF", dependencies: ["ELF"]),
+        // What FoundationEssentials leaves out: trimming, padding, printf numbers, stderr, threads,
+        // and Foundation's wording of file system errors.
+        .target(name: "SystemSupport"),
         // Kernel identity: images on disk and the running kernel.
-        .target(name: "Kernel", dependencies: ["ELF"]),
+        .target(name: "Kernel", dependencies: ["ELF", "SystemSupport"]),
         // fork/exec of helper tools with a parent-death signal (a few lines of C).
         .target(name: "CSpawn"),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
-        .target(name: "Toolchain", dependencies: ["CSpawn"]),
+        .target(name: "Toolchain", dependencies: ["CSpawn", "SystemSupport"]),
         // User inputs: plain, compressed or packaged vmlinux, read through libarchive.
-        .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel"]),
+        .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel", "SystemSupport"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
-        .target(name: "Catalog", dependencies: ["Kernel"]),
+        .target(name: "Catalog", dependencies: ["Kernel", "SystemSupport"]),
         // The only module that talks to libbpf.
-        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog", "Bundle"]),
+        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog", "Bundle", "SystemSupport"]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
-        .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel"]),
+        .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
-        .target(name: "Builder", dependencies: ["ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader"]),
+        .target(name: "Builder", dependencies: [
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
+        ]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
+            "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),

@@ -6,10 +6,15 @@
 // release + distro for them, with its warning.
 import Catalog
 import ELF
-import Foundation
+import FoundationEssentials
 import Ingest
 import Kernel
 import Loader
+import SystemSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One archive that was not imported, and why.
 public struct ImportRefusal: Sendable, Equatable, CustomStringConvertible {
@@ -33,8 +38,8 @@ public enum BTFHubInterop {
         _ tree: String, into catalog: Catalog, force: Bool,
         btfgenVersion: String
     ) throws -> ImportReport {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir.boolValue else {
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir else {
             throw CatalogError.notADirectory(path: tree)
         }
         try catalog.prepare()
@@ -164,7 +169,7 @@ public enum BTFHubInterop {
         for entry in try catalog.entries().sorted(by: { $0.path < $1.path }) {
             let relative = String(entry.path.dropLast(".btf".count)) + ".btf.tar.xz"
             let destination = tree + "/" + relative
-            let directory = (destination as NSString).deletingLastPathComponent
+            let directory = deletingLastPathComponent(destination)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let data = try Data(contentsOf: catalog.url(of: entry))
             let digest = data.withUnsafeBytes { SHA256.hex($0) }

@@ -4,11 +4,16 @@
 //   matches the image's native .BTF when it has one) → insert atomically into the catalog.
 import Catalog
 import ELF
-import Foundation
+import FoundationEssentials
 import Ingest
 import Kernel
 import Loader
+import SystemSupport
 import Toolchain
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why a build did not produce an entry.
 public enum BuildError: Error, Equatable {
@@ -168,7 +173,7 @@ public struct KernelBTFBuilder: Sendable {
             throw .tool(e)
         } catch {
             if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
-            throw .tool(.launchFailed(tool: "pipeline", reason: "\(error)"))
+            throw .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
         }
         try extractRawBTF(from: encoded, to: rawBTF, input: input)
 
@@ -184,7 +189,7 @@ public struct KernelBTFBuilder: Sendable {
         progress(.storing)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: rawBTF)) } catch {
-            throw .invalidBTF(input: input, reason: "cannot read back \(rawBTF): \(error)")
+            throw .invalidBTF(input: input, reason: "cannot read back \(rawBTF): \(describe(error))")
         }
         let digest = data.withUnsafeBytes { SHA256.hex($0) }
         chmod(rawBTF, 0o644)

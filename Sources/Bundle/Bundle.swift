@@ -8,9 +8,13 @@
 // and records the blob's sha256, the objects' sha256, the btfgen and pahole versions and the
 // libbpf compatibility level. Readers stream it (no unpacking to disk) and verify the blob.
 import Catalog
-import Foundation
+import FoundationEssentials
 import Ingest
 import Kernel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why a bundle could not be written or used.
 public enum BundleError: Error, Equatable {

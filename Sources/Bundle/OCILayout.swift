@@ -3,8 +3,12 @@
 // registry can store it. Everything is reproducible: an uncompressed tar layer (the bundle is
 // already xz), fixed times and owners, no `created` timestamp, key-sorted JSON.
 import Catalog
-import Foundation
+import FoundationEssentials
 import Ingest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 public enum OCILayout {
     public static let layerMediaType = "application/vnd.oci.image.layer.v1.tar"

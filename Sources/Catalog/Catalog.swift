@@ -4,7 +4,7 @@
 // concurrent builds lose nothing. Each write is journaled (see `commit`): a build killed at any
 // moment leaves a parseable index, and the next writer finishes a write that reached its commit
 // point, so no BTF file is left that the index does not name.
-import Foundation
+import FoundationEssentials
 import Kernel
 
 #if canImport(Glibc)
@@ -43,8 +43,8 @@ public struct Catalog: Sendable {
 
     /// The index; an absent index is an empty catalog.
     public func index() throws -> CatalogIndex {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir.boolValue {
+        var isDir = false
+        if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
         guard let data = FileManager.default.contents(atPath: indexURL.path) else { return CatalogIndex() }
@@ -282,8 +282,8 @@ public struct Catalog: Sendable {
 
     /// Create the root and scratch directories and drop scratch files left by dead processes.
     public func prepare() throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir.boolValue {
+        var isDir = false
+        if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
         do {

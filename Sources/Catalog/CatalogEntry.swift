@@ -1,5 +1,9 @@
-import Foundation
+import FoundationEssentials
 import Kernel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How a catalog BTF file was produced.
 public struct BuildRecord: Codable, Hashable, Sendable {
@@ -25,11 +29,20 @@ public struct BuildRecord: Codable, Hashable, Sendable {
     }
 }
 
-/// `2026-11-23T11:08:28Z`: how the catalog, bundles and install records write times.
+/// `2026-11-23T11:08:28Z`: how the catalog, bundles and install records write times. The same
+/// text as Foundation's `ISO8601DateFormatter` with `.withInternetDateTime`, which rounds to the
+/// millisecond before it drops the fraction (…:28.9996 is written as …:29).
 public func utcTimestamp(_ date: Date = Date()) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: date)
+    let milliseconds = ((date.timeIntervalSince1970) * 1000).rounded()
+    var seconds = time_t((milliseconds / 1000).rounded(.down))
+    var t = tm()
+    guard gmtime_r(&seconds, &t) != nil else { return "1970-01-01T00:00:00Z" }
+    func digits(_ n: Int32, _ width: Int) -> String {
+        let s = String(n)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+    return "\(digits(t.tm_year + 1900, 4))-\(digits(t.tm_mon + 1, 2))-\(digits(t.tm_mday, 2))"
+        + "T\(digits(t.tm_hour, 2)):\(digits(t.tm_min, 2)):\(digits(t.tm_sec, 2))Z"
 }
 
 /// One kernel's BTF in the catalog, as recorded in `index.json`.

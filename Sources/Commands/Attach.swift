@@ -1,7 +1,11 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Kernel
 import Loader
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension BTFGen {
     /// `btfgen attach`: load raw tracepoint programs with the BTF that matches this kernel and print their events.

@@ -1,9 +1,16 @@
 import ArgumentParser
 import Builder
 import Catalog
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Kernel
+import Synchronization
+import SystemSupport
 import Toolchain
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension BTFGen {
     /// `btfgen build INPUT...`: debuginfo kernels → BTF in the catalog.
@@ -121,7 +128,7 @@ extension BTFGen {
                 )
             }
             if r.outcome != .unchanged {
-                lines.append(String(format: "  took      %.1f s (%@)", r.seconds, e.build?.method ?? "?"))
+                lines.append("  took      \(fixed(r.seconds, digits: 1)) s (\(e.build?.method ?? "?"))")
             }
             return lines.joined(separator: "\n")
         }
@@ -172,24 +179,21 @@ enum BuildJobs {
         _ inputs: [String], workers: Int,
         _ work: @escaping @Sendable (Int, String) -> T
     ) -> [T] {
-        nonisolated(unsafe) var results = [T?](repeating: nil, count: inputs.count)
-        let lock = NSLock()
+        let results = Mutex([T?](repeating: nil, count: inputs.count))
         let slots = DispatchSemaphore(value: max(1, workers))
         let group = DispatchGroup()
         for (i, input) in inputs.enumerated() {
             slots.wait()
             group.enter()
-            Thread.detachNewThread {
+            detachThread {
                 let r = work(i, input)
-                lock.lock()
-                results[i] = r
-                lock.unlock()
+                results.withLock { $0[i] = r }
                 slots.signal()
                 group.leave()
             }
         }
         group.wait()
-        return results.map { $0! }
+        return results.withLock { $0.map { $0! } }
     }
 }
 
@@ -199,7 +203,7 @@ final class ProgressDisplay: @unchecked Sendable {
     private var states: [String]
     private let interactive: Bool
     private let verbose: Bool
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private var drawn = false
 
     init(inputs: [String], interactive: Bool, verbose: Bool) {
@@ -210,26 +214,26 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 
     func update(_ index: Int, _ state: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        states[index] = state
-        if interactive {
-            var out = drawn ? "\u{1b}[\(names.count)A" : ""
-            for (n, s) in zip(names, states) {
-                out += "\u{1b}[2K  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) \(n)\n"
+        lock.withLock { _ in
+            states[index] = state
+            if interactive {
+                var out = drawn ? "\u{1b}[\(names.count)A" : ""
+                for (n, s) in zip(names, states) {
+                    out += "\u{1b}[2K  \(s.padded(toLength: 12)) \(n)\n"
+                }
+                drawn = true
+                writeStandardError(out)
+            } else if verbose {
+                writeStandardError("btfgen: \(names[index]): \(state)\n")
             }
-            drawn = true
-            FileHandle.standardError.write(Data(out.utf8))
-        } else if verbose {
-            FileHandle.standardError.write(Data("btfgen: \(names[index]): \(state)\n".utf8))
         }
     }
 
     func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if interactive && drawn {
-            FileHandle.standardError.write(Data("\u{1b}[\(names.count)A\u{1b}[J".utf8))
+        lock.withLock { _ in
+            if interactive && drawn {
+                writeStandardError("\u{1b}[\(names.count)A\u{1b}[J")
+            }
         }
     }
 }

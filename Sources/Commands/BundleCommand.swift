@@ -2,8 +2,12 @@ import ArgumentParser
 import BTF
 import Bundle
 import Catalog
-import Foundation
+import FoundationEssentials
 import Kernel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension BTFGen {
     /// `btfgen bundle`: one file covering every catalog kernel for a set of BPF objects.
@@ -97,7 +101,8 @@ extension BTFGen {
                     try OCILayout.write(bundle: bundlePath, manifest: manifest, to: output)
                 }
             }
-            let size = (try? FileManager.default.attributesOfItem(atPath: bundlePath)[.size] as? Int) ?? 0
+            var st = stat()
+            let size = lstat(bundlePath, &st) == 0 ? Int(st.st_size) : 0
             let blobBytes = manifest.blobs.values.reduce(0, +)
             print(
                 "\(output): \(manifest.kernels.count) kernel\(manifest.kernels.count == 1 ? "" : "s"), "

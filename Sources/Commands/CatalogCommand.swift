@@ -1,7 +1,7 @@
 import ArgumentParser
 import Builder
 import Catalog
-import Foundation
+import FoundationEssentials
 
 extension BTFGen {
     /// `btfgen catalog import|export`: BTFHub interop.

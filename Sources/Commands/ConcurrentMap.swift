@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Synchronization
 
 extension Array where Element: Sendable {
     /// `transform` over every element on up to `workers` threads (default: one per core), results
@@ -8,23 +10,20 @@ extension Array where Element: Sendable {
         workers: Int = ProcessInfo.processInfo.activeProcessorCount,
         _ transform: @Sendable (Element) throws -> T
     ) throws -> [T] {
-        nonisolated(unsafe) var results = [Result<T, Error>?](repeating: nil, count: count)
-        let lock = NSLock()
-        nonisolated(unsafe) var next = 0
+        let results = Mutex([Result<T, Error>?](repeating: nil, count: count))
+        let next = Mutex(0)
         let items = self
         DispatchQueue.concurrentPerform(iterations: Swift.min(count, Swift.max(1, workers))) { _ in
             while true {
-                lock.lock()
-                let i = next
-                next += 1
-                lock.unlock()
+                let i = next.withLock { n in
+                    defer { n += 1 }
+                    return n
+                }
                 guard i < items.count else { return }
                 let r = Result { try transform(items[i]) }
-                lock.lock()
-                results[i] = r
-                lock.unlock()
+                results.withLock { $0[i] = r }
             }
         }
-        return try results.map { try $0!.get() }
+        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Catalog
-import Foundation
+import FoundationEssentials
 import Toolchain
 
 extension BTFGen {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import BTF
 import ELF
-import Foundation
+import FoundationEssentials
 import Kernel
 
 extension BTFGen {

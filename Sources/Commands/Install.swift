@@ -1,7 +1,7 @@
 import ArgumentParser
 import Catalog
 import ELF
-import Foundation
+import FoundationEssentials
 import Kernel
 import Loader
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
-import Foundation
+import FoundationEssentials
+import SystemSupport
 
 extension BTFGen {
     /// `btfgen list`: the catalog as a table or JSON.
@@ -87,7 +88,7 @@ func table(_ rows: [[String]]) -> String {
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     return rows.map { row in
         row.enumerated().map { i, cell in
-            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            i == row.count - 1 ? cell : cell.padded(toLength: widths[i])
         }.joined(separator: "  ")
     }.joined(separator: "\n")
 }

@@ -1,8 +1,12 @@
 import ArgumentParser
 import BTF
 import Catalog
-import Foundation
+import FoundationEssentials
 import Kernel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension CompatLevel: ExpressibleByArgument {}
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
-import Foundation
+import FoundationEssentials
+import SystemSupport
 
 /// `--catalog`, shared by every command that reads or writes the catalog.
 public struct CatalogOptions: ParsableArguments {
@@ -17,7 +18,7 @@ public struct CatalogOptions: ParsableArguments {
 
 /// Print one line to stderr.
 func warn(_ message: String) {
-    FileHandle.standardError.write(Data("btfgen: \(message)\n".utf8))
+    writeStandardError("btfgen: \(message)\n")
 }
 
 /// A failure already explained to the user on stderr: exit non-zero without ArgumentParser's usage text.
@@ -28,15 +29,15 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as ExitCode { throw e } catch is Reported {
         throw ExitCode.failure
     } catch {
-        warn("\(error)")
+        warn(describe(error))
         throw ExitCode.failure
     }
 }
 
 /// Human-readable byte counts.
 func formatBytes(_ n: Int) -> String {
-    if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
-    if n >= 1 << 10 { return String(format: "%.1f KiB", Double(n) / Double(1 << 10)) }
+    if n >= 1 << 20 { return "\(fixed(Double(n) / Double(1 << 20), digits: 1)) MiB" }
+    if n >= 1 << 10 { return "\(fixed(Double(n) / Double(1 << 10), digits: 1)) KiB" }
     return "\(n) B"
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Bundle
 import Catalog
-import Foundation
+import FoundationEssentials
 import Kernel
 import Loader
 

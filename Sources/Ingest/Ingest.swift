@@ -1,8 +1,13 @@
 // Turning what the user passes to `btfgen build` into a vmlinux on disk: a vmlinux as is, a
 // compressed vmlinux, or the vmlinux inside a Debian/Ubuntu .deb/.ddeb or an RPM
 // kernel-debuginfo package. Everything unpacked goes to scratch space; the input is only read.
-import Foundation
+import FoundationEssentials
 import Kernel
+import SystemSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why an input could not be turned into a vmlinux.
 public enum IngestError: Error, Equatable {
@@ -177,7 +182,7 @@ public enum Ingest {
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix(" ") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimming(.whitespaces)
         }
         return fields
     }

@@ -1,6 +1,6 @@
 // Which distribution a kernel belongs to, for the catalog's `<distro>/<version>/` directories.
 // Matching never relies on this (the build-id does); it files entries where BTFHub would.
-import Foundation
+import FoundationEssentials
 
 /// Inference of distro ID and VERSION_ID from what a kernel image and its package say.
 public enum DistroInference {
@@ -37,7 +37,7 @@ public enum DistroInference {
     /// The digits right after `marker` (`4.18.0-513.el8.x86_64` → `8` for `.el`).
     static func number(after marker: String, in text: String) -> String? {
         var search = text[...]
-        while let r = search.range(of: marker) {
+        while let r = search.firstRange(of: marker) {
             let digits = search[r.upperBound...].prefix { $0.isNumber }
             if !digits.isEmpty { return String(digits) }
             search = search[r.upperBound...]

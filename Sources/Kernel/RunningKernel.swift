@@ -2,7 +2,8 @@
 // build-id the kernel exposes in /sys/kernel/notes (the same note bytes as its vmlinux). Every
 // path is read below a root directory so tests can point the probe at a fake tree.
 import ELF
-import Foundation
+import FoundationEssentials
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -119,7 +120,7 @@ public struct RunningKernel: Sendable, Codable, Equatable {
     public static func parseOSRelease(_ text: String) -> [String: String] {
         var values: [String: String] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimming(.whitespaces)
             guard !trimmed.hasPrefix("#"), let eq = trimmed.firstIndex(of: "=") else { continue }
             var value = String(trimmed[trimmed.index(after: eq)...])
             if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {

@@ -15,7 +15,7 @@
 // it was found by release or named with --kernel.
 import Bundle
 import Catalog
-import Foundation
+import FoundationEssentials
 import Kernel
 
 #if canImport(Glibc)
@@ -109,7 +109,7 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
         guard let blob else { return customPath }
         let bytes: [UInt8]
         do { bytes = try BundleReader(path: blob.bundle).blob(blob.digest) } catch { throw .bundle("\(error)") }
-        var template = Array((NSTemporaryDirectory() + "/btfgen-blob-XXXXXX").utf8CString)
+        var template = Array((FileManager.default.temporaryDirectory.path + "/btfgen-blob-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
             throw .bundle(

@@ -14,8 +14,13 @@
 // /var/lib/btfgen/installed.json, and `uninstall` removes only files whose bytes still match.
 import Catalog
 import ELF
-import Foundation
+import FoundationEssentials
 import Kernel
+import SystemSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why install or uninstall could not proceed.
 public enum InstallError: Error, Equatable {
@@ -176,12 +181,12 @@ public struct BTFInstaller: Sendable {
     }
 
     func writeAtomically(_ bytes: [UInt8], to path: String) throws(InstallError) {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = deletingLastPathComponent(path)
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw .io(path: dir, reason: "\(error.localizedDescription)")
+            throw .io(path: dir, reason: localizedDescription(error))
         }
         do { try replaceFile(at: URL(fileURLWithPath: path), with: Data(bytes)) } catch {
-            throw .io(path: path, reason: "\(error)")
+            throw .io(path: path, reason: describe(error))
         }
     }
 

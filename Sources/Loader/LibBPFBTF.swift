@@ -1,7 +1,8 @@
 // libbpf as an independent oracle for BTF files: if libbpf's own parser accepts a file and finds
 // the types we expect, consumers that use libbpf will too.
 import CLibBPF
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -37,18 +38,19 @@ public final class LibBPFBTF {
     public init(path: String) throws {
         // libbpf prints its complaints to stderr; a failed parse here becomes our own one-line
         // error, so silence it for the call (under a lock: the print hook is process-global).
-        LibBPFBTF.quiet.lock()
-        let previous = libbpf_set_print(nil)
-        errno = 0
-        let handle = btf__parse(path, nil)
-        let code = errno
-        libbpf_set_print(previous)
-        LibBPFBTF.quiet.unlock()
+        let (handle, code) = LibBPFBTF.quiet.withLock { _ in
+            let previous = libbpf_set_print(nil)
+            errno = 0
+            let handle = btf__parse(path, nil)
+            let code = errno
+            libbpf_set_print(previous)
+            return (handle, code)
+        }
         guard let handle else { throw LibBPFError(path: path, errno: code == 0 ? EINVAL : code) }
         btf = handle
     }
 
-    private static let quiet = NSLock()
+    private static let quiet = Mutex(())
 
     deinit { btf__free(btf) }
 

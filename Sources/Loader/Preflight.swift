@@ -1,7 +1,8 @@
 // Checks made before libbpf is asked to do anything, so the common failures get a sentence that
 // says what to do instead of an EPERM from deep inside bpf(2).
-import Foundation
+import FoundationEssentials
 import Kernel
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -32,7 +33,7 @@ public enum Preflight {
     static func effectiveCapabilities(statusPath: String) -> UInt64 {
         guard let text = try? String(contentsOfFile: statusPath, encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
-            return UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+            return UInt64(line.dropFirst("CapEff:".count).trimming(.whitespaces), radix: 16) ?? 0
         }
         return 0
     }

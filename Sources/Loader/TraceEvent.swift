@@ -3,6 +3,7 @@
 //
 //   0 kind  4 pid  8 tid  12 helper_pid  16 helper_tid  20 oom_score_adj  24 syscall_nr (s64)
 //   32 comm[16]  48 new_comm[16]  64 path[256]  — 320 bytes, little-endian like the kernel.
+import SystemSupport
 
 /// One event from a btfgen BPF program.
 public struct TraceEvent: Sendable, Equatable, Encodable {
@@ -71,7 +72,7 @@ public struct TraceEvent: Sendable, Equatable, Encodable {
 
     /// One human-readable line.
     public var line: String {
-        let kindColumn = kind.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+        let kindColumn = kind.rawValue.padded(toLength: 9)
         var text = "\(kindColumn)pid=\(pid) tid=\(tid) comm=\(quoted(comm))"
         switch kind {
         case .rename:

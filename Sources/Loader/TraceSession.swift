@@ -7,7 +7,9 @@
 // failure can quote libbpf's own explanation (a verifier log, a CO-RE relocation it could not
 // resolve) instead of a bare errno.
 import CLibBPF
-import Foundation
+import FoundationEssentials
+import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -276,51 +278,45 @@ enum StopSignals {
 
 /// Everything libbpf prints, kept so errors can quote it.
 public enum LibBPFLog {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var buffer: [String] = []
-    nonisolated(unsafe) private static var echo = false
-    nonisolated(unsafe) private static var installed = false
+    private struct State {
+        var buffer: [String] = []
+        var echo = false
+        var installed = false
+    }
+    private static let state = Mutex(State())
 
     /// Route libbpf's output here; with `verbose`, also to stderr as it comes.
     public static func install(verbose: Bool) {
-        lock.lock()
-        echo = verbose
-        let first = !installed
-        installed = true
-        lock.unlock()
+        let first = state.withLock { s in
+            s.echo = verbose
+            defer { s.installed = true }
+            return !s.installed
+        }
         guard first else { return }
         libbpf_set_print { level, format, args in
             guard let format, let args else { return 0 }
             var text = [CChar](repeating: 0, count: 2048)
             _ = vsnprintf(&text, text.count, format, args)
             let bytes = text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-            let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            let line = String(decoding: bytes, as: UTF8.self).trimming(.newlines)
             LibBPFLog.append(line, debug: level == LIBBPF_DEBUG)
             return 0
         }
     }
 
     static func append(_ line: String, debug: Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        if echo { FileHandle.standardError.write(Data("libbpf: \(line)\n".utf8)) }
-        if debug || line.isEmpty { return }
-        buffer.append(line)
-        if buffer.count > 400 { buffer.removeFirst(buffer.count - 400) }
+        state.withLock { s in
+            if s.echo { writeStandardError("libbpf: \(line)\n") }
+            if debug || line.isEmpty { return }
+            s.buffer.append(line)
+            if s.buffer.count > 400 { s.buffer.removeFirst(s.buffer.count - 400) }
+        }
     }
 
     /// Non-debug lines since the last `reset()`.
-    public static var lines: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffer
-    }
+    public static var lines: [String] { state.withLock { $0.buffer } }
 
-    public static func reset() {
-        lock.lock()
-        buffer.removeAll()
-        lock.unlock()
-    }
+    public static func reset() { state.withLock { $0.buffer.removeAll() } }
 }
 
 private func withOptionalCString<T>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Runs the DWARF → BTF pipeline on a vmlinux the caller may hand over (a private copy is made
 /// where a tool would write to it).

@@ -2,7 +2,9 @@
 // and a non-zero exit becomes a ToolError carrying the tool's stderr tail. Tools are started by
 // CSpawn so that they die with btfgen.
 import CSpawn
-import Foundation
+import Dispatch
+import FoundationEssentials
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -27,9 +29,9 @@ extension ToolError: CustomStringConvertible {
         case .tooOld(let tool, let found, let needed, let package):
             return "\(tool) \(found) is too old: btfgen needs \(needed) or newer; install a newer \(package)"
         case .failed(let tool, _, let status, let tail):
-            let t = tail.trimmingCharacters(in: .whitespacesAndNewlines)
+            let t = tail.trimming(.whitespacesAndNewlines)
             return "\(tool) failed with exit status \(status)"
-                + (t.isEmpty ? "" : ": \(t.replacingOccurrences(of: "\n", with: " | "))")
+                + (t.isEmpty ? "" : ": \(t.replacing("\n", with: " | "))")
         case .killed(let tool, let signal):
             return "\(tool) was killed by signal \(signal) (out of memory? try --jobs 1)"
         case .unparsableVersion(let tool, let output):
@@ -40,7 +42,7 @@ extension ToolError: CustomStringConvertible {
     }
 
     static func envName(_ tool: String) -> String {
-        tool.uppercased().replacingOccurrences(of: "-", with: "_")
+        tool.uppercased().replacing("-", with: "_")
     }
 }
 
@@ -79,20 +81,23 @@ public struct ToolRunner: Sendable {
         let pid = ToolRunner.spawn(executable, [toolName] + arguments, stdout: out[1], stderr: err[1])
         close(out[1])
         close(err[1])
-        let outHandle = FileHandle(fileDescriptor: out[0], closeOnDealloc: true)
-        let errHandle = FileHandle(fileDescriptor: err[0], closeOnDealloc: true)
+        defer {
+            close(out[0])
+            close(err[0])
+        }
         guard pid > 0 else {
             throw ToolError.launchFailed(tool: toolName, reason: String(cString: strerror(-pid)))
         }
         let limits = (stdoutLimit, stderrLimit)
-        nonisolated(unsafe) var errData = Data()
+        let errFD = err[0]
+        nonisolated(unsafe) var errData: [UInt8] = []
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData = ToolRunner.drain(errHandle, keepTail: limits.1)
+            errData = ToolRunner.drain(errFD, keepTail: limits.1)
             group.leave()
         }
-        let outData = ToolRunner.drain(outHandle, keepHead: limits.0)
+        let outData = ToolRunner.drain(out[0], keepHead: limits.0)
         group.wait()
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -123,21 +128,23 @@ public struct ToolRunner: Sendable {
         text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
     }
 
-    static func drain(_ handle: FileHandle, keepHead: Int) -> Data {
-        var kept = Data()
-        while let chunk = try? handle.read(upToCount: 64 << 10), !chunk.isEmpty {
-            if kept.count < keepHead { kept.append(chunk.prefix(keepHead - kept.count)) }
+    /// Read `fd` to its end, keeping the first `keepHead` bytes.
+    static func drain(_ fd: Int32, keepHead: Int) -> [UInt8] {
+        var kept: [UInt8] = []
+        readChunks(fd) { chunk in
+            if kept.count < keepHead { kept.append(contentsOf: chunk.prefix(keepHead - kept.count)) }
         }
         return kept
     }
 
-    static func drain(_ handle: FileHandle, keepTail: Int) -> Data {
-        var kept = Data()
-        while let chunk = try? handle.read(upToCount: 64 << 10), !chunk.isEmpty {
-            kept.append(chunk)
-            if kept.count > 2 * keepTail { kept = kept.suffix(keepTail) }
+    /// Read `fd` to its end, keeping the last `keepTail` bytes.
+    static func drain(_ fd: Int32, keepTail: Int) -> [UInt8] {
+        var kept: [UInt8] = []
+        readChunks(fd) { chunk in
+            kept.append(contentsOf: chunk)
+            if kept.count > 2 * keepTail { kept = Array(kept.suffix(keepTail)) }
         }
-        return kept.suffix(keepTail)
+        return Array(kept.suffix(keepTail))
     }
 }
 

@@ -1,6 +1,7 @@
 // The three tools of the pipeline (seed 004): pahole turns DWARF into BTF, llvm-objcopy keeps
 // only the .BTF section, strip drops the rest of the symbols. Versions are probed once.
-import Foundation
+import FoundationEssentials
+import SystemSupport
 
 /// A dotted version such as pahole's `v1.24` or LLVM's `14.0.6`.
 public struct ToolVersion: Comparable, Sendable, CustomStringConvertible, Codable, Hashable {
@@ -117,7 +118,7 @@ public struct Toolchain: Sendable {
         guard let v = ToolVersion(parsing: candidate) ?? ToolVersion(parsing: line) else {
             throw ToolError.unparsableVersion(tool: name, output: out.stdout)
         }
-        return Tool(name: name, path: path, version: v, versionText: line.trimmingCharacters(in: .whitespaces))
+        return Tool(name: name, path: path, version: v, versionText: line.trimming(.whitespaces))
     }
 
     /// The tools `method` needs, or the error telling the user what to install.
