@@ -46,6 +46,10 @@ import Testing
         let r = try btfgen(["bundle", "--catalog", catalog, "-o", out] + objectArgs)
         try #require(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\(kernels) kernels"))
+        // The size it reports is the file's.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int)
+        let shown = size >= 1024 ? String(format: "%.1f KiB", Double(size) / 1024) : "\(size) B"
+        #expect(size > 0 && r.stdout.contains("bundle \(shown),"), "\(r.stdout)")
 
         let reader = try BundleReader(path: out)
         let m = reader.manifest
