@@ -6,6 +6,7 @@
 // point, so no BTF file is left that the index does not name.
 import FoundationEssentials
 import Kernel
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -161,7 +162,7 @@ public struct Catalog: Sendable {
     /// durably in scratch. From then on the write is decided: if its writer dies, the next writer
     /// finishes it (`recoverInterruptedWrites`). Scratch names are relative to `.tmp` and catalog
     /// paths to the root, so a catalog moved while a write was pending still recovers.
-    struct Intent: Codable, Equatable {
+    struct Intent: Codable {
         /// The finished BTF in scratch, and where it goes.
         var btf: String?
         var destination: String?
@@ -255,9 +256,16 @@ public struct Catalog: Sendable {
     }
 
     /// Names of the intent files in scratch.
-    public func pendingIntents() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: scratchURL.path)) ?? []
-        return names.filter { $0.hasSuffix(Catalog.intentSuffix) && Catalog.owner(ofScratch: $0) != nil }.sorted()
+    func pendingIntents() -> [String] {
+        scratchNames().filter(Catalog.isIntent).sorted()
+    }
+
+    func scratchNames() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: scratchURL.path)) ?? []
+    }
+
+    static func isIntent(_ name: String) -> Bool {
+        name.hasSuffix(intentSuffix) && owner(ofScratch: name) != nil
     }
 
     /// `<distro>/<version>/<arch>/<release>.btf`, or with a build-id suffix when another build of
@@ -297,8 +305,8 @@ public struct Catalog: Sendable {
     /// Drop scratch files whose owner (the pid their name starts with) is gone, except those of a
     /// process that left an intent: recovery needs them, and drops them once it has finished.
     func removeScratchOfDeadProcesses() {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: scratchURL.path)) ?? []
-        let pending = Set(pendingIntents().compactMap(Catalog.owner(ofScratch:)))
+        let names = scratchNames()
+        let pending = Set(names.filter(Catalog.isIntent).compactMap(Catalog.owner(ofScratch:)))
         for name in names {
             guard let pid = Catalog.owner(ofScratch: name), Catalog.isDead(pid), !pending.contains(pid) else {
                 continue
@@ -391,19 +399,7 @@ func writeNewFile(_ data: Data, to url: URL, sync: Bool) throws {
             ? CatalogError.noSpace(path: url.path)
             : CatalogError.ioFailure(path: url.path, operation: "creating", errno: errno)
     }
-    var failure: Int32 = 0
-    data.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                return
-            }
-            offset += n
-        }
-    }
+    var failure = data.withUnsafeBytes { writeAll(fd, $0) }
     if failure == 0 && sync && fsync(fd) != 0 { failure = errno }
     close(fd)
     if failure != 0 {

@@ -17,6 +17,7 @@ import Bundle
 import Catalog
 import FoundationEssentials
 import Kernel
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -116,10 +117,10 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
                 "cannot create a temporary file for \(blob.bundle)'s blob: \(String(cString: strerror(errno)))")
         }
         unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else {
+        let failure = writeAll(fd, bytes)
+        guard failure == 0 else {
             close(fd)
-            throw .bundle("cannot write \(blob.bundle)'s blob to a temporary file: \(String(cString: strerror(errno)))")
+            throw .bundle("cannot write \(blob.bundle)'s blob to a temporary file: \(String(cString: strerror(failure)))")
         }
         return "/proc/self/fd/\(fd)"
     }
