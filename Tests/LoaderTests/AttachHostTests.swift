@@ -13,9 +13,6 @@ enum HostBPF {
     static let why: Comment = "needs root and a kernel with /sys/kernel/btf/vmlinux (CI has both)"
 }
 
-/// Does this btfgen have the engine's `minimize` subcommand?
-let btfgenHasMinimize: Bool = (try? btfgen(["minimize", "--help"]).stdout.contains("USAGE: btfgen minimize")) ?? false
-
 /// The BPF objects from `make bpf`; built here when absent.
 func bpfObjects() throws -> String {
     let dir = Repo.root.appendingPathComponent("bpf").path
@@ -181,40 +178,43 @@ struct AttachHostTests {
 
     @Test(.enabled(if: Capability.tool("bpftool"), "needs bpftool (gen min_core_btf) as the reference minimizer"))
     func minimizedBTFReportsTheSameValues() throws {
-        // bpftool's BTFGen keeps only what the objects' CO-RE relocations touch; btfgen's own
-        // minimizer (engine issue) must pass the same test once it lands.
-        let dir = try ScratchDirectory("btfgen-attach")
-        defer { dir.remove() }
-        let objects = try bpfObjects()
-        let actor = try buildActor(in: dir)
-        let minimized = dir.file("min.btf")
-        let objectFiles = ["exec", "task_rename", "unlinkat"].map { "\(objects)/\($0).bpf.o" }
-        let r = try runProcess("bpftool", ["gen", "min_core_btf", "/sys/kernel/btf/vmlinux", minimized] + objectFiles)
-        try #require(r.status == 0, "bpftool gen min_core_btf: \(r.stderr)")
-        let size = try #require(FileManager.default.attributesOfItem(atPath: minimized)[.size] as? Int)
-        #expect(size < 16_384, "a 3-program minimized BTF is a few KB, got \(size) B")
-        let native = try traceActor([], label: "native", dir: dir, actor: actor, objects: objects)
-        let small = try traceActor(["--btf", minimized], label: "min", dir: dir, actor: actor, objects: objects)
-        #expect(native.count == 3)
-        #expect(native == small, "native and minimized runs differ")
+        // bpftool's BTFGen keeps only what the objects' CO-RE relocations touch.
+        try expectMinimizedTracesMatchNative(label: "min", what: "minimized") { dir, objectFiles in
+            let minimized = dir.file("min.btf")
+            let r = try runProcess(
+                "bpftool", ["gen", "min_core_btf", "/sys/kernel/btf/vmlinux", minimized] + objectFiles)
+            try #require(r.status == 0, "bpftool gen min_core_btf: \(r.stderr)")
+            let size = try #require(FileManager.default.attributesOfItem(atPath: minimized)[.size] as? Int)
+            #expect(size < 16_384, "a 3-program minimized BTF is a few KB, got \(size) B")
+            return minimized
+        }
     }
 
-    @Test(.enabled(if: btfgenHasMinimize, "btfgen minimize (the engine issue) is not in this build yet"))
-    func btfgenMinimizedBTFReportsTheSameValues() throws {
+    @Test func btfgenMinimizedBTFReportsTheSameValues() throws {
+        try expectMinimizedTracesMatchNative(label: "bmin", what: "btfgen-minimized") { dir, objectFiles in
+            let copy = dir.file("vmlinux.btf")
+            try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: copy)
+            let r = try btfgen(
+                ["minimize", "--btf", copy, "-o", dir.file("min")] + objectFiles.flatMap { ["--object", $0] })
+            try #require(r.status == 0, "btfgen minimize: \(r.stderr)")
+            return dir.file("min/vmlinux.btf")
+        }
+    }
+
+    /// Trace the actor with the native BTF and with the one `minimize` makes from it for the three
+    /// objects (given the scratch directory and the objects' paths): the values must be the same.
+    func expectMinimizedTracesMatchNative(
+        label: String, what: String, minimize: (ScratchDirectory, [String]) throws -> String
+    ) throws {
         let dir = try ScratchDirectory("btfgen-attach")
         defer { dir.remove() }
         let objects = try bpfObjects()
         let actor = try buildActor(in: dir)
-        let copy = dir.file("vmlinux.btf")
-        try FileManager.default.copyItem(atPath: "/sys/kernel/btf/vmlinux", toPath: copy)
-        let objectArgs = ["exec", "task_rename", "unlinkat"].flatMap { ["--object", "\(objects)/\($0).bpf.o"] }
-        let r = try btfgen(["minimize", "--btf", copy, "-o", dir.file("min")] + objectArgs)
-        try #require(r.status == 0, "btfgen minimize: \(r.stderr)")
-        let minimized = dir.file("min/vmlinux.btf")
+        let minimized = try minimize(dir, ["exec", "task_rename", "unlinkat"].map { "\(objects)/\($0).bpf.o" })
         let native = try traceActor([], label: "native", dir: dir, actor: actor, objects: objects)
-        let small = try traceActor(["--btf", minimized], label: "bmin", dir: dir, actor: actor, objects: objects)
+        let small = try traceActor(["--btf", minimized], label: label, dir: dir, actor: actor, objects: objects)
         #expect(native.count == 3)
-        #expect(native == small, "native and btfgen-minimized runs differ")
+        #expect(native == small, "native and \(what) runs differ")
     }
 
     @Test(
