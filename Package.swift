@@ -36,7 +36,7 @@ let package = Package(
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(name: "Catalog", dependencies: ["Kernel", "SystemSupport"]),
         // The only module that talks to libbpf.
-        .target(name: "Loader", dependencies: ["CLibBPF", "ELF", "Kernel", "Catalog", "Bundle", "SystemSupport"]),
+        .target(name: "Loader", dependencies: ["CLibBPF", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "SystemSupport"]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
@@ -59,6 +59,6 @@ let package = Package(
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),
-        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
+        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
     ]
 )

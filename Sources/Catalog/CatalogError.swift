@@ -6,6 +6,10 @@ public enum CatalogError: Error, Equatable {
     case notFound(query: String, root: String)
     case ambiguous(query: String, matches: [String])
     case notADirectory(path: String)
+    /// An entry's file no longer has the sha256 the index recorded.
+    case digestMismatch(path: String, recorded: String, actual: String)
+    /// An entry's file is gone or cannot be read.
+    case entryUnreadable(path: String, reason: String)
 }
 
 extension CatalogError: CustomStringConvertible {
@@ -27,6 +31,11 @@ extension CatalogError: CustomStringConvertible {
                 "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give the full build-id"
         case .notADirectory(let path):
             return "catalog root \(path) exists and is not a directory; pass --catalog DIR with a directory"
+        case .digestMismatch(let path, let recorded, let actual):
+            return
+                "catalog file \(path) has sha256 \(actual) but the index records \(recorded): it changed after btfgen wrote it and is not used; rebuild it with `btfgen build --force <its debuginfo>`"
+        case .entryUnreadable(let path, let reason):
+            return "catalog file \(path) cannot be read (\(reason)); rebuild it with `btfgen build --force <its debuginfo>`"
         }
     }
 }

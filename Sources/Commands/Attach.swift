@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Kernel
 import Loader
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,7 @@ extension BTFGen {
                 bpf_get_current_pid_tgid(), comm, new_comm and oom_score_adj (rename), syscall and \
                 path (unlinkat), path (exec: the file executed). When the CO-RE pid of an event \
                 about the current task contradicts the helper's, the BTF does not describe this \
-                kernel: attach says so and exits with status 3.
+                kernel: attach says so at once, prints no further event and exits with status 3.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
@@ -77,6 +78,13 @@ extension BTFGen {
             if !dryRun { try reporting { try Preflight.check(running) } }
             let choice = try selection.choose(for: running)
             let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
+            // The dry run checks exactly what the real run checks before loading: the BTF's bytes
+            // against their recorded digest, and that it answers every CO-RE relocation truthfully.
+            let verified = try reporting { () throws(LoaderError) -> VerifiedBTF in
+                let verified = try choice.btf.verified()
+                try verified.checkCoverage(of: objectPaths)
+                return verified
+            }
             if dryRun {
                 let programs = try reporting {
                     let all = try objectPaths.flatMap { path throws(LoaderError) in
@@ -96,7 +104,7 @@ extension BTFGen {
                 try TraceSession(
                     LoadRequest(
                         objects: objectPaths, programs: programs,
-                        btfCustomPath: try choice.loadPath(), verbose: verbose))
+                        btfCustomPath: try verified.libbpfPath(), verbose: verbose))
             }
             let names = session.attached.map(\.tracepoint).joined(separator: ", ")
             warn(
@@ -104,34 +112,35 @@ extension BTFGen {
             )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var disagreements = 0
             let stop = StopCondition(count: count, duration: duration.flatMap(Attach.seconds))
-            let reason = try reporting {
-                try session.run(until: stop) { event in
+            let reason: StopReason
+            do {
+                reason = try session.run(until: stop) { (event) throws(LoaderError) in
+                    // An event whose CO-RE pid contradicts the kernel's proves the BTF wrong: it and
+                    // everything after it would be garbage, so nothing more is printed.
+                    if event.coreReadsDisagree {
+                        throw .contradiction(
+                            btf: choice.path,
+                            detail:
+                                "a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID)"
+                        )
+                    }
                     if json, let data = try? encoder.encode(event) {
                         print(String(decoding: data, as: UTF8.self))
                     } else {
                         print(event.line)
                     }
                     fflush(nil)
-                    if event.coreReadsDisagree {
-                        if disagreements == 0 {
-                            warn(
-                                "error: a CO-RE read gave pid \(event.pid)/tid \(event.tid) where the kernel says \(event.helperPID)/\(event.helperTID): the BTF \(choice.path) does not describe this kernel; build the right one with `btfgen build`"
-                            )
-                        }
-                        disagreements += 1
-                    }
                 }
+            } catch .contradiction(let btf, let detail) {
+                warn("error: \(LoaderError.contradiction(btf: btf, detail: detail))")
+                throw ExitCode(3)
+            } catch {
+                warn(describe(error))
+                throw ExitCode.failure
             }
             let lost = session.lostEvents
             warn("stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")")
-            if disagreements > 0 {
-                warn(
-                    "\(disagreements) event\(disagreements == 1 ? "" : "s") carried CO-RE values that contradict the kernel"
-                )
-                throw ExitCode(3)
-            }
         }
     }
 }

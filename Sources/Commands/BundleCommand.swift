@@ -79,9 +79,7 @@ extension BTFGen {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the bundle")
             }
             let minimized = try reporting {
-                try KernelMinimizer.minimize(
-                    entries.map { catalog.url(of: $0).path }, objects: loaded.map(\.object),
-                    compat: compat)
+                try KernelMinimizer.minimize(entries, in: catalog, objects: loaded.map(\.object), compat: compat)
             }
             let records = loaded.map {
                 BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256)
@@ -136,7 +134,13 @@ struct LoadedObject {
 
 /// Minimizes many kernels' BTF for the same objects, on all cores, as `btfgen minimize` does.
 enum KernelMinimizer {
-    static func minimize(_ btfPaths: [String], objects: [BPFObject], compat: CompatLevel) throws -> [[UInt8]] {
-        try btfPaths.concurrentMap { try MinimizeRun.minimize($0, objects: objects, compat: compat).bytes }
+    /// Each entry's file is checked against its index digest first: a changed file is refused.
+    static func minimize(_ entries: [CatalogEntry], in catalog: Catalog, objects: [BPFObject], compat: CompatLevel)
+        throws -> [[UInt8]]
+    {
+        try entries.concurrentMap { entry in
+            try catalog.verify(entry)
+            return try MinimizeRun.minimize(catalog.url(of: entry).path, objects: objects, compat: compat).bytes
+        }
     }
 }

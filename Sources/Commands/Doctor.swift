@@ -37,17 +37,19 @@ extension BTFGen {
             }
             let catalog = catalogOptions.resolved
             do {
-                let entries = try catalog.entries()
-                var missing = 0
-                for e in entries where !FileManager.default.fileExists(atPath: catalog.url(of: e).path) { missing += 1 }
-                if missing > 0 {
+                // Every entry's file against the sha256 its index records: a changed file would be
+                // refused on use, so say so now, with both digests.
+                let checked = try catalog.verifyAll()
+                let bad = checked.compactMap(\.problem)
+                for problem in bad { warn("\(problem)") }
+                if bad.isEmpty {
+                    rows.append(["ok", "catalog", "\(checked.count) entries", catalog.root.path, "every file matches its sha256"])
+                } else {
                     rows.append([
-                        "error", "catalog", "\(entries.count) entries", catalog.root.path,
-                        "\(missing) entries lost their BTF file; rebuild them with `btfgen build --force`",
+                        "error", "catalog", "\(checked.count) entries", catalog.root.path,
+                        "\(bad.count) entr\(bad.count == 1 ? "y's file is" : "ies' files are") missing or changed (above); rebuild with `btfgen build --force`",
                     ])
                     problems += 1
-                } else {
-                    rows.append(["ok", "catalog", "\(entries.count) entries", catalog.root.path, ""])
                 }
             } catch {
                 rows.append(["error", "catalog", "-", catalog.root.path, "\(error)"])

@@ -30,17 +30,15 @@ extension BTFGen {
             options.forceCatalog = true  // the native BTF was ruled out above
             let choice = try options.choose(for: running)
             for w in choice.warnings { warn("warning: \(w)") }
-            let data = try reporting { () throws -> Data in
-                guard let d = FileManager.default.contents(atPath: choice.path) else {
-                    throw InstallError.io(path: choice.path, reason: "cannot read the chosen BTF")
-                }
-                return d
-            }
-            let bytes = try reporting { try rawBTF([UInt8](data), from: choice.path) }
+            let verified = try reporting { try choice.btf.verified() }
             let outcome = try reporting {
                 try BTFInstaller().install(
-                    btf: bytes, release: running.release, buildID: choice.entry?.identity.buildID?.hex,
-                    source: choice.path)
+                    btf: verified.rawBTF, release: running.release, buildID: choice.btf.buildID?.hex,
+                    source: choice.path, machine: KernelArch.elfMachine(of: running.arch))
+            }
+            if let blob = choice.btf.blob {
+                warn(
+                    "note: this BTF comes from bundle \(blob.bundle), minimized for its \(blob.objects.count) BPF object\(blob.objects.count == 1 ? "" : "s"); other libbpf tools on this machine will find only the types those objects use")
             }
             switch outcome {
             case .installed(let f): print("installed \(f.path) (\(choice.reason))")
@@ -66,15 +64,5 @@ extension BTFGen {
                 print("nothing btfgen installed\(release.map { " for \($0)" } ?? "")")
             }
         }
-    }
-}
-
-/// The catalog stores raw BTF; a `--btf` file may be an ELF holding .BTF. Install wants raw.
-func rawBTF(_ bytes: [UInt8], from path: String) throws -> [UInt8] {
-    try bytes.withUnsafeBytes { raw in
-        guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
-            throw InstallError.io(path: path, reason: "an ELF without a .BTF section")
-        }
-        return [UInt8](btf)
     }
 }

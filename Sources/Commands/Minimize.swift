@@ -60,6 +60,8 @@ extension BTFGen {
             let label: String
             let input: String
             let output: String
+            /// A catalog input, whose file must still have the sha256 its index records.
+            var entry: (CatalogEntry, Catalog)? = nil
         }
 
         struct Outcome: Encodable {
@@ -96,7 +98,7 @@ extension BTFGen {
                 jobs = entries.map {
                     Job(
                         label: $0.identity.release, input: catalog.url(of: $0).path,
-                        output: outRoot.appendingPathComponent($0.path).path)
+                        output: outRoot.appendingPathComponent($0.path).path, entry: ($0, catalog))
                 }
             } else {
                 var seen = Set<String>()
@@ -203,6 +205,7 @@ enum MinimizeRun {
     static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
         -> BTFGen.Minimize.Outcome
     {
+        if let (entry, catalog) = job.entry { try catalog.verify(entry) }
         let m = try minimize(job.input, objects: objects, compat: compat)
         let out = m.bytes
         let url = URL(fileURLWithPath: job.output)
@@ -215,44 +218,3 @@ enum MinimizeRun {
             unresolved: m.unresolved)
     }
 }
-
-/// A whole file in one read(2) into an array: cheaper than mapping it and copying.
-func readWholeFile(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-        throw errno == ENOENT
-            ? FileAccessError.missing(path: path) : FileAccessError.unreadable(path: path, errno: errno)
-    }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
-    if (st.st_mode & S_IFMT) == S_IFDIR { throw FileAccessError.isDirectory(path: path) }
-    // sysfs files report size 4096 whatever they hold: read until EOF, growing as needed.
-    var capacity = max(Int(st.st_size) + 1, 1 << 16)
-    while true {
-        var failure: Int32 = 0
-        var complete = false
-        let buffer = [UInt8](unsafeUninitializedCapacity: capacity) { raw, count in
-            count = 0
-            while count < raw.count {
-                let n = read(fd, raw.baseAddress! + count, raw.count - count)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                if n == 0 {
-                    complete = true
-                    return
-                }
-                count += n
-            }
-        }
-        if failure != 0 { throw FileAccessError.unreadable(path: path, errno: failure) }
-        if complete { return buffer }
-        // Filled the buffer without reaching EOF: start over with more room.
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
-        capacity *= 4
-    }
-}
-

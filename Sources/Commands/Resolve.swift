@@ -4,6 +4,7 @@ import Catalog
 import FoundationEssentials
 import Kernel
 import Loader
+import SystemSupport
 
 /// How the BTF for loading is chosen; shared by `attach` and `resolve`.
 struct BTFSelectionOptions: ParsableArguments {
@@ -64,6 +65,8 @@ struct Resolution: Encodable {
     var running: RunningKernel
     var btf: BTFChoice
     var programs: [RawTracepointProgram]?
+    /// Where `--extract` wrote the BTF.
+    var extracted: String? = nil
 
     func printText() {
         let r = running
@@ -71,11 +74,12 @@ struct Resolution: Encodable {
         print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
         print("native BTF:     \(r.nativeBTF ?? "none")")
         print("BTF:            \(btf.path)")
-        if let blob = btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
+        if let blob = btf.btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
         print("source:         \(btf.source.rawValue)")
         print("reason:         \(btf.reason)")
         for w in btf.warnings { print("warning:        \(w)") }
         for p in programs ?? [] { print("program:        \(p.section) (\(p.name) in \(p.object))") }
+        if let extracted { print("extracted:      \(extracted)") }
     }
 }
 
@@ -96,10 +100,45 @@ extension BTFGen {
         @Flag(help: "Print the result as JSON.")
         var json = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Also write the chosen BTF, verified, to this file for your own loader (libbpf btf_custom_path, cilium/ebpf, Aya).",
+                valueName: "file"))
+        var extract: String?
+
+        @Option(help: "With --extract: raw BTF, or an ELF holding only .BTF (what every libbpf and cilium/ebpf read).")
+        var format: ExtractFormat = .elf
+
+        @Option(
+            name: .customLong("object"),
+            help: ArgumentHelp(
+                "Check that the BTF answers this BPF object's CO-RE relocations, as attach does (repeatable).",
+                valueName: "file"))
+        var objects: [String] = []
+
+        enum ExtractFormat: String, ExpressibleByArgument, CaseIterable {
+            case raw, elf
+        }
+
         func run() async throws {
             let running = RunningKernel.read()
             let choice = try selection.choose(for: running)
-            let resolution = Resolution(running: running, btf: choice, programs: nil)
+            // The same checks attach makes before loading: nothing resolve reports is unusable.
+            let verified = try reporting { () throws(LoaderError) -> VerifiedBTF in
+                let verified = try choice.btf.verified()
+                try verified.checkCoverage(of: objects)
+                return verified
+            }
+            if let extract {
+                let bytes = verified.fileBytes(
+                    elf: format == .elf, machine: KernelArch.elfMachine(of: running.arch))
+                try reporting {
+                    do { try replaceFile(at: URL(fileURLWithPath: extract), with: Data(bytes)) } catch {
+                        throw InputFailure("cannot write \(extract): \(describe(error))")
+                    }
+                }
+            }
+            let resolution = Resolution(running: running, btf: choice, programs: nil, extracted: extract)
             if json {
                 try printJSON(resolution)
             } else {

@@ -50,6 +50,14 @@ public enum KernelArch {
         }
     }
 
+    /// The ELF e_machine value for an architecture name (x86_64 for names it does not know).
+    public static func elfMachine(of name: String) -> UInt16 {
+        for machine: UInt16 in [62, 183, 3, 40, 243, 22, 21] where Self.name(elfMachine: machine) == name {
+            return machine
+        }
+        return 62
+    }
+
     /// From `uname -m`.
     public static func name(unameMachine: String) -> String {
         switch unameMachine {

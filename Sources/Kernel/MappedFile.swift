@@ -8,6 +8,8 @@ public enum FileAccessError: Error, Equatable, CustomStringConvertible {
     case missing(path: String)
     case isDirectory(path: String)
     case unreadable(path: String, errno: Int32)
+    /// A FIFO, socket or device: reading it could block forever or never end.
+    case notRegular(path: String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum FileAccessError: Error, Equatable, CustomStringConvertible {
             return "\(path) is a directory; pass the vmlinux file (or package) inside it"
         case .unreadable(let path, let code):
             return "\(path) cannot be read: \(String(cString: strerror(code)))"
+        case .notRegular(let path):
+            return "\(path) is not a regular file (a FIFO, socket or device); pass a file"
         }
     }
 }
@@ -59,6 +63,33 @@ public final class MappedFile: @unchecked Sendable {
     public func withBytes<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
         defer { withExtendedLifetime(self) {} }
         return try body(bytes)
+    }
+}
+
+/// A whole file in one read(2) loop: sysfs files report a size of 4096 whatever they hold, so
+/// read until EOF. Refuses what is not a regular file or a sysfs attribute (a FIFO would block).
+public func readWholeFile(_ path: String) throws(FileAccessError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else {
+        throw errno == ENOENT
+            ? .missing(path: path) : .unreadable(path: path, errno: errno)
+    }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
+    if (st.st_mode & S_IFMT) == S_IFDIR { throw .isDirectory(path: path) }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegular(path: path) }
+    var out: [UInt8] = []
+    out.reserveCapacity(max(Int(st.st_size), 1 << 16))
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw .unreadable(path: path, errno: errno)
+        }
+        if n == 0 { return out }
+        out += chunk[0..<n]
     }
 }
 

@@ -47,15 +47,6 @@ public struct BTFRequest: Sendable, Equatable {
     }
 }
 
-/// A kernel's minimized BTF inside a bundle (`btfgen bundle`), read only when chosen.
-public struct BundleBlob: Sendable, Equatable, Encodable {
-    /// The bundle file.
-    public var bundle: String
-    /// sha256 of the blob, which the reader verifies.
-    public var digest: String
-    public var kernel: KernelIdentity
-}
-
 /// The BTF chosen for loading, and why.
 public struct BTFChoice: Sendable, Equatable, Encodable {
     /// How the BTF was found.
@@ -77,52 +68,33 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
     }
 
     public var source: Source
-    /// The BTF file to hand libbpf (`BUNDLE#sha256:DIGEST` for a bundle blob; see `loadPath()`).
-    public var path: String
-    /// One sentence: why this file.
+    /// The BTF itself; `btf.verified()` reads and checks it.
+    public var btf: ChosenBTF
+    /// One sentence: why this BTF.
     public var reason: String
-    /// The catalog entry, when the BTF came from the catalog.
-    public var entry: CatalogEntry?
-    /// The bundle blob, when the BTF came from a bundle.
-    public var blob: BundleBlob?
     /// Things the user must hear (weaker matches, forced mismatches).
     public var warnings: [String]
 
-    public init(
-        source: Source, path: String, reason: String, entry: CatalogEntry?, blob: BundleBlob? = nil,
-        warnings: [String]
-    ) {
+    public init(source: Source, btf: ChosenBTF, reason: String, warnings: [String]) {
         self.source = source
-        self.path = path
+        self.btf = btf
         self.reason = reason
-        self.entry = entry
-        self.blob = blob
         self.warnings = warnings
     }
 
-    /// libbpf reads the kernel's own BTF by itself; a custom path is only needed otherwise.
-    public var customPath: String? { source == .native ? nil : path }
+    /// For messages: the file, or `BUNDLE#sha256:DIGEST`.
+    public var path: String { btf.location }
 
-    /// The path to give libbpf as btf_custom_path: nil for the native BTF; for a bundle blob, the
-    /// verified bytes in an unlinked temporary file reached through /proc/self/fd (nothing is left
-    /// on disk, and the descriptor lives as long as the process).
-    public func loadPath() throws(LoaderError) -> String? {
-        guard let blob else { return customPath }
-        let bytes: [UInt8]
-        do { bytes = try BundleReader(path: blob.bundle).blob(blob.digest) } catch { throw .bundle("\(error)") }
-        var template = Array((FileManager.default.temporaryDirectory.path + "/btfgen-blob-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else {
-            throw .bundle(
-                "cannot create a temporary file for \(blob.bundle)'s blob: \(String(cString: strerror(errno)))")
-        }
-        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        let failure = writeAll(fd, bytes)
-        guard failure == 0 else {
-            close(fd)
-            throw .bundle("cannot write \(blob.bundle)'s blob to a temporary file: \(String(cString: strerror(failure)))")
-        }
-        return "/proc/self/fd/\(fd)"
+    enum CodingKeys: String, CodingKey { case source, path, reason, entry, blob, warnings }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(source, forKey: .source)
+        try c.encode(path, forKey: .path)
+        try c.encode(reason, forKey: .reason)
+        try c.encodeIfPresent(btf.entry, forKey: .entry)
+        try c.encodeIfPresent(btf.blob, forKey: .blob)
+        try c.encode(warnings, forKey: .warnings)
     }
 }
 
@@ -143,13 +115,11 @@ public struct BTFSelector: Sendable {
         let identity: KernelIdentity
         /// How the user sees it in messages.
         let label: String
-        let entry: CatalogEntry?
-        let blob: BundleBlob?
-        let path: String
+        let btf: ChosenBTF
 
         func choice(_ kind: MatchKind, reason: String, warnings: [String] = []) -> BTFChoice {
             let source: BTFChoice.Source
-            switch (kind, blob != nil) {
+            switch (kind, btf.blob != nil) {
             case (.buildID, false): source = .catalogBuildID
             case (.release, false): source = .catalogRelease
             case (.forced, false): source = .catalogForced
@@ -157,7 +127,7 @@ public struct BTFSelector: Sendable {
             case (.release, true): source = .bundleRelease
             case (.forced, true): source = .bundleForced
             }
-            return BTFChoice(source: source, path: path, reason: reason, entry: entry, blob: blob, warnings: warnings)
+            return BTFChoice(source: source, btf: btf, reason: reason, warnings: warnings)
         }
     }
 
@@ -166,15 +136,15 @@ public struct BTFSelector: Sendable {
     public func choose(_ request: BTFRequest) throws(LoaderError) -> BTFChoice {
         if let file = request.btfFile {
             guard FileManager.default.fileExists(atPath: file) else { throw .btfFileMissing(path: file) }
-            return BTFChoice(source: .file, path: file, reason: "--btf \(file) was given", entry: nil, warnings: [])
+            return BTFChoice(source: .file, btf: .file(path: file), reason: "--btf \(file) was given", warnings: [])
         }
         if request.kernel != BTFRequest.auto {
             return try named(request.kernel, force: request.force)
         }
         if let native = running.nativeBTF, !request.forceCatalog {
             return BTFChoice(
-                source: .native, path: native,
-                reason: "the running kernel exposes its own BTF at \(native)", entry: nil, warnings: [])
+                source: .native, btf: .native(path: native),
+                reason: "the running kernel exposes its own BTF at \(native)", warnings: [])
         }
         return try automatic(force: request.force, skippedNative: running.nativeBTF != nil)
     }
@@ -298,8 +268,7 @@ public struct BTFSelector: Sendable {
     private func candidate(_ entry: CatalogEntry) -> Candidate {
         let label =
             "catalog entry \(entry.path) (release \(entry.identity.release)\(entry.identity.buildID.map { ", build-id \($0.hex.prefix(12))…" } ?? ""))"
-        return Candidate(
-            identity: entry.identity, label: label, entry: entry, blob: nil, path: catalog.url(of: entry).path)
+        return Candidate(identity: entry.identity, label: label, btf: .catalog(entry, root: catalog.root.path))
     }
 
     private func bundleCandidates() -> [Candidate] {
@@ -308,9 +277,11 @@ public struct BTFSelector: Sendable {
             let label =
                 "bundle \(bundle.path) kernel \(k.distro)/\(k.distroVersion)/\(k.arch)/\(k.release)\(k.buildID.map { " (build-id \($0.hex.prefix(12))…)" } ?? "")"
             return Candidate(
-                identity: k.identity, label: label, entry: nil,
-                blob: BundleBlob(bundle: bundle.path, digest: k.blob, kernel: k.identity),
-                path: "\(bundle.path)#sha256:\(k.blob)")
+                identity: k.identity, label: label,
+                btf: .bundle(
+                    BundleBlob(
+                        bundle: bundle.path, digest: k.blob, kernel: k.identity,
+                        objects: bundle.manifest.objects.map(\.sha256))))
         }
     }
 

@@ -57,6 +57,8 @@ public struct InstalledFile: Codable, Equatable, Sendable {
     /// Where the BTF came from (catalog path, bundle blob, file).
     public var source: String
     public var installedAt: String
+    /// Directories btfgen created to hold the file (outermost first), removed with it when empty.
+    public var createdDirectories: [String]?
 }
 
 /// What `install` did.
@@ -104,9 +106,10 @@ public struct BTFInstaller: Sendable {
                     // Someone replaced our file: it is theirs now.
                     registry.remove(at: mine)
                 } else {
-                    let record = InstalledFile(
+                    var record = InstalledFile(
                         path: location, sha256: digest, release: release, buildID: buildID,
                         source: source, installedAt: utcTimestamp())
+                    record.createdDirectories = registry[mine].createdDirectories
                     if exists && registry[mine].sha256 == digest {
                         return .unchanged(registry[mine])
                     }
@@ -124,9 +127,11 @@ public struct BTFInstaller: Sendable {
                 }
                 continue  // not BTF (a DWARF-only vmlinux, say): libbpf skips it, and so do we
             }
-            let record = InstalledFile(
+            var record = InstalledFile(
                 path: location, sha256: digest, release: release, buildID: buildID,
                 source: source, installedAt: utcTimestamp())
+            let created = try createParents(of: location)
+            record.createdDirectories = created.isEmpty ? nil : created
             try writeAtomically(payload, to: full)
             registry.append(record)
             try writeRegistry(registry)
@@ -148,6 +153,8 @@ public struct BTFInstaller: Sendable {
                     guard unlink(full) == 0 else {
                         throw .io(path: record.path, reason: String(cString: strerror(errno)))
                     }
+                    // Innermost first; a directory someone else put files in stays.
+                    for dir in (record.createdDirectories ?? []).reversed() { rmdir(onDisk(dir)) }
                     removed.append(record)
                 } else {
                     kept.append(record)
@@ -188,6 +195,23 @@ public struct BTFInstaller: Sendable {
         do { try replaceFile(at: URL(fileURLWithPath: path), with: Data(bytes)) } catch {
             throw .io(path: path, reason: describe(error))
         }
+    }
+
+    /// Create the missing directories above `location` (a path under the system root) and return
+    /// them, outermost first, so uninstall can take them away again.
+    func createParents(of location: String) throws(InstallError) -> [String] {
+        var missing: [String] = []
+        var dir = deletingLastPathComponent(location)
+        while dir != "/" && !dir.isEmpty {
+            var st = stat()
+            if lstat(onDisk(dir), &st) == 0 { break }
+            missing.insert(dir, at: 0)
+            dir = deletingLastPathComponent(dir)
+        }
+        for d in missing where mkdir(onDisk(d), 0o755) != 0 && errno != EEXIST {
+            throw .io(path: d, reason: String(cString: strerror(errno)))
+        }
+        return missing
     }
 
     func sha256(of path: String) throws -> String {

@@ -20,6 +20,11 @@ public enum LoaderError: Error, Equatable {
     case pollFailed(errno: Int32)
     // Choosing the BTF (BTFSelector).
     case btfFileMissing(path: String)
+    case notBTF(path: String, reason: String)
+    /// An object's CO-RE relocation finds nothing in a minimized BTF made for other objects.
+    case uncovered(object: String, btf: String, missing: String, count: Int)
+    /// CO-RE reads of a loaded program contradict what the kernel itself reports.
+    case contradiction(btf: String, detail: String)
     case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
     case releaseMismatch(entry: String, runningRelease: String)
     case archMismatch(entry: String, entryArch: String, runningArch: String)
@@ -61,6 +66,15 @@ extension LoaderError: CustomStringConvertible {
             return "reading the perf buffers failed: \(text(code))"
         case .btfFileMissing(let path):
             return "--btf \(path): no such file; pass a raw BTF file or an ELF with a .BTF section"
+        case .notBTF(let path, let reason):
+            return
+                "\(path) is not usable BTF (\(reason)); pass raw BTF or an ELF with a .BTF section, e.g. one written by `btfgen resolve --extract FILE`"
+        case .uncovered(let object, let btf, let missing, let count):
+            return
+                "\(btf) was minimized for other BPF objects: \(object) needs \(missing)\(count > 1 ? " and \(count - 1) more" : "") that it does not hold, and libbpf would silently read 0 or poison the instruction; make the bundle for this object with `btfgen bundle --object \(object) … -o BUNDLE`"
+        case .contradiction(let btf, let detail):
+            return
+                "\(detail): the BTF \(btf) does not describe this kernel; stopped before printing anything it got wrong. Build the right one with `btfgen build` from this kernel's debuginfo"
         case .buildIDMismatch(let entry, let entryBuildID, let running, let release):
             return
                 "build-id mismatch: \(entry) has build-id \(entryBuildID) but the running kernel \(release) has build-id \(running); its BTF would relocate the programs to wrong offsets and report garbage. Build BTF from this kernel's own debuginfo (`btfgen build <vmlinux of \(release) with build-id \(running)>`), or pass --force to use it anyway"

@@ -167,8 +167,11 @@ public final class TraceSession {
     /// Events lost because the perf buffers overflowed.
     public var lostEvents: UInt64 { sink.lost }
 
-    /// Read events and hand each to `onEvent` until `stop` is met or SIGINT/SIGTERM arrives.
-    public func run(until stop: StopCondition, onEvent: (TraceEvent) -> Void) throws(LoaderError) -> StopReason {
+    /// Read events and hand each to `onEvent` until `stop` is met or SIGINT/SIGTERM arrives. An
+    /// error thrown by `onEvent` ends the run at once: no later event is handed over.
+    public func run(
+        until stop: StopCondition, onEvent: (TraceEvent) throws(LoaderError) -> Void
+    ) throws(LoaderError) -> StopReason {
         StopSignals.install()
         if stop.count == 0 { return .count }
         let deadline = stop.duration.map { monotonicSeconds() + $0 }
@@ -194,7 +197,7 @@ public final class TraceSession {
                 }
             }
             for event in sink.drain() {
-                onEvent(event)
+                try onEvent(event)
                 delivered += 1
                 if let count = stop.count, delivered >= count { return .count }
             }

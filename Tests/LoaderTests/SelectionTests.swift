@@ -1,5 +1,6 @@
 // BTF selection against fake system trees (/sys/kernel/notes, /sys/kernel/btf/vmlinux,
 // /etc/os-release) and real catalogs: every rung of the order, and every refusal.
+import BTF
 import Bundle
 import Catalog
 import Foundation
@@ -55,13 +56,14 @@ struct FakeSystem {
     {
         try catalog.prepare()
         let file = catalog.scratchFile("btf")
-        try Data("btf of \(release) \(buildID ?? "-")".utf8).write(to: file)
+        let bytes = Data("btf of \(release) \(buildID ?? "-")".utf8)
+        try bytes.write(to: file)
         let identity = KernelIdentity(
             release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
             distro: distro, distroVersion: "12")
         let entry = CatalogEntry(
-            identity: identity, path: "", sha256: "", size: 1, typeCount: 1, build: nil,
-            source: "test", builtAt: "2026-01-01T00:00:00Z")
+            identity: identity, path: "", sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count,
+            typeCount: 1, build: nil, source: "test", builtAt: "2026-01-01T00:00:00Z")
         switch try catalog.insert(btfFile: file, entry: entry, force: false) {
         case .added(let e), .replaced(let e), .unchanged(let e): return e
         }
@@ -175,7 +177,14 @@ let otherHex = "0badc0de0102030405060708"
         let c = try sys.choose(BTFRequest(btfFile: file))
         #expect(c.source == .file)
         #expect(c.path == file)
-        #expect(c.customPath == file)
+        // One byte is not BTF: refused before anything could use it.
+        #expect(throws: LoaderError.self) { try c.btf.verified() }
+        let good = sys.dir.file("good.btf")
+        let btf = tinyBTF().encoded()
+        try Data(btf).write(to: URL(fileURLWithPath: good))
+        let g = try sys.choose(BTFRequest(btfFile: good))
+        let path = try #require(try g.btf.verified().libbpfPath())
+        #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == btf, "libbpf gets the file's bytes")
         #expect(throws: LoaderError.btfFileMissing(path: file + ".nope")) {
             try sys.choose(BTFRequest(btfFile: file + ".nope"))
         }
@@ -189,7 +198,7 @@ let otherHex = "0badc0de0102030405060708"
         let entry = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
         let native = try sys.choose(BTFRequest())
         #expect(native.source == .native)
-        #expect(native.customPath == nil, "libbpf finds the native BTF by itself")
+        #expect(try native.btf.verified().libbpfPath() == nil, "libbpf finds the native BTF by itself")
         let forced = try sys.choose(BTFRequest(forceCatalog: true))
         #expect(forced.source == .catalogBuildID)
         #expect(forced.path == sys.catalog.url(of: entry).path)
@@ -205,7 +214,7 @@ let otherHex = "0badc0de0102030405060708"
         try sys.addEntry(release: "5.10.0-30-amd64", buildID: "2222222222222222")
         let c = try sys.choose(BTFRequest())
         #expect(c.source == .catalogBuildID)
-        #expect(c.entry == mine)
+        #expect(c.btf.entry == mine)
         #expect(c.reason.contains(runningHex))
     }
 
@@ -230,7 +239,7 @@ let otherHex = "0badc0de0102030405060708"
         }
         let forced = try sys.choose(BTFRequest(force: true))
         #expect(forced.source == .catalogForced)
-        #expect(forced.entry == other)
+        #expect(forced.btf.entry == other)
         #expect(forced.warnings.count == 1)
     }
 
@@ -242,7 +251,7 @@ let otherHex = "0badc0de0102030405060708"
         let debian = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: nil, distro: "debian")
         let c = try sys.choose(BTFRequest())
         #expect(c.source == .catalogRelease)
-        #expect(c.entry == debian)
+        #expect(c.btf.entry == debian)
         #expect(c.warnings.count == 1)
         #expect(c.warnings[0].contains("build-id cannot be read"))
     }
@@ -296,8 +305,8 @@ let otherHex = "0badc0de0102030405060708"
         let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
         try sys.addEntry(release: "5.10.0-30-amd64", buildID: otherHex)
         // A named entry bypasses the native BTF, and the right one passes by release or build-id.
-        #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).entry == mine)
-        #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).entry == mine)
+        #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).btf.entry == mine)
+        #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).btf.entry == mine)
         #expect(
             throws: LoaderError.buildIDMismatch(
                 entry:
@@ -346,17 +355,17 @@ let otherHex = "0badc0de0102030405060708"
         ])
         let c = try sys.choose(BTFRequest(), bundle: bundle)
         #expect(c.source == .bundleBuildID)
-        #expect(c.entry == nil)
-        #expect(c.blob?.bundle == bundle)
+        #expect(c.btf.entry == nil)
+        #expect(c.btf.blob?.bundle == bundle)
         #expect(c.reason.contains("has the running kernel's build-id \(runningHex)"))
-        let path = try #require(try c.loadPath())
+        let path = try #require(try c.btf.verified().libbpfPath())
         #expect(path.hasPrefix("/proc/self/fd/"))
         #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == blob)
         // The catalog is searched first: an entry with the same build-id wins over the bundle.
         let mine = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
         let fromCatalog = try sys.choose(BTFRequest(), bundle: bundle)
         #expect(fromCatalog.source == .catalogBuildID)
-        #expect(fromCatalog.entry == mine)
+        #expect(fromCatalog.btf.entry == mine)
     }
 
     @Test func bundleKernelOfAnotherBuildIsRefusedAndCanBeNamed() throws {
@@ -378,7 +387,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
         let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
         #expect(forced.source == .bundleForced)
-        #expect(try forced.loadPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
+        #expect(try forced.btf.verified().libbpfPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
     }
 
     @Test func aBlobTheBundleDoesNotHoldIsNeverHandedToLibbpf() throws {
@@ -387,7 +396,42 @@ let otherHex = "0badc0de0102030405060708"
         try sys.writeNotes(buildID: runningID)
         let bundle = try sys.writeBundle([("6.1.0-26-cloud-amd64", runningHex, [1, 2, 3, 4])])
         var c = try sys.choose(BTFRequest(), bundle: bundle)
-        c.blob?.digest = String(repeating: "0", count: 64)
-        #expect(throws: LoaderError.self) { try c.loadPath() }
+        var blob = try #require(c.btf.blob)
+        blob.digest = String(repeating: "0", count: 64)
+        c.btf = .bundle(blob)
+        #expect(throws: LoaderError.self) { try c.btf.verified().libbpfPath() }
     }
+
+    @Test func aCatalogFileChangedSinceItWasWrittenIsRefusedWithBothDigests() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let entry = try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        let c = try sys.choose(BTFRequest())
+        #expect(try c.btf.verified().rawBTF.count == entry.size)
+        // Same size, one byte different: parses as well as before, and must not be used.
+        let path = sys.catalog.url(of: entry).path
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[0] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let actual = bytes.withUnsafeBytes { SHA256.hex($0) }
+        do {
+            _ = try sys.choose(BTFRequest()).btf.verified()
+            Issue.record("a changed catalog file was used")
+        } catch {
+            #expect("\(error)".contains(path), "\(error)")
+            #expect("\(error)".contains(entry.sha256) && "\(error)".contains(actual), "\(error)")
+        }
+        let problems = try sys.catalog.verifyAll().compactMap(\.problem)
+        #expect(problems == [.digestMismatch(path: path, recorded: entry.sha256, actual: actual)])
+    }
+}
+
+/// The smallest real BTF: one `int`.
+func tinyBTF() -> BTF {
+    var strings = StringTableBuilder()
+    let name = strings.add("int")
+    var btf = BTF(strings: strings.table)
+    btf.append(BTFType(nameOffset: name, kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
+    return btf
 }

@@ -1,0 +1,54 @@
+// A catalog file is trusted only while its bytes have the sha256 the index recorded when btfgen
+// wrote it: a file edited, truncated or swapped since then still parses as BTF and would relocate
+// programs to wrong offsets without a single error. Every consumer (minimize, bundle, attach,
+// install, resolve) checks before use; each file is hashed once per process.
+import FoundationEssentials
+import Kernel
+import Synchronization
+
+extension Catalog {
+    /// Files already checked in this process, keyed by path and the digest they were checked for.
+    private static let verified = Mutex(Set<String>())
+
+    /// The entry's BTF bytes, refused unless they have the sha256 the index records.
+    public func verifiedBytes(of entry: CatalogEntry) throws(CatalogError) -> [UInt8] {
+        let path = url(of: entry).path
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
+        return try file.withBytes { (bytes) throws(CatalogError) -> [UInt8] in
+            try check(entry, path: path, bytes: bytes)
+            return [UInt8](bytes)
+        }
+    }
+
+    /// Check the entry's file without keeping its bytes (hashed once per process).
+    public func verify(_ entry: CatalogEntry) throws(CatalogError) {
+        let path = url(of: entry).path
+        if Catalog.verified.withLock({ $0.contains(path + "\0" + entry.sha256) }) { return }
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
+        try file.withBytes { (bytes) throws(CatalogError) in try check(entry, path: path, bytes: bytes) }
+    }
+
+    /// Every entry's check, in index order (`btfgen doctor`).
+    public func verifyAll() throws -> [(entry: CatalogEntry, problem: CatalogError?)] {
+        try entries().map { entry -> (entry: CatalogEntry, problem: CatalogError?) in
+            do throws(CatalogError) {
+                try verify(entry)
+                return (entry, nil)
+            } catch {
+                return (entry, error)
+            }
+        }
+    }
+
+    private func check(_ entry: CatalogEntry, path: String, bytes: UnsafeRawBufferPointer) throws(CatalogError) {
+        let key = path + "\0" + entry.sha256
+        if Catalog.verified.withLock({ $0.contains(key) }) { return }
+        let actual = SHA256.hex(bytes)
+        guard actual == entry.sha256 else {
+            throw .digestMismatch(path: path, recorded: entry.sha256, actual: actual)
+        }
+        _ = Catalog.verified.withLock { $0.insert(key) }
+    }
+}
