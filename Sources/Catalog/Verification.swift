@@ -6,17 +6,23 @@ import FoundationEssentials
 import Kernel
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension Catalog {
-    /// Files already checked in this process, keyed by path and the digest they were checked for.
+    /// Files already checked in this process: path, digest, and the file's identity and change
+    /// time, so a file replaced or rewritten since is hashed again.
     private static let verified = Mutex(Set<String>())
 
     /// The entry's BTF bytes, refused unless they have the sha256 the index records.
     public func verifiedBytes(of entry: CatalogEntry) throws(CatalogError) -> [UInt8] {
         let path = url(of: entry).path
+        let key = try Catalog.checkKey(path, entry)
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
         return try file.withBytes { (bytes) throws(CatalogError) -> [UInt8] in
-            try check(entry, path: path, bytes: bytes)
+            try check(entry, path: path, key: key, bytes: bytes)
             return [UInt8](bytes)
         }
     }
@@ -24,10 +30,19 @@ extension Catalog {
     /// Check the entry's file without keeping its bytes (hashed once per process).
     public func verify(_ entry: CatalogEntry) throws(CatalogError) {
         let path = url(of: entry).path
-        if Catalog.verified.withLock({ $0.contains(path + "\0" + entry.sha256) }) { return }
+        let key = try Catalog.checkKey(path, entry)
+        if Catalog.verified.withLock({ $0.contains(key) }) { return }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
-        try file.withBytes { (bytes) throws(CatalogError) in try check(entry, path: path, bytes: bytes) }
+        try file.withBytes { (bytes) throws(CatalogError) in try check(entry, path: path, key: key, bytes: bytes) }
+    }
+
+    private static func checkKey(_ path: String, _ entry: CatalogEntry) throws(CatalogError) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw .entryUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        return "\(path)\0\(entry.sha256)\0\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
     }
 
     /// Every entry's check, in index order (`btfgen doctor`).
@@ -42,8 +57,9 @@ extension Catalog {
         }
     }
 
-    private func check(_ entry: CatalogEntry, path: String, bytes: UnsafeRawBufferPointer) throws(CatalogError) {
-        let key = path + "\0" + entry.sha256
+    private func check(_ entry: CatalogEntry, path: String, key: String, bytes: UnsafeRawBufferPointer)
+        throws(CatalogError)
+    {
         if Catalog.verified.withLock({ $0.contains(key) }) { return }
         let actual = SHA256.hex(bytes)
         guard actual == entry.sha256 else {

@@ -22,15 +22,24 @@ extension BTFGen {
 
         func run() throws {
             let running = RunningKernel.read()
-            if let native = running.nativeBTF, !selection.forceCatalog {
-                print("the running kernel exposes its own BTF at \(native); libbpf uses it, nothing to install")
+            let nothingToDo = running.nativeBTF.map {
+                "the running kernel exposes its own BTF at \($0); libbpf uses it, nothing to install"
+            }
+            if let nothingToDo, !selection.forceCatalog, selection.btf == nil {
+                print(nothingToDo)
                 return
             }
             var options = selection
-            options.forceCatalog = true  // the native BTF was ruled out above
+            options.forceCatalog = true  // installing the native BTF would be pointless
             let choice = try options.choose(for: running)
-            for w in choice.warnings { warn("warning: \(w)") }
+            // Checked before anything is written: a --btf file must parse as BTF, a catalog file
+            // must have its recorded sha256, a bundle blob its manifest digest.
             let verified = try reporting { try choice.btf.verified() }
+            if let nothingToDo, !selection.forceCatalog {
+                print(nothingToDo)
+                return
+            }
+            for w in choice.warnings { warn("warning: \(w)") }
             let outcome = try reporting {
                 try BTFInstaller().install(
                     btf: verified.rawBTF, release: running.release, buildID: choice.btf.buildID?.hex,

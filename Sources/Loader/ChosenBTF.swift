@@ -143,21 +143,18 @@ public struct VerifiedBTF: Sendable {
     }
 
     /// Refuse objects whose CO-RE relocations this BTF may not answer truthfully. A full kernel
-    /// BTF (the kernel's own, a catalog entry, a `--btf` file describing the kernel's functions)
-    /// answers every relocation. A minimized one answers only for the objects it was made for:
+    /// BTF (the kernel's own, or any that describes the kernel's functions) answers every
+    /// relocation. A minimized one answers only for the objects it was made for:
     /// objects whose sha256 the bundle lists pass at once; any other object must find every
     /// relocation's target in it, since a target minimization dropped is indistinguishable from
     /// one the kernel lacks.
     public func checkCoverage(of objects: [String]) throws(LoaderError) {
-        switch chosen {
-        case .native, .catalog: return
-        case .file, .bundle: break
-        }
+        if case .native = chosen { return }
         let index: BTFIndex
         do { index = try BTFIndex(rawBTF, validate: false) } catch {
             throw .notBTF(path: chosen.location, reason: "\(error)")
         }
-        if case .file = chosen, index.describesFunctions { return }
+        if index.describesFunctions { return }
         let listed = Set(chosen.blob?.objects ?? [])
         for path in objects {
             let bytes: [UInt8]

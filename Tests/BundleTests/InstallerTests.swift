@@ -85,4 +85,39 @@ import Testing
         #expect(kept.map(\.path) == [r.path])
         #expect(FileManager.default.fileExists(atPath: dir.path + r.path))
     }
+
+    @Test func uninstallTakesAwayTheDirectoriesInstallCreatedAndNoOthers() throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let btf = try hostBTF()
+        // /boot holds a DWARF-only vmlinux (libbpf skips it) and /lib/modules exists already:
+        // the BTF goes to /lib/modules/R/vmlinux-R, and only /lib/modules/R is new.
+        try FileManager.default.createDirectory(atPath: dir.path + "/boot", withIntermediateDirectories: true)
+        try Data("not btf".utf8).write(to: URL(fileURLWithPath: dir.path + "/boot/vmlinux-\(Self.release)"))
+        try FileManager.default.createDirectory(atPath: dir.path + "/lib/modules", withIntermediateDirectories: true)
+        let installer = BTFInstaller(root: dir.path)
+        guard case .installed(let r) = try installer.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        else {
+            Issue.record("expected install"); return
+        }
+        #expect(r.path == "/lib/modules/\(Self.release)/vmlinux-\(Self.release)")
+        #expect(r.createdDirectories == ["/lib/modules/\(Self.release)"])
+        _ = try installer.uninstall()
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/lib/modules/\(Self.release)"), "left the directory it made")
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/lib/modules"), "removed a directory it did not make")
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/boot/vmlinux-\(Self.release)"))
+        // Where nothing existed, the whole chain it made goes, innermost first.
+        let bare = try ScratchDirectory()
+        defer { bare.remove() }
+        let other = BTFInstaller(root: bare.path)
+        try FileManager.default.createDirectory(atPath: bare.path + "/boot", withIntermediateDirectories: true)
+        try Data("not btf".utf8).write(to: URL(fileURLWithPath: bare.path + "/boot/vmlinux-\(Self.release)"))
+        guard case .installed(let r2) = try other.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        else {
+            Issue.record("expected install"); return
+        }
+        #expect(r2.createdDirectories == ["/lib", "/lib/modules", "/lib/modules/\(Self.release)"])
+        _ = try other.uninstall()
+        #expect(!FileManager.default.fileExists(atPath: bare.path + "/lib"))
+    }
 }

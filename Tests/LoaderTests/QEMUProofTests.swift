@@ -256,30 +256,47 @@ struct QEMUProofTests {
         // libbpf finds the BTF at /boot/vmlinux-$(uname -r) and the events are right.
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
-        let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"], "BTFGEN_TEST_RELEASE")
         let console = try QEMU.boot(kernel, p, ["btfgen_case=install", "btfgen_catalog=test"])
-        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
-        #expect(console.value("native_btf") == "no")
-        #expect(console.value("install-exit") == "0", "\(console.lines.filter { $0.hasPrefix("install: ") })")
+        try expectInstallProof(console, p)
+    }
+
+    @Test func installFromTheDefaultBundleLetsAPlainLibbpfLoaderFindTheBTF() throws {
+        // An image with no catalog, only its bundle: install writes that kernel's blob, verified.
+        let p = try QEMU.require()
+        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        let console = try QEMU.boot(kernel, p, ["btfgen_case=install", "btfgen_catalog=none", "btfgen_bundle=test"])
+        try expectInstallProof(console, p)
+        #expect(console.lines.contains { $0.hasPrefix("install: btfgen: note: this BTF comes from bundle /usr/share/btfgen/bundle.tar.xz") }, "\(console.lines.filter { $0.hasPrefix("install: ") })")
+    }
+
+    /// The `install` case: btfgen installed the test kernel's BTF, a plain libbpf loader saw the
+    /// actor truthfully, and uninstall took the file away again.
+    func expectInstallProof(_ console: QEMU.Console, _ p: QEMU.Prepared, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"], "BTFGEN_TEST_RELEASE")
+        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))", sourceLocation: sourceLocation)
+        #expect(console.value("native_btf") == "no", sourceLocation: sourceLocation)
         let installed = console.lines.filter { $0.hasPrefix("install: ") }
+        #expect(console.value("install-exit") == "0", "\(installed)", sourceLocation: sourceLocation)
         #expect(installed.contains { $0.hasPrefix("install: installed /boot/vmlinux-\(release) ") && $0.contains(p.testBuildID) },
-                "\(installed)")
-        #expect(console.lines.contains("boot-file: vmlinux-\(release)"))
+                "\(installed)", sourceLocation: sourceLocation)
+        #expect(console.lines.contains("boot-file: vmlinux-\(release)"), sourceLocation: sourceLocation)
 
         let actorLine = try #require(console.lines.first { $0.hasPrefix("actor pid=") }, "\(console.text.suffix(3000))")
         let truth = try ActorTruth(actorLine)
         let mine = console.events.filter { $0["pid"] as? Int == truth.pid }
         let rename = mine.first { $0["kind"] as? String == "rename" && $0["new_comm"] as? String == "btfgen-probe" }
         let unlink = mine.first { $0["kind"] as? String == "unlinkat" }
-        #expect(rename?["comm"] as? String == "actor", "events: \(console.events) stderr: \(console.attachStderr)")
-        #expect(rename?["tid"] as? Int == truth.pid)
-        #expect(rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree")
-        #expect(unlink?["path"] as? String == "/tmp/unlink-me")
-        #expect(unlink?["syscall"] as? Int == 263)
-        #expect(console.attachStderr.contains("plain_loader: attached 2 programs"))
-        #expect(console.value("attach-exit") == "0")
+        #expect(rename?["comm"] as? String == "actor", "events: \(console.events) stderr: \(console.attachStderr)",
+                sourceLocation: sourceLocation)
+        #expect(rename?["tid"] as? Int == truth.pid, sourceLocation: sourceLocation)
+        #expect(rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree", sourceLocation: sourceLocation)
+        #expect(unlink?["path"] as? String == "/tmp/unlink-me", sourceLocation: sourceLocation)
+        #expect(unlink?["syscall"] as? Int == 263, sourceLocation: sourceLocation)
+        #expect(console.attachStderr.contains("plain_loader: attached 2 programs"), sourceLocation: sourceLocation)
+        #expect(console.value("attach-exit") == "0", sourceLocation: sourceLocation)
         // uninstall removes exactly what install wrote.
-        #expect(console.lines.contains("uninstall: removed /boot/vmlinux-\(release)"), "\(console.lines.filter { $0.hasPrefix("uninstall") })")
-        #expect(!console.lines.contains { $0.hasPrefix("boot-file-after: vmlinux-") })
+        #expect(console.lines.contains("uninstall: removed /boot/vmlinux-\(release)"),
+                "\(console.lines.filter { $0.hasPrefix("uninstall") })", sourceLocation: sourceLocation)
+        #expect(!console.lines.contains { $0.hasPrefix("boot-file-after: vmlinux-") }, sourceLocation: sourceLocation)
     }
 }

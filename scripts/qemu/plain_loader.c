@@ -1,9 +1,10 @@
-// A libbpf program that knows nothing about btfgen: no btf_custom_path, no BTF selection.
+// A libbpf program that knows nothing about btfgen and does no BTF selection. Without --btf,
 // libbpf looks for kernel BTF by itself (/sys/kernel/btf/vmlinux, /boot/vmlinux-$(uname -r), …),
-// so on a kernel without BTF it works only after `btfgen install`. It loads the objects, attaches
-// every raw_tp program, prints each event as one JSON line (same fields as `btfgen attach --json`)
-// and stops on SIGTERM/SIGINT.
-// Usage: plain_loader OBJECT...
+// so on a kernel without BTF it works only after `btfgen install`; with --btf FILE the file is
+// libbpf's btf_custom_path, as a team's own loader uses `btfgen resolve --extract FILE`. It loads
+// the objects, attaches every raw_tp program, prints each event as one JSON line (same fields as
+// `btfgen attach --json`) and stops on SIGTERM/SIGINT.
+// Usage: plain_loader [--btf FILE] OBJECT...
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/types.h>
@@ -59,17 +60,22 @@ static void on_sample(void *ctx, int cpu, void *data, __u32 size)
 int main(int argc, char **argv)
 {
 	struct perf_buffer *buffers[MAX_OBJECTS];
-	int count = 0, attached = 0;
+	int count = 0, attached = 0, first = 1;
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
 
-	if (argc < 2 || argc - 1 > MAX_OBJECTS) {
-		fprintf(stderr, "usage: %s OBJECT... (at most %d)\n", argv[0], MAX_OBJECTS);
+	if (argc > 2 && strcmp(argv[1], "--btf") == 0) {
+		opts.btf_custom_path = argv[2];
+		first = 3;
+	}
+	if (argc - first < 1 || argc - first > MAX_OBJECTS) {
+		fprintf(stderr, "usage: %s [--btf FILE] OBJECT... (at most %d)\n", argv[0], MAX_OBJECTS);
 		return 2;
 	}
 	libbpf_set_print(warnings_only);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	for (int i = 1; i < argc; i++) {
-		struct bpf_object *obj = bpf_object__open_file(argv[i], NULL);
+	for (int i = first; i < argc; i++) {
+		struct bpf_object *obj = bpf_object__open_file(argv[i], &opts);
 		struct bpf_program *prog;
 
 		if (!obj || bpf_object__load(obj)) {
