@@ -59,8 +59,6 @@ let package = Package(
             "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
-        // Test tool: runs a program as a pre-5.4 kernel at early boot would (blocking getrandom sleeps).
-        .executableTarget(name: "crng-not-ready", path: "Tests/Tools/crng-not-ready"),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),

@@ -1,4 +1,5 @@
-// crng-not-ready SECONDS PROGRAM [ARG...]
+// crng-not-ready SECONDS PROGRAM [ARG...]   (cc -O2 -o crng-not-ready crng-not-ready.c; the
+// tests in Tests/LoaderTests/EntropyTests.swift build it so)
 //
 // Runs PROGRAM the way a kernel before 5.4 runs it at early boot, before its CRNG is initialized
 // (a fresh VM without virtio-rng): getrandom(2) with GRND_NONBLOCK fails with EAGAIN, and
