@@ -15,13 +15,15 @@ extension BTFGen {
                 it, as an ELF holding only .BTF, to the first free place libbpf searches \
                 (/boot/vmlinux-$(uname -r), then /lib/modules/…). Never overwrites a file btfgen did \
                 not create; refuses when another file libbpf reads first already holds BTF. \
-                Undo with `btfgen uninstall`.
+                With a host root (--host-root, $BTFGEN_HOST_ROOT or /proc/1/root) the file is \
+                written below it, where the host's libbpf tools look. Undo with `btfgen uninstall`.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
 
         func run() throws {
-            let running = RunningKernel.read()
+            let host = try selection.hostOptions.resolved()
+            let running = RunningKernel.read(KernelProbe(hostRoot: host))
             if let native = running.nativeBTF, !selection.forceCatalog {
                 print("the running kernel exposes its own BTF at \(native); libbpf uses it, nothing to install")
                 return
@@ -38,14 +40,14 @@ extension BTFGen {
             }
             let bytes = try reporting { try rawBTF([UInt8](data), from: choice.path) }
             let outcome = try reporting {
-                try BTFInstaller().install(
+                try BTFInstaller(root: host.path).install(
                     btf: bytes, release: running.release, buildID: choice.entry?.identity.buildID?.hex,
                     source: choice.path)
             }
             switch outcome {
-            case .installed(let f): print("installed \(f.path) (\(choice.reason))")
-            case .updated(let f): print("updated \(f.path) (\(choice.reason))")
-            case .unchanged(let f): print("already installed: \(f.path)")
+            case .installed(let f): print("installed \(host.onDisk(f.path)) (\(choice.reason))")
+            case .updated(let f): print("updated \(host.onDisk(f.path)) (\(choice.reason))")
+            case .unchanged(let f): print("already installed: \(host.onDisk(f.path))")
             }
         }
     }
@@ -58,10 +60,13 @@ extension BTFGen {
         @Option(help: "Only for this kernel release (default: every file btfgen installed).")
         var release: String?
 
+        @OptionGroup var hostOptions: HostOptions
+
         func run() throws {
-            let (removed, kept) = try reporting { try BTFInstaller().uninstall(release: release) }
-            for f in removed { print("removed \(f.path)") }
-            for f in kept { warn("left \(f.path) alone: it changed since btfgen installed it") }
+            let host = try hostOptions.resolved()
+            let (removed, kept) = try reporting { try BTFInstaller(root: host.path).uninstall(release: release) }
+            for f in removed { print("removed \(host.onDisk(f.path))") }
+            for f in kept { warn("left \(host.onDisk(f.path)) alone: it changed since btfgen installed it") }
             if removed.isEmpty && kept.isEmpty {
                 print("nothing btfgen installed\(release.map { " for \($0)" } ?? "")")
             }

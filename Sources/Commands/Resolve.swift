@@ -32,6 +32,8 @@ struct BTFSelectionOptions: ParsableArguments {
 
     @OptionGroup var catalogOptions: CatalogOptions
 
+    @OptionGroup var hostOptions: HostOptions
+
     func validate() throws {
         if kernel.isEmpty { throw ValidationError("--kernel needs auto, a release or a build-id") }
         if btf != nil && kernel != BTFRequest.auto {
@@ -70,6 +72,7 @@ struct Resolution: Encodable {
         print("running kernel: \(r.release) \(r.arch) \(r.distro) \(r.distroVersion)")
         print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
         print("native BTF:     \(r.nativeBTF ?? "none")")
+        print("host identity:  \(r.hostIdentitySummary)")
         print("BTF:            \(btf.path)")
         if let blob = btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
         print("source:         \(btf.source.rawValue)")
@@ -97,7 +100,7 @@ extension BTFGen {
         var json = false
 
         func run() async throws {
-            let running = RunningKernel.read()
+            let running = try selection.hostOptions.runningKernel()
             let choice = try selection.choose(for: running)
             let resolution = Resolution(running: running, btf: choice, programs: nil)
             if json {

@@ -130,7 +130,7 @@ enum Entropy {
                 result.status == 0,
                 "\(command) exited \(result.status) after \(Int(Date().timeIntervalSince(started))) s: \(result.stderr.suffix(1000))"
             )
-            if !blocked.isEmpty { break }  // the next command would wait its \(patience) s the same way
+            if !blocked.isEmpty { break }  // every further command would wait out its time the same way
         }
     }
 }
