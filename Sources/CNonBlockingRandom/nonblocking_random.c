@@ -68,6 +68,7 @@ static ssize_t read_urandom(void *buffer, size_t length) {
     return n;
 }
 
+// GRND_RANDOM callers are treated alike: its pool can run dry and block even after boot.
 ssize_t btfgen_getrandom(void *buffer, size_t length, unsigned int flags) {
     long n = libc_syscall()(SYS_getrandom, buffer, length, flags | GRND_NONBLOCK);
     if (n >= 0 || (flags & GRND_NONBLOCK) != 0) return (ssize_t)n;  // a non-blocking caller handles EAGAIN itself

@@ -43,6 +43,7 @@ public struct HostRoot: Sendable, Codable, Equatable {
         self.source = source
     }
 
+    /// The environment variable naming the host root when --host-root is not given.
     public static let environmentVariable = "BTFGEN_HOST_ROOT"
     /// This process's own root.
     public static let own = HostRoot(path: "/", source: .own)
@@ -151,7 +152,7 @@ public struct HostRoot: Sendable, Codable, Equatable {
         switch source {
         case .option: return "host root \(path) from --host-root"
         case .environment: return "host root \(path) from $\(Self.environmentVariable)"
-        case .initProcess: return "host root /proc/1/root: pid 1 runs in another root"
+        case .initProcess: return "host root /proc/1/root: pid 1 has another root or mount namespace"
         case .own: return "this process's own root: no --host-root, $\(Self.environmentVariable) or other /proc/1/root"
         }
     }

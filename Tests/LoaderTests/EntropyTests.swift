@@ -51,7 +51,10 @@ enum Entropy {
         let log = scratch.file("strace-\(UUID().uuidString.prefix(8)).log")
         let result = try runProcess(
             "/usr/bin/strace",
-            ["-f", "-qq", "-o", log, "-e", "trace=getrandom,execve", "-e", "raw=getrandom", "-e", "signal=none", binary]
+            [
+                "-f", "-qq", "-o", log, "-e", "trace=getrandom,execve", "-e", "raw=getrandom", "-e", "signal=none",
+                binary,
+            ]
                 + arguments,
             environment: ["SWIFT_DETERMINISTIC_HASHING": ""])
         let text = try String(contentsOfFile: log, encoding: .utf8)
@@ -67,7 +70,8 @@ enum Entropy {
                 continue
             }
             guard line.contains("getrandom(") else { continue }
-            let m = try #require(line.firstMatch(of: call), "strace printed a getrandom line this test cannot read: \(line)")
+            let m = try #require(
+                line.firstMatch(of: call), "strace printed a getrandom line this test cannot read: \(line)")
             let pid = Int(m.1)!
             if foreign.contains(pid) { continue }
             calls.append(Call(pid: pid, length: number(m.3), flags: number(m.4), line: line))
@@ -162,9 +166,15 @@ enum Entropy {
         let harness = try Entropy.crngNotReady.get()
         let result = try runProcess(harness, ["2", "python3", "-c", "import os; os.getrandom(8)"])
         #expect(result.status == 124, "\(result.stderr)")
-        #expect(result.stderrLines.contains { $0.hasPrefix("crng-not-ready: blocked getrandom(8, 0x0)") }, "\(result.stderr)")
+        #expect(
+            result.stderrLines.contains { $0.hasPrefix("crng-not-ready: blocked getrandom(8, 0x0)") },
+            "\(result.stderr)")
         let nonBlocking = try runProcess(
-            harness, ["2", "python3", "-c", "import os\ntry:\n os.getrandom(8, os.GRND_NONBLOCK)\nexcept BlockingIOError:\n print('EAGAIN')"])
+            harness,
+            [
+                "2", "python3", "-c",
+                "import os\ntry:\n os.getrandom(8, os.GRND_NONBLOCK)\nexcept BlockingIOError:\n print('EAGAIN')",
+            ])
         #expect(nonBlocking.status == 0 && nonBlocking.stdout == "EAGAIN\n", "\(nonBlocking.stderr)")
     }
 }

@@ -18,7 +18,10 @@ struct FakeHostRoot {
     let dir: ScratchDirectory
     var path: String { dir.path }
 
-    init(_ osRelease: String = "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"8.6\"\n", at relative: String = "etc/os-release") throws {
+    init(
+        _ osRelease: String = "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"8.6\"\n",
+        at relative: String = "etc/os-release"
+    ) throws {
         dir = try ScratchDirectory("btfgen-hostroot")
         let file = dir.file(relative)
         try FileManager.default.createDirectory(
@@ -50,7 +53,8 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains(" rhel 8.6\n"), "\(text.stdout)")
         #expect(
-            text.stdout.contains("host identity:  \(host.path)/etc/os-release (host root \(host.path) from --host-root"),
+            text.stdout.contains(
+                "host identity:  \(host.path)/etc/os-release (host root \(host.path) from --host-root"),
             "\(text.stdout)")
 
         let json = try btfgen(["resolve", "--json", "--btf", btf, "--host-root", host.path])
@@ -68,7 +72,8 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         let other = try FakeHostRoot("ID=amzn\nVERSION_ID=\"2\"\n")
         defer { host.dir.remove(); other.dir.remove() }
         let btf = try someBTFFile(host.dir)
-        let env = try btfgen(["resolve", "--json", "--btf", btf], environment: [HostRoot.environmentVariable: other.path])
+        let env = try btfgen(
+            ["resolve", "--json", "--btf", btf], environment: [HostRoot.environmentVariable: other.path])
         let fromEnv = try runningJSON(env)
         #expect(fromEnv["distro"] as? String == "amzn")
         #expect((fromEnv["hostRoot"] as? [String: Any])?["source"] as? String == "BTFGEN_HOST_ROOT")
@@ -86,7 +91,8 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
     @Test func withoutAHostRootTheProcessesOwnOSReleaseIsRead() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
-        let r = try btfgen(["resolve", "--json", "--btf", try someBTFFile(dir)], environment: [HostRoot.environmentVariable: ""])
+        let r = try btfgen(
+            ["resolve", "--json", "--btf", try someBTFFile(dir)], environment: [HostRoot.environmentVariable: ""])
         let running = try runningJSON(r)
         let own = try #require(HostRoot.osReleasePath(in: "/"))
         let values = RunningKernel.parseOSRelease(try String(contentsOfFile: own, encoding: .utf8))
@@ -118,7 +124,8 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         let loop = try ScratchDirectory()
         defer { loop.remove() }
         try FileManager.default.createDirectory(atPath: loop.file("etc"), withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: loop.file("etc/os-release"), withDestinationPath: "os-release")
+        try FileManager.default.createSymbolicLink(
+            atPath: loop.file("etc/os-release"), withDestinationPath: "os-release")
         #expect(HostRoot.osReleasePath(in: loop.path) == nil)
     }
 
@@ -182,24 +189,27 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
     /// Run `btfgen ARGS` in a new mount namespace whose /etc/os-release says Alpine: a container
     /// image's. With `ownPidNamespace` pid 1 is in that namespace too (a container without
     /// hostPID); without, pid 1 is in the namespace outside it, like the host's init.
-    func inContainer(ownPidNamespace: Bool, _ arguments: [String]) throws -> (ProcessResult, String) {
+    func inContainer(ownPidNamespace: Bool, _ arguments: [String]) throws -> ProcessResult {
         let dir = try ScratchDirectory("btfgen-container")
         defer { dir.remove() }
         let osRelease = dir.file("os-release")
         try "ID=alpine\nVERSION_ID=3.20.1\n".write(toFile: osRelease, atomically: true, encoding: .utf8)
         // `mount --bind` follows /etc/os-release's link (Debian's points into /usr/lib), so the
         // file is replaced for every name this namespace has for it.
-        let bindAndRun = ["sh", "-c", "mount --bind \"$1\" /etc/os-release && shift && exec \"$@\"", "sh", osRelease, Repo.btfgen]
+        let bindAndRun =
+            ["sh", "-c", "mount --bind \"$1\" /etc/os-release && shift && exec \"$@\"", "sh", osRelease, Repo.btfgen]
             + arguments
         // A new pid namespace (its own /proc) whose pid 1 is sh, with mounts of its own.
         let pidNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--propagation", "private"]
-        let command =
-            ownPidNamespace
-            ? pidNamespace + bindAndRun  // btfgen becomes pid 1, in the container's mounts
+        var command = pidNamespace
+        if ownPidNamespace {
+            command += bindAndRun  // btfgen becomes pid 1, in the container's mounts
+        } else {
             // pid 1 (sh) stays in the outer mounts and waits; btfgen runs in an inner mount namespace.
-            : pidNamespace + ["sh", "-c", "\"$@\"; exit $?", "sh", "unshare", "--mount", "--propagation", "private"] + bindAndRun
-        let r = try runProcess(command[0], Array(command.dropFirst()), environment: [HostRoot.environmentVariable: ""])
-        return (r, dir.path)
+            command += ["sh", "-c", "\"$@\"; exit $?", "sh", "unshare", "--mount", "--propagation", "private"]
+            command += bindAndRun
+        }
+        return try runProcess(command[0], Array(command.dropFirst()), environment: [HostRoot.environmentVariable: ""])
     }
 
     @Test(.enabled(if: Namespaces.usable || Fixture.required, Namespaces.why))
@@ -207,7 +217,7 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let btf = try someBTFFile(dir)
-        let (r, _) = try inContainer(ownPidNamespace: false, ["resolve", "--json", "--btf", btf])
+        let r = try inContainer(ownPidNamespace: false, ["resolve", "--json", "--btf", btf])
         #expect(r.status == 0, "\(r.stderr)")
         let running = try runningJSON(r)
         let own = try #require(HostRoot.osReleasePath(in: "/"))
@@ -221,7 +231,8 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         // An explicit host root still comes first.
         let fake = try FakeHostRoot()
         defer { fake.dir.remove() }
-        let (explicit, _) = try inContainer(ownPidNamespace: false, ["resolve", "--json", "--btf", btf, "--host-root", fake.path])
+        let explicit = try inContainer(
+            ownPidNamespace: false, ["resolve", "--json", "--btf", btf, "--host-root", fake.path])
         #expect(try runningJSON(explicit)["distro"] as? String == "rhel")
     }
 
@@ -230,7 +241,7 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let btf = try someBTFFile(dir)
-        let (r, _) = try inContainer(ownPidNamespace: true, ["resolve", "--btf", btf])
+        let r = try inContainer(ownPidNamespace: true, ["resolve", "--btf", btf])
         #expect(r.status == 0, "\(r.stderr)")
         // pid 1 shares the container's root and mounts: /proc/1/root is no way out, and resolve says which file it read.
         #expect(r.stdout.contains(" alpine 3.20.1\n"), "\(r.stdout)")
