@@ -27,6 +27,9 @@ let package = Package(
         .target(name: "SystemSupport"),
         // Kernel identity: images on disk and the running kernel.
         .target(name: "Kernel", dependencies: ["ELF", "SystemSupport"]),
+        // getrandom, getentropy, arc4random and syscall(SYS_getrandom) that never wait for the
+        // kernel's entropy (the Swift runtime's hash seed would block at early boot before 5.4).
+        .target(name: "CNonBlockingRandom"),
         // fork/exec of helper tools with a parent-death signal (a few lines of C).
         .target(name: "CSpawn"),
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
@@ -49,7 +52,7 @@ let package = Package(
             "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "btfgen", dependencies: ["Commands"]),
+        .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BuildTests", dependencies: [

@@ -73,7 +73,7 @@ extension BTFGen {
         }
 
         func run() async throws {
-            let running = RunningKernel.read()
+            let running = try selection.hostOptions.runningKernel()
             // Nothing can help a kernel without raw tracepoints or a process without privileges: say so first.
             if !dryRun { try reporting { try Preflight.check(running) } }
             let choice = try selection.choose(for: running)

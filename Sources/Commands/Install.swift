@@ -15,13 +15,15 @@ extension BTFGen {
                 it, as an ELF holding only .BTF, to the first free place libbpf searches \
                 (/boot/vmlinux-$(uname -r), then /lib/modules/…). Never overwrites a file btfgen did \
                 not create; refuses when another file libbpf reads first already holds BTF. \
-                Undo with `btfgen uninstall`.
+                With a host root (--host-root, $BTFGEN_HOST_ROOT or /proc/1/root) the file is \
+                written below it, where the host's libbpf tools look. Undo with `btfgen uninstall`.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
 
         func run() throws {
-            let running = RunningKernel.read()
+            let host = try selection.hostOptions.resolved()
+            let running = RunningKernel.read(KernelProbe(hostRoot: host))
             let nothingToDo = running.nativeBTF.map {
                 "the running kernel exposes its own BTF at \($0); libbpf uses it, nothing to install"
             }
@@ -41,7 +43,7 @@ extension BTFGen {
             }
             for w in choice.warnings { warn("warning: \(w)") }
             let outcome = try reporting {
-                try BTFInstaller().install(
+                try BTFInstaller(root: host.path).install(
                     btf: verified.rawBTF, release: running.release, buildID: choice.btf.buildID?.hex,
                     source: choice.path, machine: KernelArch.elfMachine(of: running.arch))
             }
@@ -50,9 +52,9 @@ extension BTFGen {
                     "note: this BTF comes from bundle \(blob.bundle), minimized for its \(blob.objects.count) BPF object\(blob.objects.count == 1 ? "" : "s"); other libbpf tools on this machine will find only the types those objects use")
             }
             switch outcome {
-            case .installed(let f): print("installed \(f.path) (\(choice.reason))")
-            case .updated(let f): print("updated \(f.path) (\(choice.reason))")
-            case .unchanged(let f): print("already installed: \(f.path)")
+            case .installed(let f): print("installed \(host.onDisk(f.path)) (\(choice.reason))")
+            case .updated(let f): print("updated \(host.onDisk(f.path)) (\(choice.reason))")
+            case .unchanged(let f): print("already installed: \(host.onDisk(f.path))")
             }
         }
     }
@@ -65,10 +67,13 @@ extension BTFGen {
         @Option(help: "Only for this kernel release (default: every file btfgen installed).")
         var release: String?
 
+        @OptionGroup var hostOptions: HostOptions
+
         func run() throws {
-            let (removed, kept) = try reporting { try BTFInstaller().uninstall(release: release) }
-            for f in removed { print("removed \(f.path)") }
-            for f in kept { warn("left \(f.path) alone: it changed since btfgen installed it") }
+            let host = try hostOptions.resolved()
+            let (removed, kept) = try reporting { try BTFInstaller(root: host.path).uninstall(release: release) }
+            for f in removed { print("removed \(host.onDisk(f.path))") }
+            for f in kept { warn("left \(host.onDisk(f.path)) alone: it changed since btfgen installed it") }
             if removed.isEmpty && kept.isEmpty {
                 print("nothing btfgen installed\(release.map { " for \($0)" } ?? "")")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import FoundationEssentials
+import Kernel
 import SystemSupport
 
 /// `--catalog`, shared by every command that reads or writes the catalog.
@@ -14,6 +15,29 @@ public struct CatalogOptions: ParsableArguments {
     public init() {}
 
     public var resolved: Catalog { Catalog(root: Catalog.resolveRoot(catalog)) }
+}
+
+/// `--host-root`, shared by the commands that read the running kernel's identity or write where
+/// the host's libbpf looks (resolve, attach, install, uninstall).
+public struct HostOptions: ParsableArguments {
+    @Option(
+        name: .customLong("host-root"),
+        help: ArgumentHelp(
+            "The host's / when btfgen runs in a container (default: $BTFGEN_HOST_ROOT, else /proc/1/root when pid 1 has another root, else /). Its os-release names the distro and install writes below it; uname and /sys are read as mounted here (a container's /sys is the host kernel's).",
+            valueName: "dir"))
+    public var hostRoot: String?
+
+    public init() {}
+
+    /// The host root, or one line on stderr and exit status 1.
+    func resolved() throws -> HostRoot {
+        try reporting { () throws(HostRootError) in try HostRoot.find(option: hostRoot) }
+    }
+
+    /// The running kernel, its distro read from the host root.
+    func runningKernel() throws -> RunningKernel {
+        RunningKernel.read(KernelProbe(hostRoot: try resolved()))
+    }
 }
 
 /// Print one line to stderr.

@@ -33,6 +33,8 @@ struct BTFSelectionOptions: ParsableArguments {
 
     @OptionGroup var catalogOptions: CatalogOptions
 
+    @OptionGroup var hostOptions: HostOptions
+
     func validate() throws {
         if kernel.isEmpty { throw ValidationError("--kernel needs auto, a release or a build-id") }
         if btf != nil && kernel != BTFRequest.auto {
@@ -73,6 +75,7 @@ struct Resolution: Encodable {
         print("running kernel: \(r.release) \(r.arch) \(r.distro) \(r.distroVersion)")
         print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
         print("native BTF:     \(r.nativeBTF ?? "none")")
+        print("host identity:  \(r.hostIdentitySummary)")
         print("BTF:            \(btf.path)")
         if let blob = btf.btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
         print("source:         \(btf.source.rawValue)")
@@ -121,7 +124,7 @@ extension BTFGen {
         }
 
         func run() async throws {
-            let running = RunningKernel.read()
+            let running = try selection.hostOptions.runningKernel()
             let choice = try selection.choose(for: running)
             // The same checks attach makes before loading: nothing resolve reports is unusable.
             let verified = try reporting { () throws(LoaderError) -> VerifiedBTF in

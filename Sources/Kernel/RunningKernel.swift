@@ -1,6 +1,8 @@
-// The kernel this process runs on: `uname -r` and `uname -m`, /etc/os-release, and the GNU
+// The kernel this process runs on: `uname -r` and `uname -m`, the host's os-release, and the GNU
 // build-id the kernel exposes in /sys/kernel/notes (the same note bytes as its vmlinux). Every
-// path is read below a root directory so tests can point the probe at a fake tree.
+// path is read below a root directory so tests can point the probe at a fake tree; os-release is
+// read below the host root (HostRoot.swift), which differs from / inside a container. /sys is
+// read where it is mounted: a container's /sys is the host kernel's already.
 import ELF
 import FoundationEssentials
 import SystemSupport
@@ -11,15 +13,18 @@ import SystemSupport
 
 /// Where the running kernel's facts are read from; the default is the real system.
 public struct KernelProbe: Sendable {
-    /// Prefix for `/sys/...` and `/etc/os-release`; `/` on a real system.
+    /// Prefix for `/sys/...`; `/` on a real system.
     public var root: String
+    /// Where os-release is read; by default `root` itself.
+    public var hostRoot: HostRoot
     /// Overrides `uname -r` (tests); nil reads uname(2).
     public var release: String?
     /// Overrides `uname -m` (tests); nil reads uname(2).
     public var machine: String?
 
-    public init(root: String = "/", release: String? = nil, machine: String? = nil) {
+    public init(root: String = "/", hostRoot: HostRoot? = nil, release: String? = nil, machine: String? = nil) {
         self.root = root
+        self.hostRoot = hostRoot ?? HostRoot(path: root, source: .own)
         self.release = release
         self.machine = machine
     }
@@ -34,7 +39,8 @@ public struct KernelProbe: Sendable {
 
     public var notesPath: String { resolve("/sys/kernel/notes") }
     public var nativeBTFPath: String { resolve("/sys/kernel/btf/vmlinux") }
-    public var osReleasePaths: [String] { [resolve("/etc/os-release"), resolve("/usr/lib/os-release")] }
+    /// The os-release file that names the distro, if the host root has one.
+    public var osReleasePath: String? { HostRoot.osReleasePath(in: hostRoot.path) }
 }
 
 /// A kernel version as the first three numbers of a release string (`4.18.0-513.el8` → 4.18.0).
@@ -74,10 +80,15 @@ public struct RunningKernel: Sendable, Codable, Equatable {
     public var buildIDProblem: String?
     /// /sys/kernel/btf/vmlinux when the kernel exposes its own BTF.
     public var nativeBTF: String?
+    /// The root whose os-release gave `distro` (the host's, inside a container), and how it was found.
+    public var hostRoot: HostRoot
+    /// The os-release file read; nil when the host root has none.
+    public var osRelease: String?
 
     public init(
         release: String, arch: String, distro: String, distroVersion: String,
-        buildID: BuildID?, buildIDProblem: String?, nativeBTF: String?
+        buildID: BuildID?, buildIDProblem: String?, nativeBTF: String?,
+        hostRoot: HostRoot = .own, osRelease: String? = nil
     ) {
         self.release = release
         self.arch = arch
@@ -86,6 +97,8 @@ public struct RunningKernel: Sendable, Codable, Equatable {
         self.buildID = buildID
         self.buildIDProblem = buildIDProblem
         self.nativeBTF = nativeBTF
+        self.hostRoot = hostRoot
+        self.osRelease = osRelease
     }
 
     /// Read every fact through `probe`; never fails (missing facts become nil or `unknown`).
@@ -96,7 +109,8 @@ public struct RunningKernel: Sendable, Codable, Equatable {
         let machine = probe.machine ?? field(&names.machine)
         var distro = KernelIdentity.unknownDistro
         var version = KernelIdentity.unknownVersion
-        if let text = probe.osReleasePaths.lazy.compactMap({ try? String(contentsOfFile: $0, encoding: .utf8) }).first {
+        let osRelease = probe.osReleasePath
+        if let osRelease, let text = try? String(contentsOfFile: osRelease, encoding: .utf8) {
             let values = parseOSRelease(text)
             distro = values["ID"].flatMap { $0.isEmpty ? nil : $0 } ?? distro
             version = values["VERSION_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? version
@@ -110,7 +124,13 @@ public struct RunningKernel: Sendable, Codable, Equatable {
         let native = FileManager.default.fileExists(atPath: probe.nativeBTFPath) ? probe.nativeBTFPath : nil
         return RunningKernel(
             release: release, arch: KernelArch.name(unameMachine: machine), distro: distro,
-            distroVersion: version, buildID: buildID, buildIDProblem: problem, nativeBTF: native)
+            distroVersion: version, buildID: buildID, buildIDProblem: problem, nativeBTF: native,
+            hostRoot: probe.hostRoot, osRelease: osRelease)
+    }
+
+    /// Which os-release named the distro and how its root was found, in one line.
+    public var hostIdentitySummary: String {
+        "\(osRelease ?? "no os-release under \(hostRoot.path)") (\(hostRoot.summary); uname and /sys as mounted here)"
     }
 
     /// The kernel version numbers, when the release starts with them.
