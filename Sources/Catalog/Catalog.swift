@@ -88,7 +88,11 @@ public struct Catalog: Sendable {
             matches = all.filter { $0.identity.buildID?.hex.hasPrefix(q) ?? false }
         }
         switch matches.count {
-        case 0: throw CatalogError.notFound(query: query, root: root.path)
+        case 0:
+            if !q.isEmpty, q.count < 8, q.allSatisfy(\.isHexDigit) {
+                throw CatalogError.shortBuildIDPrefix(query: query, root: root.path)
+            }
+            throw CatalogError.notFound(query: query, root: root.path)
         case 1: return matches[0]
         default:
             throw CatalogError.ambiguous(
@@ -288,16 +292,22 @@ public struct Catalog: Sendable {
         return out.isEmpty ? "_" : out
     }
 
-    /// Create the root and scratch directories and drop scratch files left by dead processes.
+    /// Create the root and scratch directories, prove that files can be created in scratch, and
+    /// drop scratch files left by dead processes. Builds call this before running any tool, so a
+    /// catalog that cannot be written is reported as such and never as the tool's failure.
     public func prepare() throws {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
         do {
-            try FileManager.default.createDirectory(at: scratchURL, withIntermediateDirectories: true)
+            try makeDirectories(scratchURL.path)
+            try checkWritableDirectory(scratchURL.path)
         } catch {
-            throw CatalogError.ioFailure(path: scratchURL.path, operation: "creating", errno: errno == 0 ? EIO : errno)
+            if case .notADirectory(_, let blocking) = error, blocking == root.path {
+                throw CatalogError.notADirectory(path: root.path)
+            }
+            throw CatalogError.unwritable(root: root.path, error)
         }
         removeScratchOfDeadProcesses()
     }

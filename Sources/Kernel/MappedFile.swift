@@ -7,7 +7,21 @@
 public enum FileAccessError: Error, Equatable, CustomStringConvertible {
     case missing(path: String)
     case isDirectory(path: String)
+    /// A fifo, socket or device: nothing that can be mapped (`kind` names which).
+    case notAFile(path: String, kind: String)
     case unreadable(path: String, errno: Int32)
+
+    /// What a non-regular, non-directory `st_mode` is, in words; nil for a regular file or a directory.
+    public static func specialKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG, S_IFDIR: return nil
+        case S_IFIFO: return "fifo (named pipe)"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFSOCK: return "socket"
+        default: return "special file"
+        }
+    }
 
     public var description: String {
         switch self {
@@ -15,6 +29,8 @@ public enum FileAccessError: Error, Equatable, CustomStringConvertible {
             return "\(path): no such file; check the path"
         case .isDirectory(let path):
             return "\(path) is a directory; pass the vmlinux file (or package) inside it"
+        case .notAFile(let path, let kind):
+            return "\(path) is a \(kind), not a regular file; save what it carries to a file and pass that"
         case .unreadable(let path, let code):
             return "\(path) cannot be read: \(String(cString: strerror(code)))"
         }
@@ -29,7 +45,9 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws(FileAccessError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a fifo without a writer would otherwise wait forever, before fstat
+        // could tell it is no file at all. Regular files ignore the flag.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw errno == ENOENT ? .missing(path: path) : .unreadable(path: path, errno: errno)
         }
@@ -37,6 +55,7 @@ public final class MappedFile: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw .isDirectory(path: path) }
+        if let kind = FileAccessError.specialKind(st.st_mode) { throw .notAFile(path: path, kind: kind) }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
