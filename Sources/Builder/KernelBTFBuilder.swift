@@ -24,6 +24,8 @@ public enum BuildError: Error, Equatable {
     case invalidBTF(input: String, reason: String)
     case nativeMismatch(input: String, detail: String)
     case noSpace(path: String)
+    /// `catalog import TREE` where TREE is missing, a file or unreadable.
+    case importTree(path: String, problem: String)
 }
 
 extension BuildError: CustomStringConvertible {
@@ -42,6 +44,9 @@ extension BuildError: CustomStringConvertible {
         case .noSpace(let path):
             return
                 "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+        case .importTree(let path, let problem):
+            return
+                "import tree \(path): \(problem); give the root directory of a BTFHub-style archive (<distro>/<version>/<arch>/<release>.btf.tar.xz)"
         }
     }
 }

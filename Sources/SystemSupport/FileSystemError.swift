@@ -133,3 +133,11 @@ func firstNonDirectory(in path: String) -> String? {
     }
     return nil
 }
+
+/// Make sure `path` is a directory this process can create files in: created (with its parents)
+/// when missing, refused when it is a file, read-only or not writable. Commands call this before
+/// doing any work, so a bad output directory costs nothing and is named plainly.
+package func prepareOutputDirectory(_ path: String) throws(FileSystemError) {
+    try makeDirectories(path)
+    if access(path, W_OK) != 0 { throw FileSystemError(errno: errno, path: path, operation: "writing into") }
+}
