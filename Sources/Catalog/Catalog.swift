@@ -325,6 +325,55 @@ public struct Catalog: Sendable {
         }
     }
 
+    /// What `.tmp` holds, by whether its owner still runs.
+    public struct ScratchUsage: Sendable, Equatable {
+        /// Files of processes that died (killed builds): the next writer, or `clearScratch`, drops them.
+        public var staleFiles = 0
+        public var staleBytes: Int64 = 0
+        /// Writes whose writer died after their commit point: finished, not dropped, by the next writer.
+        public var interruptedWrites = 0
+        /// Files of processes that still run (a build in progress): never touched.
+        public var liveFiles = 0
+        public var liveBytes: Int64 = 0
+        public var livePIDs: [Int32] = []
+        public init() {}
+    }
+
+    /// Measure the scratch space without changing it (nor creating the catalog).
+    public func scratchUsage() -> ScratchUsage {
+        var usage = ScratchUsage()
+        var live = Set<Int32>()
+        for name in scratchNames() {
+            guard let pid = Catalog.owner(ofScratch: name) else { continue }
+            var st = stat()
+            guard lstat(scratchURL.appendingPathComponent(name).path, &st) == 0 else { continue }
+            let bytes = Int64(st.st_size)
+            if Catalog.isDead(pid) {
+                usage.staleFiles += 1
+                usage.staleBytes += bytes
+                if Catalog.isIntent(name) { usage.interruptedWrites += 1 }
+            } else {
+                usage.liveFiles += 1
+                usage.liveBytes += bytes
+                live.insert(pid)
+            }
+        }
+        usage.livePIDs = live.sorted()
+        return usage
+    }
+
+    /// Do what the next writer would do to scratch, now: under the lock, finish the writes of
+    /// killed writers (their intents are decided, so dropping them would lose an entry the index
+    /// is about to name), then drop every file of a dead process. Files of running builds stay.
+    /// Returns what was there before.
+    @discardableResult
+    public func clearScratch() throws -> ScratchUsage {
+        let before = scratchUsage()
+        guard before.staleFiles > 0 else { return before }
+        try withLock { try recoverInterruptedWrites() }
+        return before
+    }
+
     /// Scratch names start with the owner's pid: `<pid>-…`.
     static func owner(ofScratch name: String) -> Int32? {
         guard let pid = Int32(name.prefix { $0.isNumber }), pid > 0 else { return nil }
@@ -342,7 +391,14 @@ public struct Catalog: Sendable {
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let fd = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CatalogError.ioFailure(path: lockURL.path, operation: "opening", errno: errno) }
+        guard fd >= 0 else {
+            let code = errno
+            if code == EROFS || code == EACCES || code == EPERM {
+                throw CatalogError.unwritable(
+                    root: root.path, FileSystemError(errno: code, path: lockURL.path, operation: "opening"))
+            }
+            throw CatalogError.ioFailure(path: lockURL.path, operation: "opening", errno: code)
+        }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else {
