@@ -389,7 +389,7 @@ public struct Catalog: Sendable {
 
     /// Run `body` holding the catalog's exclusive lock.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        do { try makeDirectories(root.path) } catch { throw CatalogError.unwritable(root: root.path, error) }
         let fd = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let code = errno
