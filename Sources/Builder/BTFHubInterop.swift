@@ -76,7 +76,8 @@ public enum BTFHubInterop {
             do { names = try FileManager.default.contentsOfDirectory(atPath: full).sorted() } catch {
                 let reason = posixCode(of: error).map(errnoReason) ?? "unreadable"
                 guard !relative.isEmpty else { throw BuildError.importTree(path: root, problem: reason) }
-                out.append(.refused(ImportRefusal(path: relative, reason: "cannot be listed (\(reason)); nothing under it was imported")))
+                let why = "cannot be listed (\(reason)); nothing under it was imported"
+                out.append(.refused(ImportRefusal(path: relative, reason: why)))
                 return
             }
             for name in names where !name.hasPrefix(".") {

@@ -30,13 +30,16 @@ extension BTFGen {
             switch probe.pahole {
             case .success(let pahole):
                 let flags = probe.usable?.paholeFlags(parallel: false) ?? []
-                rows.append(["ok", "pahole", pahole.version.description, pahole.path, "flags: \(flags.joined(separator: " "))"])
+                rows.append([
+                    "ok", "pahole", pahole.version.description, pahole.path, "flags: \(flags.joined(separator: " "))",
+                ])
             case .failure(let e):
                 rows.append(["error", "pahole", "-", "-", e.description])
                 problems += 1
             }
             for (name, result, package) in [
-                ("llvm-objcopy", probe.llvmObjcopy, Toolchain.llvmPackage), ("strip", probe.strip, Toolchain.stripPackage),
+                ("llvm-objcopy", probe.llvmObjcopy, Toolchain.llvmPackage),
+                ("strip", probe.strip, Toolchain.stripPackage),
             ] {
                 switch result {
                 case .success(let tool?):
@@ -107,18 +110,30 @@ extension BTFGen {
                 let note =
                     "\(usage.staleFiles) file\(usage.staleFiles == 1 ? "" : "s") left by killed builds\(writes); `btfgen doctor --clear-scratch` clears them (so does the next build)"
                 return (
-                    ["stale", "scratch", formatBytes(Int(usage.staleBytes)), path, [note, running].filter { !$0.isEmpty }.joined(separator: "; ")],
+                    [
+                        "stale", "scratch", formatBytes(Int(usage.staleBytes)), path,
+                        [note, running].filter { !$0.isEmpty }.joined(separator: "; "),
+                    ],
                     true
                 )
             }
             if let cleared {
                 let writes =
                     cleared.interruptedWrites > 0
-                    ? ", finished \(cleared.interruptedWrites) interrupted catalog write\(cleared.interruptedWrites == 1 ? "" : "s")" : ""
+                    ? ", finished \(cleared.interruptedWrites) interrupted catalog write\(cleared.interruptedWrites == 1 ? "" : "s")"
+                    : ""
                 let note = "cleared \(formatBytes(Int(cleared.staleBytes))) left by killed builds\(writes)"
-                return (["ok", "scratch", "cleared", path, [note, running].filter { !$0.isEmpty }.joined(separator: "; ")], false)
+                return (
+                    [
+                        "ok", "scratch", "cleared", path,
+                        [note, running].filter { !$0.isEmpty }.joined(separator: "; "),
+                    ], false
+                )
             }
-            return (["ok", "scratch", usage.liveFiles > 0 ? formatBytes(Int(usage.liveBytes)) : "empty", path, running], false)
+            return (
+                ["ok", "scratch", usage.liveFiles > 0 ? formatBytes(Int(usage.liveBytes)) : "empty", path, running],
+                false
+            )
         }
     }
 }

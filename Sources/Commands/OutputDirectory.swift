@@ -40,7 +40,8 @@ func outputFailure(_ error: any Error, path: String, option: String) -> OutputDi
     case CatalogError.noSpace(let p):
         return OutputDirectoryError(option: option, cause: .noSpace(path: p))
     case let e as ArchiveWriteError where e.errno != 0:
-        return OutputDirectoryError(option: option, cause: FileSystemError(errno: e.errno, path: e.path, operation: "writing"))
+        return OutputDirectoryError(
+            option: option, cause: FileSystemError(errno: e.errno, path: e.path, operation: "writing"))
     default: break
     }
     guard let cause = FileSystemError(error, path: path, operation: "writing") else { return nil }

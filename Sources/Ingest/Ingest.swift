@@ -297,8 +297,8 @@ public enum Ingest {
         if code == 0 && failure == nil && fsync(file) != 0 { code = errno }
         close(file)
         if code != 0 {
-            failure = code == ENOSPC || code == EDQUOT
-                ? .noSpace(path: out) : .io(path: out, reason: String(cString: strerror(code)))
+            let full = code == ENOSPC || code == EDQUOT
+            failure = full ? .noSpace(path: out) : .io(path: out, reason: String(cString: strerror(code)))
         }
         if let failure {
             unlink(out)

@@ -104,9 +104,10 @@ package func makeDirectories(_ path: String) throws(FileSystemError) {
 
 /// Can this process create files in the existing directory `path`? Creating one is the only
 /// test that cannot lie (access(2) ignores NFS root squashing and ACL subtleties). The probe is
-/// named `<pid>-write-probe`, as scratch files are, so a scratch sweep drops one left by a kill.
+/// named `<pid>-…-write-probe`, as scratch files are, so a scratch sweep drops one left by a kill.
 package func checkWritableDirectory(_ path: String) throws(FileSystemError) {
-    let probe = path + "/\(getpid())-write-probe"
+    // Unique per call: builds on several threads of one process probe the same directory.
+    let probe = path + "/\(getpid())-\(UUID().uuidString.prefix(8))-write-probe"
     let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw FileSystemError(errno: errno, path: path, operation: "writing into") }
     close(fd)

@@ -102,7 +102,8 @@ public struct Toolchain: Sendable {
     /// Locate and version every tool. pahole is required; the other two only for `.objcopy`.
     public static func probe(runner: ToolRunner = ToolRunner()) throws -> Toolchain {
         let each = probeEach(runner: runner)
-        return Toolchain(pahole: try each.pahole.get(), llvmObjcopy: try each.llvmObjcopy.get(), strip: try each.strip.get())
+        return Toolchain(
+            pahole: try each.pahole.get(), llvmObjcopy: try each.llvmObjcopy.get(), strip: try each.strip.get())
     }
 
     /// Each tool on its own: one missing or broken tool does not hide what is known of the others
@@ -122,7 +123,8 @@ public struct Toolchain: Sendable {
             guard let path = locateTool(["llvm-objcopy"] + (11...20).reversed().map { "llvm-objcopy-\($0)" }) else {
                 return nil
             }
-            return try version(of: "llvm-objcopy", at: path, arguments: ["--version"], runner: runner, line: "LLVM version")
+            return try version(
+                of: "llvm-objcopy", at: path, arguments: ["--version"], runner: runner, line: "LLVM version")
         }
         let strip = Result { () throws(ToolError) -> Tool? in
             guard let path = locateTool(["strip"]) else { return nil }

@@ -86,7 +86,9 @@ import Testing
         defer { scratch.remove() }
         let file = scratch.file("existing")
         try Data("keep".utf8).write(to: URL(fileURLWithPath: file))
-        var targets: [(String, String)] = [(file, "\(file) is a file, not a directory"), (file + "/sub", "\(file) is a file, not a directory")]
+        var targets: [(String, String)] = [
+            (file, "\(file) is a file, not a directory"), (file + "/sub", "\(file) is a file, not a directory"),
+        ]
         // A read-only tmpfs needs root (CI has it: there its absence fails the test).
         let mount = scratch.file("ro")
         var mounted = false
@@ -94,7 +96,10 @@ import Testing
             try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
             mounted = try runProcess("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount]).status == 0
             #expect(mounted, "mounting a read-only tmpfs failed")
-            targets += [(mount, "\(mount) is on a read-only file system"), (mount + "/sub", "\(mount)/sub is on a read-only file system")]
+            targets += [
+                (mount, "\(mount) is on a read-only file system"),
+                (mount + "/sub", "\(mount)/sub is on a read-only file system"),
+            ]
         } else if Fixture.required {
             Issue.record("the read-only output case needs root")
         }

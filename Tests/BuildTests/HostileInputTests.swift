@@ -12,7 +12,8 @@ import Testing
 func boundedBtfgen(
     _ arguments: [String], seconds: Int = 60, environment: [String: String]? = nil, stdin: Data? = nil
 ) throws -> ProcessResult {
-    try runProcess("timeout", ["-s", "KILL", "\(seconds)", Repo.btfgen] + arguments, environment: environment, stdin: stdin)
+    try runProcess(
+        "timeout", ["-s", "KILL", "\(seconds)", Repo.btfgen] + arguments, environment: environment, stdin: stdin)
 }
 
 /// `cat FILE | btfgen ARGS…` (btfgen reading a real pipe on stdin; cat, not this process, takes the
@@ -23,9 +24,16 @@ func btfgenReadingPipe(from file: String, _ arguments: [String]) throws -> Proce
 }
 
 /// Run btfgen as the unprivileged user nobody (uid 65534), as a user without write access would.
-func btfgenAsNobody(_ arguments: [String]) throws -> ProcessResult {
-    try runProcess(
-        "timeout", ["-s", "KILL", "60", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Repo.btfgen] + arguments)
+/// The binary is run from a copy in `dir`: the checkout it was built in may be closed to others
+/// (a clone under /root), and its libraries are found by absolute run path.
+func btfgenAsNobody(_ arguments: [String], in dir: ScratchDirectory) throws -> ProcessResult {
+    let copy = dir.file("btfgen-as-nobody")
+    if !FileManager.default.fileExists(atPath: copy) {
+        try FileManager.default.copyItem(atPath: Repo.btfgen, toPath: copy)
+        chmod(copy, 0o755)
+    }
+    let drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return try runProcess("timeout", ["-s", "KILL", "60"] + drop + [copy] + arguments)
 }
 
 /// A tmpfs mounted at `path` for the life of `body`, unmounted even when `body` fails.
@@ -57,7 +65,8 @@ func requireRoot() throws {
     func expectOneLine(
         _ r: ProcessResult, _ phrases: [String], never: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        #expect(r.status != 0 && r.status != 124 && r.status != 137, "status \(r.status)", sourceLocation: sourceLocation)
+        #expect(
+            r.status != 0 && r.status != 124 && r.status != 137, "status \(r.status)", sourceLocation: sourceLocation)
         #expect(r.stderrLines.count == 1, "expected one line, got: \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stderr.hasPrefix("btfgen: "), "\(r.stderr)", sourceLocation: sourceLocation)
         for p in phrases {
@@ -97,7 +106,11 @@ func requireRoot() throws {
         // stdin redirected from the file: /dev/stdin is then a regular file, but a different one
         // in pahole's process.
         let redirected = try runProcess(
-            "sh", ["-c", "exec timeout -s KILL 60 \"$0\" build /dev/stdin --force --catalog \"$1\" < \"$2\"", Repo.btfgen, catalog, vmlinux])
+            "sh",
+            [
+                "-c", "exec timeout -s KILL 60 \"$0\" build /dev/stdin --force --catalog \"$1\" < \"$2\"", Repo.btfgen,
+                catalog, vmlinux,
+            ])
         #expect(redirected.status == 0, "\(redirected.stderr)")
         #expect(redirected.stdout.contains("replaced"), "\(redirected.stdout)")
 
@@ -116,7 +129,8 @@ func requireRoot() throws {
         #expect((try? FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) ?? [] == [])
 
         // An empty pipe is empty, and a pipe of garbage is refused from its first bytes.
-        expectOneLine(try boundedBtfgen(["build", "/dev/stdin", "--catalog", catalog], stdin: Data()), ["/dev/stdin is empty"])
+        expectOneLine(
+            try boundedBtfgen(["build", "/dev/stdin", "--catalog", catalog], stdin: Data()), ["/dev/stdin is empty"])
         let garbage = dir.file("garbage")
         try Data(repeating: 0x41, count: 1 << 20).write(to: URL(fileURLWithPath: garbage))
         expectOneLine(
@@ -130,7 +144,8 @@ func requireRoot() throws {
         let catalog = dir.file("kernels")
         for device in ["/dev/zero", "/dev/urandom", "/dev/null"] {
             let r = try boundedBtfgen(["build", device, "--catalog", catalog], seconds: 20)
-            expectOneLine(r, [device, "is a character device, not a file or a pipe", "/dev/stdin"], never: ["is empty"])
+            expectOneLine(
+                r, [device, "is a character device, not a file or a pipe", "/dev/stdin"], never: ["is empty"])
         }
         #expect(!FileManager.default.fileExists(atPath: catalog))
     }
@@ -181,11 +196,12 @@ func requireRoot() throws {
         let catalog = dir.file("kernels")
         try #require(try boundedBtfgen(["build", seed, "--catalog", catalog]).status == 0)
         let before = try treeSnapshot(catalog)
-        let r = try btfgenAsNobody(["build", fresh, "--catalog", catalog])
-        expectOneLine(r, ["no write permission on \(catalog)", "uid 65534", "--catalog DIR you can write"], never: ["pahole"])
+        let r = try btfgenAsNobody(["build", fresh, "--catalog", catalog], in: dir)
+        expectOneLine(
+            r, ["no write permission on \(catalog)", "uid 65534", "--catalog DIR you can write"], never: ["pahole"])
         #expect(try treeSnapshot(catalog) == before)
         // A catalog to be created in a directory that is not the user's: the parent is named.
-        let created = try btfgenAsNobody(["build", fresh, "--catalog", dir.file("new")])
+        let created = try btfgenAsNobody(["build", fresh, "--catalog", dir.file("new")], in: dir)
         expectOneLine(created, ["no write permission on \(dir.path) "], never: ["No such file", "pahole"])
     }
 
@@ -200,7 +216,8 @@ func requireRoot() throws {
         #expect(!FileManager.default.fileExists(atPath: catalog))
         let file = dir.file("a-file")
         try Data("x".utf8).write(to: URL(fileURLWithPath: file))
-        expectOneLine(try boundedBtfgen(["catalog", "import", "--catalog", catalog, file]), ["\(file): not a directory"])
+        expectOneLine(
+            try boundedBtfgen(["catalog", "import", "--catalog", catalog, file]), ["\(file): not a directory"])
     }
 
     @Test(.enabled(if: rootOrRequired, Comment(rawValue: whyRoot)))
@@ -247,7 +264,9 @@ func requireRoot() throws {
             try remountReadOnly(mount)
             for target in [mount, mount + "/sub"] {
                 let r = try boundedBtfgen(["catalog", "export", "--catalog", catalog, target])
-                expectOneLine(r, ["\(target) is on a read-only file system", "give `catalog export` a directory on a writable one"])
+                expectOneLine(
+                    r,
+                    ["\(target) is on a read-only file system", "give `catalog export` a directory on a writable one"])
             }
         }
     }
@@ -297,8 +316,11 @@ func requireRoot() throws {
         #expect(r.status != 0)
         #expect(r.stdout.contains("apt-get install dwarves"), "\(r.stdout)")
         for row in ["llvm-objcopy", "strip", "method", "catalog", "scratch"] {
-            #expect(r.stdout.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first == Substring(row) },
-                    "no \(row) row in:\n\(r.stdout)")
+            #expect(
+                r.stdout.split(separator: "\n").contains {
+                    $0.split(separator: " ").dropFirst().first == Substring(row)
+                },
+                "no \(row) row in:\n\(r.stdout)")
         }
     }
 
@@ -326,7 +348,9 @@ func requireRoot() throws {
         try build.run()
         let writerShell = Process()
         writerShell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        writerShell.arguments = ["-c", "exec > \"$1\"; cat \"$0\"; head -c 3000000 /dev/zero; exec sleep 60", seed, fifo]
+        writerShell.arguments = [
+            "-c", "exec > \"$1\"; cat \"$0\"; head -c 3000000 /dev/zero; exec sleep 60", seed, fifo,
+        ]
         try writerShell.run()
         defer {
             if writerShell.isRunning { kill(writerShell.processIdentifier, SIGKILL) }
@@ -382,7 +406,8 @@ func requireRoot() throws {
         let tmp = catalog + "/.tmp"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []
         return names.reduce(0) { sum, name in
-            let size = (try? FileManager.default.attributesOfItem(atPath: tmp + "/" + name)[.size] as? NSNumber)?.int64Value
+            let size = (try? FileManager.default.attributesOfItem(atPath: tmp + "/" + name)[.size] as? NSNumber)?
+                .int64Value
             return sum + (size ?? 0)
         }
     }
