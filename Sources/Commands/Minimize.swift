@@ -192,7 +192,9 @@ enum MinimizeRun {
                 inputBytes = bytes.count
                 full = try BTFIndex(bytes, validate: false, prefilter: prefilter)
             }
-        } catch { throw InputFailure("\(input): \(error)") }
+        } catch let e as FileAccessError { throw InputFailure(e.description) } catch {
+            throw InputFailure("\(input): \(error)")
+        }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
@@ -223,9 +225,10 @@ enum MinimizeRun {
     }
 }
 
-/// A whole file in one read(2) into an array: cheaper than mapping it and copying.
+/// A whole file in one read(2) into an array: cheaper than mapping it and copying. Only regular
+/// files: a fifo would block and /dev/zero never ends.
 func readWholeFile(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
         throw errno == ENOENT
             ? FileAccessError.missing(path: path) : FileAccessError.unreadable(path: path, errno: errno)
@@ -234,6 +237,7 @@ func readWholeFile(_ path: String) throws -> [UInt8] {
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw FileAccessError.unreadable(path: path, errno: errno) }
     if (st.st_mode & S_IFMT) == S_IFDIR { throw FileAccessError.isDirectory(path: path) }
+    if let kind = FileAccessError.specialKind(st.st_mode) { throw FileAccessError.notAFile(path: path, kind: kind) }
     // sysfs files report size 4096 whatever they hold: read until EOF, growing as needed.
     var capacity = max(Int(st.st_size) + 1, 1 << 16)
     while true {

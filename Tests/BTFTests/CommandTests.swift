@@ -112,6 +112,20 @@ import Testing
             #expect(!r.stderr.contains("Error Domain"), "\(target): \(r.stderr)")
         }
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep")
+
+        // Inputs that are no files: a fifo nobody writes to (the open would block) and
+        // /dev/zero (a read that never ends), as --btf and as --object.
+        let fifo = scratch.file("fifo")
+        try #require(mkfifo(fifo, 0o644) == 0)
+        let object = BTFFixtures.testObjects[0]
+        for (option, input) in [("--btf", fifo), ("--btf", "/dev/zero"), ("--object", fifo), ("--object", "/dev/zero")] {
+            var args = ["minimize", "-o", scratch.file("out")]
+            args += option == "--btf" ? ["--object", object, "--btf", input] : ["--object", input, "--btf", host.path]
+            let r = try runProcess("timeout", ["-s", "KILL", "30", Repo.btfgen] + args)
+            #expect(r.status == 1, "\(option) \(input): status \(r.status) \(r.stderr)")
+            #expect(r.stderrLines.count == 1 && r.stderr.contains("\(input) is a "), "\(option) \(input): \(r.stderr)")
+            #expect(r.stderr.contains("not a regular file"), "\(option) \(input): \(r.stderr)")
+        }
     }
 
     @Test func compatOutputHasNoNewKinds() throws {
