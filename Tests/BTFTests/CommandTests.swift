@@ -118,7 +118,8 @@ import Testing
         let fifo = scratch.file("fifo")
         try #require(mkfifo(fifo, 0o644) == 0)
         let object = BTFFixtures.testObjects[0]
-        for (option, input) in [("--btf", fifo), ("--btf", "/dev/zero"), ("--object", fifo), ("--object", "/dev/zero")] {
+        let inputs = [("--btf", fifo), ("--btf", "/dev/zero"), ("--object", fifo), ("--object", "/dev/zero")]
+        for (option, input) in inputs {
             var args = ["minimize", "-o", scratch.file("out")]
             args += option == "--btf" ? ["--object", object, "--btf", input] : ["--object", input, "--btf", host.path]
             let r = try runProcess("timeout", ["-s", "KILL", "30", Repo.btfgen] + args)
