@@ -149,7 +149,8 @@ public struct BTFIndex: TypeTable, Sendable {
     /// mapped, not copied. Returns nil when the file cannot be mapped (sysfs, pipes); the caller
     /// then reads it whole. `fileSize` is the file's size.
     public static func mapping(_ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil) throws -> (index: BTFIndex, fileSize: Int)? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a fifo must not block the open; the caller refuses what is not a file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()

@@ -38,9 +38,12 @@ public enum BTFHubInterop {
         _ tree: String, into catalog: Catalog, force: Bool,
         btfgenVersion: String
     ) throws -> ImportReport {
-        var isDir = false
-        guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir else {
-            throw CatalogError.notADirectory(path: tree)
+        var st = stat()
+        guard stat(tree, &st) == 0 else {
+            throw BuildError.importTree(path: tree, problem: errno == ENOENT ? "no such directory" : errnoReason(errno))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw BuildError.importTree(path: tree, problem: "not a directory")
         }
         try catalog.prepare()
         var report = ImportReport()
@@ -69,7 +72,14 @@ public enum BTFHubInterop {
         var out: [Candidate] = []
         func visit(_ relative: String) throws {
             let full = relative.isEmpty ? root : root + "/" + relative
-            let names = try FileManager.default.contentsOfDirectory(atPath: full).sorted()
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: full).sorted() } catch {
+                let reason = posixCode(of: error).map(errnoReason) ?? "unreadable"
+                guard !relative.isEmpty else { throw BuildError.importTree(path: root, problem: reason) }
+                let why = "cannot be listed (\(reason)); nothing under it was imported"
+                out.append(.refused(ImportRefusal(path: relative, reason: why)))
+                return
+            }
             for name in names where !name.hasPrefix(".") {
                 let rel = relative.isEmpty ? name : relative + "/" + name
                 var st = stat()
@@ -86,7 +96,14 @@ public enum BTFHubInterop {
                                     path: rel,
                                     reason: "is a symbolic link; btfgen imports only regular files inside the tree")))
                     }
-                default: break
+                default:
+                    // A device or fifo has no place in a BTF tree (opening one could block or
+                    // read forever): say so rather than skip it unseen.
+                    let kind = FileAccessError.specialKind(st.st_mode) ?? "special file"
+                    out.append(
+                        .refused(
+                            ImportRefusal(
+                                path: rel, reason: "is a \(kind); btfgen imports only regular files inside the tree")))
                 }
             }
         }
@@ -170,7 +187,7 @@ public enum BTFHubInterop {
             let relative = String(entry.path.dropLast(".btf".count)) + ".btf.tar.xz"
             let destination = tree + "/" + relative
             let directory = deletingLastPathComponent(destination)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try makeDirectories(directory)
             let data = try Data(contentsOf: catalog.url(of: entry))
             let digest = data.withUnsafeBytes { SHA256.hex($0) }
             guard digest == entry.sha256 else {
@@ -201,3 +218,9 @@ public enum BTFHubInterop {
 }
 
 extension ImportRefusal: Error {}
+
+/// strerror text, lower-cased as it reads inside a sentence.
+func errnoReason(_ code: Int32) -> String {
+    let text = String(cString: strerror(code))
+    return text.prefix(1).lowercased() + text.dropFirst()
+}

@@ -24,6 +24,8 @@ public enum BuildError: Error, Equatable {
     case invalidBTF(input: String, reason: String)
     case nativeMismatch(input: String, detail: String)
     case noSpace(path: String)
+    /// `catalog import TREE` where TREE is missing, a file or unreadable.
+    case importTree(path: String, problem: String)
 }
 
 extension BuildError: CustomStringConvertible {
@@ -42,6 +44,9 @@ extension BuildError: CustomStringConvertible {
         case .noSpace(let path):
             return
                 "no space left on the device holding \(path); free some space and run the command again (nothing was stored)"
+        case .importTree(let path, let problem):
+            return
+                "import tree \(path): \(problem); give the root directory of a BTFHub-style archive (<distro>/<version>/<arch>/<release>.btf.tar.xz)"
         }
     }
 }
@@ -106,15 +111,25 @@ public struct KernelBTFBuilder: Sendable {
     /// Build one input. `progress` is called as each stage starts.
     public func build(_ input: String, progress: (BuildStage) -> Void = { _ in }) throws(BuildError) -> BuildResult {
         let started = Date()
-        do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
-            throw .catalog(.ioFailure(path: catalog.root.path, operation: "preparing", errno: EIO))
-        }
         var scratchFiles: [String] = []
         defer { for f in scratchFiles { unlink(f) } }
 
         progress(.unpacking)
+        // The input is looked at before the catalog is touched: a bad one leaves no trace, not
+        // even a new catalog directory, and a vmlinux already catalogued needs no write access.
+        let opened: OpenedInput
+        do { opened = try Ingest.open(path: input) } catch { throw .ingest(error) }
+        var catalogReady = false
+        func prepareCatalog() throws(BuildError) {
+            guard !catalogReady else { return }
+            do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
+                throw .catalog(.ioFailure(path: catalog.root.path, operation: "preparing", errno: EIO))
+            }
+            catalogReady = true
+        }
+        if opened.needsScratch { try prepareCatalog() }
         let prepared: PreparedInput
-        do { prepared = try Ingest.prepare(path: input, scratchDirectory: catalog.scratchURL) } catch {
+        do { prepared = try Ingest.prepare(opened, scratchDirectory: catalog.scratchURL) } catch {
             if case .noSpace = error { throw .noSpace(path: catalog.root.path) }
             throw .ingest(error)
         }
@@ -159,6 +174,8 @@ public struct KernelBTFBuilder: Sendable {
         }
 
         progress(.encoding)
+        // pahole writes into scratch: a catalog it cannot write is reported here, not as pahole's failure.
+        try prepareCatalog()
         let flags = tools.paholeFlags(parallel: options.parallel)
         let encoded = catalog.scratchFile("encoded").path
         let rawBTF = catalog.scratchFile("raw.btf").path

@@ -88,7 +88,11 @@ public struct Catalog: Sendable {
             matches = all.filter { $0.identity.buildID?.hex.hasPrefix(q) ?? false }
         }
         switch matches.count {
-        case 0: throw CatalogError.notFound(query: query, root: root.path)
+        case 0:
+            if !q.isEmpty, q.count < 8, q.allSatisfy(\.isHexDigit) {
+                throw CatalogError.shortBuildIDPrefix(query: query, root: root.path)
+            }
+            throw CatalogError.notFound(query: query, root: root.path)
         case 1: return matches[0]
         default:
             throw CatalogError.ambiguous(
@@ -288,16 +292,22 @@ public struct Catalog: Sendable {
         return out.isEmpty ? "_" : out
     }
 
-    /// Create the root and scratch directories and drop scratch files left by dead processes.
+    /// Create the root and scratch directories, prove that files can be created in scratch, and
+    /// drop scratch files left by dead processes. Builds call this before running any tool, so a
+    /// catalog that cannot be written is reported as such and never as the tool's failure.
     public func prepare() throws {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
         do {
-            try FileManager.default.createDirectory(at: scratchURL, withIntermediateDirectories: true)
+            try makeDirectories(scratchURL.path)
+            try checkWritableDirectory(scratchURL.path)
         } catch {
-            throw CatalogError.ioFailure(path: scratchURL.path, operation: "creating", errno: errno == 0 ? EIO : errno)
+            if case .notADirectory(_, let blocking) = error, blocking == root.path {
+                throw CatalogError.notADirectory(path: root.path)
+            }
+            throw CatalogError.unwritable(root: root.path, error)
         }
         removeScratchOfDeadProcesses()
     }
@@ -315,6 +325,55 @@ public struct Catalog: Sendable {
         }
     }
 
+    /// What `.tmp` holds, by whether its owner still runs.
+    public struct ScratchUsage: Sendable, Equatable {
+        /// Files of processes that died (killed builds): the next writer, or `clearScratch`, drops them.
+        public var staleFiles = 0
+        public var staleBytes: Int64 = 0
+        /// Writes whose writer died after their commit point: finished, not dropped, by the next writer.
+        public var interruptedWrites = 0
+        /// Files of processes that still run (a build in progress): never touched.
+        public var liveFiles = 0
+        public var liveBytes: Int64 = 0
+        public var livePIDs: [Int32] = []
+        public init() {}
+    }
+
+    /// Measure the scratch space without changing it (nor creating the catalog).
+    public func scratchUsage() -> ScratchUsage {
+        var usage = ScratchUsage()
+        var live = Set<Int32>()
+        for name in scratchNames() {
+            guard let pid = Catalog.owner(ofScratch: name) else { continue }
+            var st = stat()
+            guard lstat(scratchURL.appendingPathComponent(name).path, &st) == 0 else { continue }
+            let bytes = Int64(st.st_size)
+            if Catalog.isDead(pid) {
+                usage.staleFiles += 1
+                usage.staleBytes += bytes
+                if Catalog.isIntent(name) { usage.interruptedWrites += 1 }
+            } else {
+                usage.liveFiles += 1
+                usage.liveBytes += bytes
+                live.insert(pid)
+            }
+        }
+        usage.livePIDs = live.sorted()
+        return usage
+    }
+
+    /// Do what the next writer would do to scratch, now: under the lock, finish the writes of
+    /// killed writers (their intents are decided, so dropping them would lose an entry the index
+    /// is about to name), then drop every file of a dead process. Files of running builds stay.
+    /// Returns what was there before.
+    @discardableResult
+    public func clearScratch() throws -> ScratchUsage {
+        let before = scratchUsage()
+        guard before.staleFiles > 0 else { return before }
+        try withLock { try recoverInterruptedWrites() }
+        return before
+    }
+
     /// Scratch names start with the owner's pid: `<pid>-…`.
     static func owner(ofScratch name: String) -> Int32? {
         guard let pid = Int32(name.prefix { $0.isNumber }), pid > 0 else { return nil }
@@ -330,9 +389,16 @@ public struct Catalog: Sendable {
 
     /// Run `body` holding the catalog's exclusive lock.
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        do { try makeDirectories(root.path) } catch { throw CatalogError.unwritable(root: root.path, error) }
         let fd = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CatalogError.ioFailure(path: lockURL.path, operation: "opening", errno: errno) }
+        guard fd >= 0 else {
+            let code = errno
+            if code == EROFS || code == EACCES || code == EPERM {
+                throw CatalogError.unwritable(
+                    root: root.path, FileSystemError(errno: code, path: lockURL.path, operation: "opening"))
+            }
+            throw CatalogError.ioFailure(path: lockURL.path, operation: "opening", errno: code)
+        }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else {

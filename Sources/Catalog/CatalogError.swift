@@ -1,9 +1,15 @@
+import SystemSupport
+
 /// Why a catalog operation failed.
 public enum CatalogError: Error, Equatable {
+    /// The catalog (or its scratch space) cannot be written: read-only, not ours, a file in the way.
+    case unwritable(root: String, FileSystemError)
     case unreadableIndex(path: String, reason: String)
     case ioFailure(path: String, operation: String, errno: Int32)
     case noSpace(path: String)
     case notFound(query: String, root: String)
+    /// A hex query too short to be taken as a build-id prefix, matching no release either.
+    case shortBuildIDPrefix(query: String, root: String)
     case ambiguous(query: String, matches: [String])
     case notADirectory(path: String)
     /// An entry's file no longer has the sha256 the index recorded.
@@ -15,6 +21,19 @@ public enum CatalogError: Error, Equatable {
 extension CatalogError: CustomStringConvertible {
     public var description: String {
         switch self {
+        case .unwritable(let root, let why):
+            switch why {
+            case .readOnly:
+                return "catalog \(root) is on a read-only file system; give --catalog DIR on a writable one"
+            case .permissionDenied:
+                return
+                    "\(why.reason), so nothing can be stored in catalog \(root); run as the catalog's owner, or give --catalog DIR you can write"
+            case .noSpace:
+                return
+                    "no space left on the device holding catalog \(root); free some space and run the command again (nothing was stored)"
+            case .notADirectory, .failed:
+                return "catalog \(root) cannot be written: \(why.reason); give --catalog DIR with a writable directory"
+            }
         case .unreadableIndex(let path, let reason):
             return
                 "catalog index \(path) cannot be read (\(reason)); restore it from a backup or move it aside and rebuild the entries"
@@ -26,9 +45,12 @@ extension CatalogError: CustomStringConvertible {
         case .notFound(let query, let root):
             return
                 "no catalog entry matches '\(query)' in \(root); see `btfgen list`, or make one with `btfgen build <debuginfo vmlinux>`"
+        case .shortBuildIDPrefix(let query, let root):
+            return
+                "no catalog entry in \(root) has release '\(query)', and build-id prefixes need at least 8 hex digits; give 8 or more (see `btfgen list`)"
         case .ambiguous(let query, let matches):
             return
-                "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give the full build-id"
+                "'\(query)' matches \(matches.count) entries (\(matches.joined(separator: ", "))); give a build-id (8 or more hex digits are enough)"
         case .notADirectory(let path):
             return "catalog root \(path) exists and is not a directory; pass --catalog DIR with a directory"
         case .digestMismatch(let path, let recorded, let actual):

@@ -39,10 +39,13 @@ extension BTFGen {
                 "Attach only this program (C name, tracepoint or section; repeatable).", valueName: "name"))
         var programs: [String] = []
 
-        @Option(help: "Stop after this many events (0: right after attaching).")
+        // `.unconditional`: `--count -1` is a wrong value to reject in validate(), not a flag.
+        @Option(parsing: .unconditional, help: "Stop after this many events (0: right after attaching).")
         var count: Int?
 
-        @Option(help: ArgumentHelp("Stop after this long: 30, 30s, 500ms, 2m.", valueName: "duration"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("Stop after this long: 30, 30s, 500ms, 2m.", valueName: "duration"))
         var duration: String?
 
         @Flag(help: "Print one JSON object per event (JSON Lines).")
@@ -55,7 +58,10 @@ extension BTFGen {
         var verbose = false
 
         func validate() throws {
-            if let count, count < 0 { throw ValidationError("--count must be 0 or more") }
+            if let count, count < 0 { throw ValidationError("--count must be 0 or more events, got \(count)") }
+            if let duration, duration.hasPrefix("-") {
+                throw ValidationError("--duration must be 0 or more, got \(duration); use e.g. 30, 30s, 500ms or 2m")
+            }
             if let duration, Attach.seconds(duration) == nil {
                 throw ValidationError("--duration \(duration) is not a duration; use e.g. 30, 30s, 500ms or 2m")
             }

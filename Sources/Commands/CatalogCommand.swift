@@ -62,7 +62,14 @@ extension BTFGen.CatalogCommand {
 
         func run() throws {
             let catalog = catalogOptions.resolved
-            let written = try reporting { try BTFHubInterop.exportTree(catalog, to: tree) }
+            let tree = self.tree
+            let written = try reporting {
+                // Before any work: a file, a read-only or a foreign directory is named as such.
+                try prepareOutput(tree, option: "`catalog export`")
+                do { return try BTFHubInterop.exportTree(catalog, to: tree) } catch {
+                    throw outputFailure(error, path: tree, option: "`catalog export`") ?? error
+                }
+            }
             for w in written { print(w) }
             print("\(written.count) kernel\(written.count == 1 ? "" : "s") written to \(tree)")
         }

@@ -3,6 +3,7 @@ import BTF
 import Catalog
 import FoundationEssentials
 import Kernel
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -85,6 +86,8 @@ extension BTFGen {
             for (o, file) in zip(parsed, objectFiles) where o.coreRelocations.isEmpty {
                 warn("\(file.path) has no CO-RE relocations; it adds nothing to the output")
             }
+            // Before any work: a file, a read-only or a foreign directory is named as such.
+            try reporting { try prepareOutput(self.output, option: "-o") }
             let outRoot = URL(fileURLWithPath: output)
             var jobs: [Job] = []
             if btfFiles.isEmpty {
@@ -114,7 +117,11 @@ extension BTFGen {
                 }
             }
             let compat = self.compat
-            let results = try reporting { try MinimizeRun.run(jobs, objects: parsed, compat: compat) }
+            let results = try reporting {
+                do { return try MinimizeRun.run(jobs, objects: parsed, compat: compat) } catch {
+                    throw outputFailure(error, path: self.output, option: "-o") ?? error
+                }
+            }
             for r in results {
                 if json {
                     let encoder = JSONEncoder()
@@ -187,7 +194,9 @@ enum MinimizeRun {
                 inputBytes = bytes.count
                 full = try BTFIndex(bytes, validate: false, prefilter: prefilter)
             }
-        } catch { throw InputFailure("\(input): \(error)") }
+        } catch let e as FileAccessError { throw InputFailure(e.description) } catch {
+            throw InputFailure("\(input): \(error)")
+        }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
@@ -209,7 +218,7 @@ enum MinimizeRun {
         let m = try minimize(job.input, objects: objects, compat: compat)
         let out = m.bytes
         let url = URL(fileURLWithPath: job.output)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try makeDirectories(url.deletingLastPathComponent().path)
         // No fsync: these outputs are derived and cheap to regenerate.
         try replaceFile(at: url, with: Data(out), sync: false)
         return .init(

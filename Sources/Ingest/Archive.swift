@@ -12,16 +12,18 @@ public final class ArchiveReader {
     let label: String
     private var source: NestedSource?
 
-    /// Open `path` with every filter and the given formats enabled.
-    public init(path: String, format: ArchiveFormat) throws(IngestError) {
-        guard let a = archive_read_new() else { throw .archive(path: path, reason: "out of memory") }
+    /// Open `path` with every filter and the given formats enabled. Messages name `label` (the
+    /// user's name for the file when `path` is btfgen's copy of it).
+    public init(path: String, format: ArchiveFormat, label: String? = nil) throws(IngestError) {
+        let label = label ?? path
+        guard let a = archive_read_new() else { throw .archive(path: label, reason: "out of memory") }
         handle = a
-        label = path
+        self.label = label
         archive_read_support_filter_all(a)
         format.enable(on: a)
         if archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK {
             // Fully initialised by now: deinit frees the handle.
-            throw .archive(path: path, reason: ArchiveReader.message(a))
+            throw .archive(path: label, reason: ArchiveReader.message(a))
         }
     }
 

@@ -7,9 +7,21 @@
 public enum FileAccessError: Error, Equatable, CustomStringConvertible {
     case missing(path: String)
     case isDirectory(path: String)
+    /// A fifo, socket or device: nothing that can be mapped (`kind` names which).
+    case notAFile(path: String, kind: String)
     case unreadable(path: String, errno: Int32)
-    /// A FIFO, socket or device: reading it could block forever or never end.
-    case notRegular(path: String)
+
+    /// What a non-regular, non-directory `st_mode` is, in words; nil for a regular file or a directory.
+    public static func specialKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG, S_IFDIR: return nil
+        case S_IFIFO: return "fifo (named pipe)"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFSOCK: return "socket"
+        default: return "special file"
+        }
+    }
 
     public var description: String {
         switch self {
@@ -17,10 +29,10 @@ public enum FileAccessError: Error, Equatable, CustomStringConvertible {
             return "\(path): no such file; check the path"
         case .isDirectory(let path):
             return "\(path) is a directory; pass the vmlinux file (or package) inside it"
+        case .notAFile(let path, let kind):
+            return "\(path) is a \(kind), not a regular file; save what it carries to a file and pass that"
         case .unreadable(let path, let code):
             return "\(path) cannot be read: \(String(cString: strerror(code)))"
-        case .notRegular(let path):
-            return "\(path) is not a regular file (a FIFO, socket or device); pass a file"
         }
     }
 }
@@ -33,7 +45,9 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws(FileAccessError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a fifo without a writer would otherwise wait forever, before fstat
+        // could tell it is no file at all. Regular files ignore the flag.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw errno == ENOENT ? .missing(path: path) : .unreadable(path: path, errno: errno)
         }
@@ -41,6 +55,7 @@ public final class MappedFile: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw .isDirectory(path: path) }
+        if let kind = FileAccessError.specialKind(st.st_mode) { throw .notAFile(path: path, kind: kind) }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
@@ -66,30 +81,42 @@ public final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// A whole file in one read(2) loop: sysfs files report a size of 4096 whatever they hold, so
-/// read until EOF. Refuses what is not a regular file or a sysfs attribute (a FIFO would block).
+/// A whole file in one read(2) into an array: cheaper than mapping it and copying. Only regular
+/// files: a fifo would block and /dev/zero never ends.
 public func readWholeFile(_ path: String) throws(FileAccessError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard fd >= 0 else {
-        throw errno == ENOENT
-            ? .missing(path: path) : .unreadable(path: path, errno: errno)
-    }
+    guard fd >= 0 else { throw errno == ENOENT ? .missing(path: path) : .unreadable(path: path, errno: errno) }
     defer { close(fd) }
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
     if (st.st_mode & S_IFMT) == S_IFDIR { throw .isDirectory(path: path) }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegular(path: path) }
-    var out: [UInt8] = []
-    out.reserveCapacity(max(Int(st.st_size), 1 << 16))
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    if let kind = FileAccessError.specialKind(st.st_mode) { throw .notAFile(path: path, kind: kind) }
+    // sysfs files report size 4096 whatever they hold: read until EOF, growing as needed.
+    var capacity = max(Int(st.st_size) + 1, 1 << 16)
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw .unreadable(path: path, errno: errno)
+        var failure: Int32 = 0
+        var complete = false
+        let buffer = [UInt8](unsafeUninitializedCapacity: capacity) { raw, count in
+            count = 0
+            while count < raw.count {
+                let n = read(fd, raw.baseAddress! + count, raw.count - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 {
+                    complete = true
+                    return
+                }
+                count += n
+            }
         }
-        if n == 0 { return out }
-        out += chunk[0..<n]
+        if failure != 0 { throw .unreadable(path: path, errno: failure) }
+        if complete { return buffer }
+        // Filled the buffer without reaching EOF: start over with more room.
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw .unreadable(path: path, errno: errno) }
+        capacity *= 4
     }
 }
 

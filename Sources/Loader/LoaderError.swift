@@ -85,7 +85,7 @@ extension LoaderError: CustomStringConvertible {
             return "\(entry) is for \(entryArch) but this machine is \(runningArch)"
         case .ambiguousRelease(let release, let candidates):
             return
-                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID"
+                "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID (8 or more hex digits are enough)"
         case .noMatch(let running, let searched):
             return
                 "no BTF for the running kernel (\(running)); searched: \(searched.joined(separator: "; ")). Make it with `btfgen build <debuginfo vmlinux or -dbg/-debuginfo package of this kernel> --catalog DIR`"

@@ -62,6 +62,20 @@ public struct Tool: Sendable, Equatable {
     public let versionText: String
 }
 
+/// What probing found for each tool: pahole (required), llvm-objcopy and strip (nil: not installed).
+public struct ToolProbe: Sendable {
+    public let pahole: Result<Tool, ToolError>
+    public let llvmObjcopy: Result<Tool?, ToolError>
+    public let strip: Result<Tool?, ToolError>
+
+    /// The toolchain when pahole works (a broken llvm-objcopy or strip counts as absent); nil without pahole.
+    public var usable: Toolchain? {
+        guard case .success(let pahole) = pahole else { return nil }
+        return Toolchain(
+            pahole: pahole, llvmObjcopy: (try? llvmObjcopy.get()) ?? nil, strip: (try? strip.get()) ?? nil)
+    }
+}
+
 /// How to turn DWARF into a catalog BTF file.
 public enum BuildMethod: String, CaseIterable, Sendable, Codable {
     /// `pahole --btf_encode_detached=OUT VMLINUX`: raw BTF straight out, the input untouched.
@@ -87,30 +101,46 @@ public struct Toolchain: Sendable {
 
     /// Locate and version every tool. pahole is required; the other two only for `.objcopy`.
     public static func probe(runner: ToolRunner = ToolRunner()) throws -> Toolchain {
-        guard let paholePath = locateTool(["pahole"]) else {
-            throw ToolError.missing(tool: "pahole", package: paholePackage)
-        }
-        let pahole = try version(of: "pahole", at: paholePath, arguments: ["--version"], runner: runner)
-        guard pahole.version >= minimumPahole else {
-            throw ToolError.tooOld(
-                tool: "pahole", found: pahole.version.description,
-                needed: minimumPahole.description, package: paholePackage)
-        }
-        let objcopy = try locateTool(["llvm-objcopy"] + (11...20).reversed().map { "llvm-objcopy-\($0)" })
-            .map {
-                try version(of: "llvm-objcopy", at: $0, arguments: ["--version"], runner: runner, line: "LLVM version")
+        let each = probeEach(runner: runner)
+        return Toolchain(
+            pahole: try each.pahole.get(), llvmObjcopy: try each.llvmObjcopy.get(), strip: try each.strip.get())
+    }
+
+    /// Each tool on its own: one missing or broken tool does not hide what is known of the others
+    /// (`btfgen doctor` reports every row).
+    public static func probeEach(runner: ToolRunner = ToolRunner()) -> ToolProbe {
+        let pahole = Result { () throws(ToolError) -> Tool in
+            guard let path = locateTool(["pahole"]) else { throw .missing(tool: "pahole", package: paholePackage) }
+            let pahole = try version(of: "pahole", at: path, arguments: ["--version"], runner: runner)
+            guard pahole.version >= minimumPahole else {
+                throw .tooOld(
+                    tool: "pahole", found: pahole.version.description,
+                    needed: minimumPahole.description, package: paholePackage)
             }
-        let strip = try locateTool(["strip"]).map {
-            try version(of: "strip", at: $0, arguments: ["--version"], runner: runner)
+            return pahole
         }
-        return Toolchain(pahole: pahole, llvmObjcopy: objcopy, strip: strip)
+        let objcopy = Result { () throws(ToolError) -> Tool? in
+            guard let path = locateTool(["llvm-objcopy"] + (11...20).reversed().map { "llvm-objcopy-\($0)" }) else {
+                return nil
+            }
+            return try version(
+                of: "llvm-objcopy", at: path, arguments: ["--version"], runner: runner, line: "LLVM version")
+        }
+        let strip = Result { () throws(ToolError) -> Tool? in
+            guard let path = locateTool(["strip"]) else { return nil }
+            return try version(of: "strip", at: path, arguments: ["--version"], runner: runner)
+        }
+        return ToolProbe(pahole: pahole, llvmObjcopy: objcopy, strip: strip)
     }
 
     static func version(
         of name: String, at path: String, arguments: [String], runner: ToolRunner,
         line marker: String? = nil
-    ) throws -> Tool {
-        let out = try runner.run(path, arguments, name: name)
+    ) throws(ToolError) -> Tool {
+        let out: ToolOutput
+        do { out = try runner.run(path, arguments, name: name) } catch let e as ToolError { throw e } catch {
+            throw .launchFailed(tool: name, reason: describe(error))
+        }
         let lines = out.stdout.split(separator: "\n").map(String.init)
         let line = marker.flatMap { m in lines.first { $0.contains(m) } } ?? lines.first ?? ""
         // GNU tools print `GNU strip (GNU Binutils for Debian) 2.40`: the version is the last word.

@@ -78,6 +78,57 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("--object"))
     }
 
+    /// `-o` naming a file, a path under a file, or a read-only directory: one plain line before
+    /// any work, never Foundation's NSError dump, and the file left as it was.
+    @Test func minimizeNamesAnOutputItCannotWrite() throws {
+        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+        let scratch = try ScratchDirectory("btfgen-cmd")
+        defer { scratch.remove() }
+        let file = scratch.file("existing")
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: file))
+        var targets: [(String, String)] = [
+            (file, "\(file) is a file, not a directory"), (file + "/sub", "\(file) is a file, not a directory"),
+        ]
+        // A read-only tmpfs needs root (CI has it: there its absence fails the test).
+        let mount = scratch.file("ro")
+        var mounted = false
+        if Capability.isRoot {
+            try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+            mounted = try runProcess("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount]).status == 0
+            #expect(mounted, "mounting a read-only tmpfs failed")
+            targets += [
+                (mount, "\(mount) is on a read-only file system"),
+                (mount + "/sub", "\(mount)/sub is on a read-only file system"),
+            ]
+        } else if Fixture.required {
+            Issue.record("the read-only output case needs root")
+        }
+        defer { if mounted { _ = try? runProcess("umount", ["-l", mount]) } }
+        for (target, phrase) in targets {
+            let r = try btfgen(["minimize", "--object", BTFFixtures.testObjects[0], "--btf", host.path, "-o", target])
+            #expect(r.status == 1, "\(target): \(r.stderr)")
+            #expect(r.stderrLines.count == 1, "\(target): \(r.stderr)")
+            #expect(r.stderr.contains(phrase) && r.stderr.contains("give -o a directory"), "\(target): \(r.stderr)")
+            #expect(!r.stderr.contains("Error Domain"), "\(target): \(r.stderr)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep")
+
+        // Inputs that are no files: a fifo nobody writes to (the open would block) and
+        // /dev/zero (a read that never ends), as --btf and as --object.
+        let fifo = scratch.file("fifo")
+        try #require(mkfifo(fifo, 0o644) == 0)
+        let object = BTFFixtures.testObjects[0]
+        let inputs = [("--btf", fifo), ("--btf", "/dev/zero"), ("--object", fifo), ("--object", "/dev/zero")]
+        for (option, input) in inputs {
+            var args = ["minimize", "-o", scratch.file("out")]
+            args += option == "--btf" ? ["--object", object, "--btf", input] : ["--object", input, "--btf", host.path]
+            let r = try runProcess("timeout", ["-s", "KILL", "30", Repo.btfgen] + args)
+            #expect(r.status == 1, "\(option) \(input): status \(r.status) \(r.stderr)")
+            #expect(r.stderrLines.count == 1 && r.stderr.contains("\(input) is a "), "\(option) \(input): \(r.stderr)")
+            #expect(r.stderr.contains("not a regular file"), "\(option) \(input): \(r.stderr)")
+        }
+    }
+
     @Test func compatOutputHasNoNewKinds() throws {
         guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
         let scratch = try ScratchDirectory("btfgen-cmd")

@@ -276,6 +276,8 @@ let otherHex = "0badc0de0102030405060708"
         } catch {
             guard case .ambiguousRelease(_, let candidates) = error else { Issue.record("\(error)"); return }
             #expect(candidates.count == 2)
+            // --kernel takes a unique build-id prefix: the message must not ask for more than that.
+            #expect(error.description.contains("--kernel BUILD-ID (8 or more hex digits are enough)"), "\(error)")
         }
     }
 
