@@ -86,8 +86,6 @@ extension BTFGen {
             for (o, file) in zip(parsed, objectFiles) where o.coreRelocations.isEmpty {
                 warn("\(file.path) has no CO-RE relocations; it adds nothing to the output")
             }
-            // Before any work: a file, a read-only or a foreign directory is named as such.
-            try reporting { try prepareOutput(self.output, option: "-o") }
             let outRoot = URL(fileURLWithPath: output)
             var jobs: [Job] = []
             if btfFiles.isEmpty {
@@ -98,6 +96,9 @@ extension BTFGen {
                         "catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
                     throw ExitCode.failure
                 }
+                // Every file against its index digest first (on all cores): a changed one is refused
+                // before anything is written.
+                _ = try reporting { try entries.concurrentMap { try catalog.verify($0) } }
                 jobs = entries.map {
                     Job(
                         label: $0.identity.release, input: catalog.url(of: $0).path,
@@ -116,6 +117,8 @@ extension BTFGen {
                     jobs.append(Job(label: f, input: f, output: outRoot.appendingPathComponent(name + ".btf").path))
                 }
             }
+            // Before any work: a file, a read-only or a foreign directory is named as such.
+            try reporting { try prepareOutput(self.output, option: "-o") }
             let compat = self.compat
             let results = try reporting {
                 do { return try MinimizeRun.run(jobs, objects: parsed, compat: compat) } catch {

@@ -40,7 +40,7 @@ func runningJSON(_ result: ProcessResult) throws -> [String: Any] {
 /// Any BTF file for `--btf`, so that `resolve` chooses something on every machine.
 func someBTFFile(_ dir: ScratchDirectory) throws -> String {
     let file = dir.file("any.btf")
-    try Data([0x9f, 0xeb, 1, 0]).write(to: URL(fileURLWithPath: file))
+    try Data(tinyBTF().encoded()).write(to: URL(fileURLWithPath: file))
     return file
 }
 
