@@ -410,28 +410,12 @@ struct TypeDecoder {
         }
         let vlen = UInt16(info & 0xffff)
         let kflag = info >> 31 != 0
-        let perRecord: Int
-        switch code {
-        case .structure, .union, .dataSection, .enum64: perRecord = 12
-        case .enumeration, .functionProto: perRecord = 8
-        case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function,
-            .variable, .float, .declTag, .typeTag:
-            perRecord = 0
-        }
-        let fixedExtra: Int
-        switch code {
-        case .int, .variable, .declTag: fixedExtra = 4
-        case .array: fixedExtra = 12
-        case .pointer, .structure, .union, .enumeration, .forward, .typedef, .volatile, .const, .restrict,
-            .function, .functionProto, .dataSection, .float, .typeTag, .enum64:
-            fixedExtra = 0
-        }
-        let size = 12 + fixedExtra + perRecord * Int(vlen)
+        let size = code.recordSize(vlen: Int(vlen))
         guard end - at >= size else {
             throw BTFError.truncatedType(id: id, offset: at, needed: size, available: end - at)
         }
         // Kinds without trailing records must not claim any; kind_flag only where it means something.
-        if perRecord == 0 && code != .function && vlen != 0 {
+        if code.entrySize == 0 && code != .function && vlen != 0 {
             throw BTFError.unexpectedVlen(id: id, offset: at, kind: code, vlen: vlen)
         }
         switch code {

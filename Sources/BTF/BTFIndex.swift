@@ -95,8 +95,9 @@ public struct BTFIndex: TypeTable, Sendable {
             // Bytes of a record with vlen 0 (0..<32) and per vlen entry (32..<64), by kind; then
             // whether a name starting with byte b passes the prefilter (64 + b).
             for k in 0..<32 {
-                table[k] = recordSize[k]
-                table[32 + k] = recordStride[k]
+                let code = KindCode(rawValue: UInt8(k))
+                table[k] = code?.recordSize(vlen: 0) ?? 0  // 0 for an unknown kind: refused below
+                table[32 + k] = code?.entrySize ?? 0
             }
             for b in 0..<256 { table[64 + b] = prefilter?.firstBytes.contains(UInt8(b)) == true ? 1 : 0 }
             let kindMask = prefilter?.kinds ?? 0
@@ -120,7 +121,7 @@ public struct BTFIndex: TypeTable, Sendable {
                     let info = reader.u32(at + 4)
                     kind = Int((info >> 24) & 0x1f)
                     let size = table[kind] &+ table[32 + kind] &* Int(info & 0xffff)
-                    guard kind >= 1 && kind <= 19, end - at >= size else {
+                    guard size >= 12, end - at >= size else {
                         _ = try decoder.header(id: id, at: at)  // throws the precise error
                         throw BTFError.internalError("record \(id) rejected without a reason")
                     }
@@ -235,12 +236,6 @@ public struct BTFIndex: TypeTable, Sendable {
         try withExtendedLifetime(data) { try BTF(decoding: data.bytes) }
     }
 }
-
-/// Bytes of a record with vlen 0, by kind number (0 and 20–31 unused), and bytes per vlen entry.
-private let recordSize: [Int] =
-    [0, 16, 12, 24, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 16, 12, 12] + [Int](repeating: 0, count: 12)
-private let recordStride: [Int] =
-    [0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12] + [Int](repeating: 0, count: 12)
 
 /// Which types an index collects while locating records: those of `kinds` (bit n for kind number n)
 /// whose name starts with one of `firstBytes`. CO-RE candidate lookup then looks only at these.

@@ -64,6 +64,40 @@ public enum KindCode: UInt8, CaseIterable, Sendable, Comparable {
     }
 
     public static func < (a: KindCode, b: KindCode) -> Bool { a.rawValue < b.rawValue }
+
+    // The one table of record sizes. Every record is a 12-byte `btf_type`, then a fixed trailer
+    // of its kind, then vlen entries of its kind's stride:
+    //
+    //   +--------------------+------------------+-----------+-----------+----
+    //   | name_off info size | fixed trailer    | entry 0   | entry 1   | …
+    //   +--------------------+------------------+-----------+-----------+----
+    //        12 bytes         0, 4 or 12 bytes   0, 8 or 12 bytes each (× vlen)
+
+    /// Bytes every record of this kind carries after the 12-byte header.
+    public var fixedTrailerSize: Int {
+        switch self {
+        case .int, .variable, .declTag: 4  // encoding word; linkage; component index
+        case .array: 12  // btf_array
+        case .pointer, .structure, .union, .enumeration, .forward, .typedef, .volatile, .const, .restrict,
+            .function, .functionProto, .dataSection, .float, .typeTag, .enum64:
+            0
+        }
+    }
+
+    /// Bytes of each of the vlen entries after the trailer (0: the kind has no entries, and a FUNC's
+    /// vlen is its linkage).
+    public var entrySize: Int {
+        switch self {
+        case .structure, .union, .dataSection, .enum64: 12  // btf_member, btf_var_secinfo, btf_enum64
+        case .enumeration, .functionProto: 8  // btf_enum, btf_param
+        case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function, .variable,
+            .float, .declTag, .typeTag:
+            0
+        }
+    }
+
+    /// Wire size of a record of this kind with `vlen` entries.
+    public func recordSize(vlen: Int) -> Int { 12 + fixedTrailerSize + entrySize * vlen }
 }
 
 /// A struct or union member. `offset` is the raw wire word: with the parent's `bitfieldMembers`
@@ -215,18 +249,18 @@ public struct BTFType: Hashable, Sendable {
     }
 
     /// Bytes this type occupies on the wire.
-    public var encodedSize: Int {
+    public var encodedSize: Int { kind.code.recordSize(vlen: entryCount) }
+
+    /// How many vlen entries the record carries (members, enumerators, parameters, variables).
+    var entryCount: Int {
         switch kind {
-        case .int: 16
-        case .array: 24
-        case .structure(let c), .union(let c): 12 + 12 * c.members.count
-        case .enumeration(let e): 12 + 8 * e.values.count
-        case .enum64(let e): 12 + 12 * e.values.count
-        case .functionProto(_, let p): 12 + 8 * p.count
-        case .variable: 16
-        case .dataSection(_, let v): 12 + 12 * v.count
-        case .declTag: 16
-        case .pointer, .forward, .typedef, .volatile, .const, .restrict, .function, .float, .typeTag: 12
+        case .structure(let c), .union(let c): c.members.count
+        case .enumeration(let e), .enum64(let e): e.values.count
+        case .functionProto(_, let p): p.count
+        case .dataSection(_, let v): v.count
+        case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function, .variable,
+            .float, .declTag, .typeTag:
+            0
         }
     }
 
