@@ -107,78 +107,27 @@ public struct CoreResolver<Target: TypeTable> {
         var kinds = kinds
         for n in missing { kinds |= scannedKinds[n] ?? 0 }
         let kindMask = kinds
-        // Names to try, by first byte: most target names are rejected by one table lookup.
-        // Flat tables (no nested arrays) so the scan does no reference counting.
-        var byFirstByte = [[Int]](repeating: [], count: 256)
-        for (i, n) in missing.enumerated() { byFirstByte[Int(n[0])].append(i) }
-        var firstStart = [Int](repeating: 0, count: 257)
-        var order: [Int] = []
-        for b in 0..<256 {
-            firstStart[b] = order.count
-            order += byFirstByte[b]
-        }
-        firstStart[256] = order.count
-        var flat: [UInt8] = []  // every wanted name, NUL-terminated, at nameStart[w]
-        var nameStart: [Int] = []
-        var nameLength: [Int] = []
-        for n in missing {
-            nameStart.append(flat.count)
-            nameLength.append(n.count)
-            flat += n
-            flat.append(0)
-        }
         var hits: [(name: Int, id: UInt32)] = []
         // Only the types the index collected up front, when it did for these names and kinds.
-        let wanted = NamePrefilter(kinds: kindMask, firstBytes: Set(missing.map { $0[0] }))
+        let prefilter = NamePrefilter(kinds: kindMask, firstBytes: Set(missing.map { $0[0] }))
         let nameOffsets: [UInt32], kindNumbers: [UInt8], ids: [UInt32]?
-        if let p = target.prefilteredTypes(for: wanted) {
+        if let p = target.prefilteredTypes(for: prefilter) {
             (ids, nameOffsets, kindNumbers) = (p.ids, p.names, p.kinds)
         } else {
             (ids, nameOffsets, kindNumbers) = (nil, target.nameOffsets, target.kindNumbers)
         }
+        let wanted = WantedNames(missing)
         target.strings.withUnsafeBytes { strings in
             kindNumbers.withUnsafeBufferPointer { kindNumbers in
-            nameOffsets.withUnsafeBufferPointer { offsets in
-                firstStart.withUnsafeBufferPointer { firstStart in
-                    order.withUnsafeBufferPointer { order in
-                        flat.withUnsafeBufferPointer { flat in
-                            nameStart.withUnsafeBufferPointer { nameStart in
-                                nameLength.withUnsafeBufferPointer { nameLength in
-                                    let limit = strings.count
-                                    for index in 0..<min(offsets.count, kindNumbers.count) {
-                                        let o = Int(offsets[index])
-                                        guard o != 0, o < limit,
-                                            kindMask & (1 << UInt32(kindNumbers[index] & 31)) != 0
-                                        else { continue }
-                                        let first = Int(strings[o])
-                                        var j = firstStart[first]
-                                        let jEnd = firstStart[first + 1]
-                                        while j < jEnd {
-                                            let w = order[j]
-                                            j += 1
-                                            let start = nameStart[w], count = nameLength[w]
-                                            // The target name must start with the wanted essential name…
-                                            var k = 1
-                                            while k < count && o + k < limit && strings[o + k] == flat[start + k] {
-                                                k += 1
-                                            }
-                                            guard k == count, o + k < limit else { continue }
-                                            // …and be exactly it, or it plus a ___flavor suffix.
-                                            if strings[o + k] != 0 {
-                                                var end = o + k
-                                                while end < limit && strings[end] != 0 { end += 1 }
-                                                guard essentialNameLength(strings[o..<end]) == count else { continue }
-                                            }
-                                            hits.append((w, ids?[index] ?? UInt32(index + 1)))
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                nameOffsets.withUnsafeBufferPointer { offsets in
+                    for index in 0..<min(offsets.count, kindNumbers.count) {
+                        let o = Int(offsets[index])
+                        guard o != 0, o < strings.count, kindMask & (1 << UInt32(kindNumbers[index] & 31)) != 0
+                        else { continue }
+                        wanted.forEachMatch(at: o, in: strings) { hits.append(($0, ids?[index] ?? UInt32(index + 1))) }
                     }
                 }
             }
-        }
         }
         var found = [[TypeID]](repeating: [], count: missing.count)
         for h in hits { found[h.name].append(TypeID(h.id)) }
@@ -814,5 +763,74 @@ extension NamePrefilter {
     public init(coreCandidatesOf objects: [BPFObject]) {
         let (names, kinds) = CoreResolver<BTF>.candidateNames(for: objects)
         self.init(kinds: kinds, firstBytes: Set(names.compactMap(\.first)))
+    }
+}
+
+/// The essential names a candidate scan looks for, laid out flat: by first byte, a range of name
+/// numbers; each name's bytes in one buffer. The scan over ~100k target names then does one table
+/// lookup for most of them and no reference counting at all.
+private struct WantedNames: ~Copyable {
+    /// For first byte b, the names `order[firstStart[b]..<firstStart[b + 1]]`.
+    private let firstStart: UnsafeMutableBufferPointer<Int>
+    private let order: UnsafeMutableBufferPointer<Int>
+    /// Name w is `bytes[nameStart[w]..<nameStart[w] + nameLength[w]]`.
+    private let nameStart: UnsafeMutableBufferPointer<Int>
+    private let nameLength: UnsafeMutableBufferPointer<Int>
+    private let bytes: UnsafeMutableBufferPointer<UInt8>
+
+    init(_ names: [[UInt8]]) {
+        firstStart = .allocate(capacity: 257)
+        order = .allocate(capacity: names.count)
+        nameStart = .allocate(capacity: names.count)
+        nameLength = .allocate(capacity: names.count)
+        bytes = .allocate(capacity: names.reduce(0) { $0 + $1.count })
+        var byFirstByte = [[Int]](repeating: [], count: 256)
+        for (w, name) in names.enumerated() { byFirstByte[Int(name[0])].append(w) }
+        var next = 0
+        for b in 0..<256 {
+            firstStart[b] = next
+            for w in byFirstByte[b] {
+                order[next] = w
+                next += 1
+            }
+        }
+        firstStart[256] = next
+        var at = 0
+        for (w, name) in names.enumerated() {
+            nameStart[w] = at
+            nameLength[w] = name.count
+            for byte in name {
+                bytes[at] = byte
+                at += 1
+            }
+        }
+    }
+
+    deinit {
+        for buffer in [firstStart, order, nameStart, nameLength] { buffer.deallocate() }
+        bytes.deallocate()
+    }
+
+    /// Call `body` with each wanted name that the NUL-terminated string at offset `o` of `strings`
+    /// is, exactly or followed by a `___flavor` suffix.
+    @inline(__always)
+    func forEachMatch(at o: Int, in strings: UnsafeBufferPointer<UInt8>, _ body: (Int) -> Void) {
+        let limit = strings.count
+        let first = Int(strings[o])
+        for j in firstStart[first]..<firstStart[first + 1] {
+            let w = order[j]
+            let start = nameStart[w], count = nameLength[w]
+            // The target name must start with the wanted essential name…
+            var k = 1
+            while k < count && o + k < limit && strings[o + k] == bytes[start + k] { k += 1 }
+            guard k == count, o + k < limit else { continue }
+            // …and be exactly it, or it plus a ___flavor suffix.
+            if strings[o + k] != 0 {
+                var end = o + k
+                while end < limit && strings[end] != 0 { end += 1 }
+                guard essentialNameLength(strings[o..<end]) == count else { continue }
+            }
+            body(w)
+        }
     }
 }
