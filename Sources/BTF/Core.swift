@@ -293,44 +293,25 @@ struct SpecFailure: Error {
 struct CoreSpecParser {
     let btf: BTF
 
+    /// libbpf's `bpf_core_parse_spec`: the access string as indexes, then the accessors they name.
     func parse(_ relocation: CoreRelocation) throws -> CoreSpec {
+        var spec = CoreSpec(root: relocation.type, kind: relocation.kind)
         let text = btf.strings.utf8(at: relocation.accessStringOffset)
         guard let first = text.first, first != UInt8(ascii: ":") else {
             throw SpecFailure(reason: "empty access string")
         }
-        var spec = CoreSpec(root: relocation.type, kind: relocation.kind)
         if relocation.kind.isTypeBased {
             guard Array(text) == [UInt8(ascii: "0")] else {
                 throw SpecFailure(reason: "type relocations take access string \"0\"")
             }
             return spec
         }
-        // "0:1:2" → [0, 1, 2]
-        var value: Int? = nil
-        for c in text {
-            if c == UInt8(ascii: ":") {
-                guard let v = value else { throw SpecFailure(reason: "empty index") }
-                guard spec.raw.count < maximumSpecLength else { throw SpecFailure(reason: "more than 64 indexes") }
-                spec.raw.append(v)
-                value = nil
-            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
-                let next = (value ?? 0) * 10 + Int(c - UInt8(ascii: "0"))
-                guard next <= Int(Int32.max) else { throw SpecFailure(reason: "index too large") }
-                value = next
-            } else {
-                throw SpecFailure(reason: "unexpected character '\(Character(Unicode.Scalar(c)))'")
-            }
-        }
-        guard let last = value else { throw SpecFailure(reason: "trailing ':'") }
-        guard spec.raw.count < maximumSpecLength else { throw SpecFailure(reason: "more than 64 indexes") }
-        spec.raw.append(last)
-
-        guard var (id, t) = btf.skippingModifiers(relocation.type) else {
+        spec.raw = try indexes(of: text)
+        guard let (id, t) = btf.skippingModifiers(relocation.type) else {
             throw SpecFailure(reason: "root type \(relocation.type) does not resolve")
         }
         let rootIndex = spec.raw[0]
         spec.accessors.append(CoreAccessor(type: id, index: rootIndex, nameOffset: nil))
-
         if relocation.kind.isEnumValueBased {
             guard let e = t.kind.enumeration, spec.raw.count == 1, rootIndex < e.values.count else {
                 throw SpecFailure(reason: "enum relocation needs an enum and one in-range enumerator index")
@@ -343,43 +324,71 @@ struct CoreSpecParser {
             throw SpecFailure(reason: "root type \(id) has no size")
         }
         spec.bitOffset = UInt32(truncatingIfNeeded: Int64(rootIndex) &* size &* 8)
-        for i in 1..<spec.raw.count {
-            guard let skipped = btf.skippingModifiers(id) else {
-                throw SpecFailure(reason: "type \(id) does not resolve")
-            }
-            (id, t) = skipped
-            let index = spec.raw[i]
-            if let c = t.kind.composite {
-                guard index < c.members.count else {
-                    throw SpecFailure(
-                        reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
-                }
-                spec.bitOffset &+= c.bitOffset(index)
-                let m = c.members[index]
-                if m.nameOffset != 0 {
-                    spec.accessors.append(CoreAccessor(type: id, index: index, nameOffset: m.nameOffset))
-                }
-                id = m.type
-            } else if case .array(let element, _, let count) = t.kind {
-                guard let (elementID, _) = btf.skippingModifiers(element) else {
-                    throw SpecFailure(reason: "array element \(element) does not resolve")
-                }
-                let flexible = isFlexibleArray(btf, after: spec.accessors.last, count: count)
-                guard flexible || index < count else {
-                    throw SpecFailure(reason: "array index \(index) out of bounds (\(count) elements)")
-                }
-                id = elementID
-                spec.accessors.append(CoreAccessor(type: id, index: index, nameOffset: nil))
-                guard let sz = btf.resolvedSize(id, pointerSize: 8) else {
-                    throw SpecFailure(reason: "array element \(id) has no size")
-                }
-                spec.bitOffset &+= UInt32(truncatingIfNeeded: Int64(index) &* sz &* 8)
+        var current = id
+        for i in 1..<spec.raw.count { current = try step(&spec, from: current, position: i) }
+        return spec
+    }
+
+    /// "0:1:2" → [0, 1, 2]: at least one index, at most 64, each within Int32.
+    private func indexes(of text: some Collection<UInt8>) throws -> [Int] {
+        var raw: [Int] = []
+        var value: Int? = nil
+        func append(_ v: Int?) throws {
+            guard let v else { throw SpecFailure(reason: "empty index") }
+            guard raw.count < maximumSpecLength else { throw SpecFailure(reason: "more than 64 indexes") }
+            raw.append(v)
+        }
+        for c in text {
+            if c == UInt8(ascii: ":") {
+                try append(value)
+                value = nil
+            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                let next = (value ?? 0) * 10 + Int(c - UInt8(ascii: "0"))
+                guard next <= Int(Int32.max) else { throw SpecFailure(reason: "index too large") }
+                value = next
             } else {
-                throw SpecFailure(
-                    reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
+                throw SpecFailure(reason: "unexpected character '\(Character(Unicode.Scalar(c)))'")
             }
         }
-        return spec
+        guard value != nil else { throw SpecFailure(reason: "trailing ':'") }
+        try append(value)
+        return raw
+    }
+
+    /// Follow index `position` of the spec from type `id` (a struct/union member or an array
+    /// element), adding its bit offset and accessor; returns the type reached.
+    private func step(_ spec: inout CoreSpec, from id: TypeID, position i: Int) throws -> TypeID {
+        guard let (id, t) = btf.skippingModifiers(id) else {
+            throw SpecFailure(reason: "type \(id) does not resolve")
+        }
+        let index = spec.raw[i]
+        if let c = t.kind.composite {
+            guard index < c.members.count else {
+                throw SpecFailure(reason: "member index \(index) out of range for \(id) (\(c.members.count) members)")
+            }
+            spec.bitOffset &+= c.bitOffset(index)
+            let m = c.members[index]
+            if m.nameOffset != 0 {
+                spec.accessors.append(CoreAccessor(type: id, index: index, nameOffset: m.nameOffset))
+            }
+            return m.type
+        }
+        guard case .array(let element, _, let count) = t.kind else {
+            throw SpecFailure(reason: "index \(i) reaches \(t.kind.code.name) \(id), neither struct, union nor array")
+        }
+        guard let (elementID, _) = btf.skippingModifiers(element) else {
+            throw SpecFailure(reason: "array element \(element) does not resolve")
+        }
+        let flexible = isFlexibleArray(btf, after: spec.accessors.last, count: count)
+        guard flexible || index < count else {
+            throw SpecFailure(reason: "array index \(index) out of bounds (\(count) elements)")
+        }
+        spec.accessors.append(CoreAccessor(type: elementID, index: index, nameOffset: nil))
+        guard let elementSize = btf.resolvedSize(elementID, pointerSize: 8) else {
+            throw SpecFailure(reason: "array element \(elementID) has no size")
+        }
+        spec.bitOffset &+= UInt32(truncatingIfNeeded: Int64(index) &* elementSize &* 8)
+        return elementID
     }
 }
 
