@@ -118,15 +118,21 @@ public final class TraceSession {
         }
     }
 
-    /// Opens every object (kept in `objects`, so `close()` frees them on failure) with its raw_tp programs.
-    private func openAll(
-        _ request: LoadRequest
-    ) throws(LoadError) -> [(handle: OpaquePointer, path: String, programs: [(OpaquePointer, RawTracepointProgram)])] {
-        var opened: [(handle: OpaquePointer, path: String, programs: [(OpaquePointer, RawTracepointProgram)])] = []
+    /// An object opened (not loaded yet) and the raw_tp programs in it.
+    private struct OpenedObject {
+        let handle: OpaquePointer
+        let path: String
+        let programs: [(OpaquePointer, RawTracepointProgram)]
+    }
+
+    /// Opens every object (kept in `objects`, so `close()` frees them on failure).
+    private func openAll(_ request: LoadRequest) throws(LoadError) -> [OpenedObject] {
+        var opened: [OpenedObject] = []
         for path in request.objects {
             let object = try TraceSession.open(path, btfCustomPath: request.btfCustomPath)
             objects.append(object)
-            opened.append((object, path, TraceSession.programs(of: object, path: path)))
+            opened.append(
+                OpenedObject(handle: object, path: path, programs: TraceSession.programs(of: object, path: path)))
         }
         return opened
     }
