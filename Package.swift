@@ -43,7 +43,9 @@ let package = Package(
         // The only module that talks to libbpf: its BTF parser (the build's oracle), CO-RE
         // relocation by libbpf, and trace sessions (open, load, attach, read events).
         .target(name: "LibBPF", dependencies: ["CLibBPF", "SystemSupport"]),
-        // DWARF vmlinux -> validated BTF -> catalog entry.
+        // DWARF vmlinux -> validated BTF -> catalog entry. The build side: Builder and Deploy never
+        // import each other, so building BTF links no selection or installation, and deploying
+        // links no build pipeline.
         .target(name: "Builder", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
         ]),
