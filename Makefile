@@ -4,7 +4,7 @@ SWIFT       ?= swift
 CLANG       ?= $(firstword $(wildcard /usr/bin/clang-14) clang)
 CONFIG      ?= release
 BPF_CFLAGS  ?= -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_x86 -Ibpf/include
-BPF_SRCS    := $(wildcard bpf/*.bpf.c bpf/tests/*.bpf.c)
+BPF_SRCS    := $(wildcard bpf/*.bpf.c bpf/tests/*.bpf.c bpf/attach-tests/*.bpf.c)
 BPF_OBJS    := $(BPF_SRCS:.bpf.c=.bpf.o)
 BPF_HDRS    := $(wildcard bpf/include/*.h bpf/tests/*.h)
 BTFGEN      := .build/$(CONFIG)/btfgen

@@ -38,30 +38,42 @@ let package = Package(
         .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel", "SystemSupport"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(name: "Catalog", dependencies: ["Kernel", "SystemSupport"]),
-        // The only module that talks to libbpf.
-        .target(name: "Loader", dependencies: ["CLibBPF", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "SystemSupport"]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
-        // DWARF vmlinux -> validated BTF -> catalog entry.
+        // The only module that talks to libbpf: its BTF parser (the build's oracle), CO-RE
+        // relocation by libbpf, and trace sessions (open, load, attach, read events).
+        .target(name: "LibBPF", dependencies: ["CLibBPF", "SystemSupport"]),
+        // DWARF vmlinux -> validated BTF -> catalog entry. The build side: Builder and Deploy never
+        // import each other, so building BTF links no selection or installation, and deploying
+        // links no build pipeline.
         .target(name: "Builder", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
+        ]),
+        // On the target: which BTF matches the running kernel (catalog, bundle, native), its
+        // verification, install where the host's libbpf looks, preflight and default paths.
+        .target(name: "Deploy", dependencies: [
+            "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "SystemSupport",
         ]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
-            "SystemSupport",
+            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Deploy", "Builder", "BTF",
+            "Bundle", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BuildTests", dependencies: [
-            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
+        .testTarget(name: "BundleTests", dependencies: [
+            "TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
+        ]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
-        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
-        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),
-        .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
+        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "LibBPF"], path: "bench/btf-bench"),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "LibBPF", "Catalog", "Kernel", "TestSupport"]),
+        .testTarget(name: "DeployTests", dependencies: [
+            "TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "Deploy", "CLibBPF",
+        ]),
     ]
 )

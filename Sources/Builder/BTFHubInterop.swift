@@ -9,7 +9,7 @@ import ELF
 import FoundationEssentials
 import Ingest
 import Kernel
-import Loader
+import LibBPF
 import SystemSupport
 
 #if canImport(Glibc)

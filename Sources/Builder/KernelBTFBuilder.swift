@@ -7,7 +7,7 @@ import ELF
 import FoundationEssentials
 import Ingest
 import Kernel
-import Loader
+import LibBPF
 import SystemSupport
 import Toolchain
 

@@ -1,7 +1,8 @@
 import ArgumentParser
+import Deploy
 import FoundationEssentials
 import Kernel
-import Loader
+import LibBPF
 import SystemSupport
 
 #if canImport(Glibc)
@@ -86,20 +87,17 @@ extension BTFGen {
             let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
             // The dry run checks exactly what the real run checks before loading: the BTF's bytes
             // against their recorded digest, and that it answers every CO-RE relocation truthfully.
-            let verified = try reporting { () throws(LoaderError) -> VerifiedBTF in
+            let verified = try reporting { () throws(DeployError) -> VerifiedBTF in
                 let verified = try choice.btf.verified()
                 try verified.checkCoverage(of: objectPaths)
                 return verified
             }
             if dryRun {
-                let programs = try reporting {
-                    let all = try objectPaths.flatMap { path throws(LoaderError) in
-                        try TraceSession.rawTracepoints(in: path)
+                let programs = try reporting { () throws(LoadError) in
+                    let all = try objectPaths.map { path throws(LoadError) in
+                        (path: path, programs: try TraceSession.rawTracepoints(in: path))
                     }
-                    if let unknown = self.programs.first(where: { q in !all.contains { $0.matches(q) } }) {
-                        throw LoaderError.unknownProgram(name: unknown, available: all.map(\.name))
-                    }
-                    return all.filter { p in self.programs.isEmpty || self.programs.contains { p.matches($0) } }
+                    return try RawTracepointProgram.pick(self.programs, from: all)
                 }
                 let resolution = Resolution(running: running, btf: choice, programs: programs)
                 if json { try printJSON(resolution) } else { resolution.printText() }
@@ -121,7 +119,7 @@ extension BTFGen {
             let stop = StopCondition(count: count, duration: duration.flatMap(Attach.seconds))
             let reason: StopReason
             do {
-                reason = try session.run(until: stop) { (event) throws(LoaderError) in
+                reason = try session.run(until: stop) { (event) throws(LoadError) in
                     // An event whose CO-RE pid contradicts the kernel's proves the BTF wrong: it and
                     // everything after it would be garbage, so nothing more is printed.
                     if event.coreReadsDisagree {
@@ -139,14 +137,17 @@ extension BTFGen {
                     fflush(nil)
                 }
             } catch .contradiction(let btf, let detail) {
-                warn("error: \(LoaderError.contradiction(btf: btf, detail: detail))")
+                warn("error: \(LoadError.contradiction(btf: btf, detail: detail))")
                 throw ExitCode(3)
             } catch {
                 warn(describe(error))
                 throw ExitCode.failure
             }
             let lost = session.lostEvents
-            warn("stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")")
+            let malformed = session.malformedSamples
+            warn(
+                "stopped (\(reason.rawValue))\(lost > 0 ? "; \(lost) events lost to full perf buffers" : "")\(malformed > 0 ? "; \(malformed) malformed sample\(malformed == 1 ? "" : "s") dropped (not btfgen events)" : "")"
+            )
         }
     }
 }

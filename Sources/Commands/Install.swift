@@ -1,9 +1,9 @@
 import ArgumentParser
 import Catalog
+import Deploy
 import ELF
 import FoundationEssentials
 import Kernel
-import Loader
 
 extension BTFGen {
     /// `btfgen install`: the running kernel's BTF where libbpf itself looks.

@@ -45,14 +45,9 @@ func warn(_ message: String) {
     writeStandardError("btfgen: \(message)\n")
 }
 
-/// A failure already explained to the user on stderr: exit non-zero without ArgumentParser's usage text.
-struct Reported: Error {}
-
 /// Run `body`; any error becomes one line on stderr and exit status 1.
 func reporting<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch is Reported {
-        throw ExitCode.failure
-    } catch {
+    do { return try body() } catch let e as ExitCode { throw e } catch {
         warn(describe(error))
         throw ExitCode.failure
     }

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Bundle
 import Catalog
+import Deploy
 import FoundationEssentials
 import Kernel
-import Loader
+import LibBPF
 import SystemSupport
 
 /// How the BTF for loading is chosen; shared by `attach` and `resolve`.
@@ -127,7 +128,7 @@ extension BTFGen {
             let running = try selection.hostOptions.runningKernel()
             let choice = try selection.choose(for: running)
             // The same checks attach makes before loading: nothing resolve reports is unusable.
-            let verified = try reporting { () throws(LoaderError) -> VerifiedBTF in
+            let verified = try reporting { () throws(DeployError) -> VerifiedBTF in
                 let verified = try choice.btf.verified()
                 try verified.checkCoverage(of: objects)
                 return verified

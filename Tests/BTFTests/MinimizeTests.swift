@@ -1,6 +1,6 @@
 import BTF
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

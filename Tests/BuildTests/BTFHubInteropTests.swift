@@ -1,7 +1,7 @@
 // `btfgen catalog import|export`: BTFHub's archive layout in and out, reproducibly, and hostile
 // or broken archives refused one by one.
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

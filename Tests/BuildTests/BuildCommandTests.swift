@@ -2,7 +2,7 @@
 // and index, both encoding methods, compressed and packaged inputs, parallel builds, concurrent
 // writers and a build killed at any moment.
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

@@ -3,7 +3,7 @@
 // fetches and builds them (cached) and exports their paths; in CI (BTFGEN_REQUIRE_FIXTURES=1) a
 // missing fixture fails the test instead of skipping it.
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

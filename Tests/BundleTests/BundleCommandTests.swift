@@ -1,8 +1,9 @@
 // `btfgen bundle` end to end on real BTF (the host's own, imported twice BTFHub-style, and the
 // BTF-less test kernel's when present) and the real BPF objects from bpf/.
 import Bundle
+import Deploy
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

@@ -3,10 +3,11 @@
 // (skopeo, umoci) accepting the layout.
 import Bundle
 import Catalog
+import Deploy
 import ELF
 import Foundation
 import Kernel
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

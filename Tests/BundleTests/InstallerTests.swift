@@ -2,9 +2,10 @@
 // reading what was written, never touching files btfgen did not create, uninstall removing only
 // its own unchanged files. (The QEMU proof runs the real command on a BTF-less kernel.)
 import Catalog
+import Deploy
 import ELF
 import Foundation
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

@@ -4,7 +4,7 @@
 //   btfgen-bench parse FILE [ITERATIONS]
 import BTF
 import Foundation
-import Loader
+import LibBPF
 
 func readFile(_ path: String) -> [UInt8] {
     guard let d = FileManager.default.contents(atPath: path) else {

@@ -2,9 +2,10 @@
 // /proc/1/root (pid 1 in another mount namespace, as with hostPID), else the process's own; the
 // source named by `resolve`; install and uninstall below the host root. The container cases run
 // in real mount and pid namespaces (unshare) whose /etc/os-release is bind-mounted over.
+import Deploy
 import Foundation
 import Kernel
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 

@@ -24,6 +24,16 @@ func bpfObjects() throws -> String {
     return dir
 }
 
+/// An object from bpf/attach-tests (programs that misbehave on purpose); built here when absent.
+func attachTestObject(_ name: String) throws -> String {
+    let path = Repo.root.appendingPathComponent("bpf/attach-tests/\(name).bpf.o").path
+    if !FileManager.default.fileExists(atPath: path) {
+        let r = try runProcess("make", ["-C", Repo.root.path, "bpf"])
+        try #require(r.status == 0, "make bpf failed: \(r.stderr)")
+    }
+    return path
+}
+
 /// scripts/qemu/actor.c compiled for the host.
 func buildActor(in dir: ScratchDirectory) throws -> String {
     let out = dir.file("actor")
@@ -342,6 +352,27 @@ struct AttachHostTests {
         #expect(r.stderrLines.count == 1, "\(r.stderr)")
         #expect(r.stderr.contains("\(junk) is not usable BTF (not BTF: magic is 0x4141"), "\(r.stderr)")
         #expect(!r.stderr.contains("failed to load"), "the object is not what is wrong: \(r.stderr)")
+    }
+
+    @Test func samplesThatAreNotBtfgenEventsAreDroppedAndCounted() throws {
+        // Every syscall sends an 8-byte sample: none is printed, and the closing line counts them.
+        let r = try btfgen(["attach", "--object", try attachTestObject("short_sample"), "--duration", "500ms"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.isEmpty, "\(r.stdout)")
+        let closing = try #require(r.stderrLines.last)
+        #expect(closing.hasPrefix("btfgen: stopped (duration)"), "\(r.stderr)")
+        #expect(closing.hasSuffix("malformed samples dropped (not btfgen events)"), "\(r.stderr)")
+    }
+
+    @Test func anObjectWithoutRawTracepointsIsRefusedByTheDryRunAsByTheRun() throws {
+        let object = try attachTestObject("no_raw_tp")
+        let line = "btfgen: \(object) has no raw_tp/ or raw_tracepoint/ programs to attach\n"
+        let dry = try btfgen(["attach", "--dry-run", "--object", object])
+        #expect(dry.status == 1)
+        #expect(dry.stderr == line)
+        let run = try btfgen(["attach", "--count", "0", "--object", object])
+        #expect(run.status == 1)
+        #expect(run.stderr == line)
     }
 
     @Test(.enabled(if: Capability.tool("setpriv"), "needs setpriv (util-linux) to drop root"))

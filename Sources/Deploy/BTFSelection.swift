@@ -133,7 +133,7 @@ public struct BTFSelector: Sendable {
 
     enum MatchKind { case buildID, release, forced }
 
-    public func choose(_ request: BTFRequest) throws(LoaderError) -> BTFChoice {
+    public func choose(_ request: BTFRequest) throws(DeployError) -> BTFChoice {
         if let file = request.btfFile {
             guard FileManager.default.fileExists(atPath: file) else { throw .btfFileMissing(path: file) }
             return BTFChoice(source: .file, btf: .file(path: file), reason: "--btf \(file) was given", warnings: [])
@@ -150,7 +150,7 @@ public struct BTFSelector: Sendable {
     }
 
     /// Steps 3–5 for the running kernel.
-    private func automatic(force: Bool, skippedNative: Bool) throws(LoaderError) -> BTFChoice {
+    private func automatic(force: Bool, skippedNative: Bool) throws(DeployError) -> BTFChoice {
         let entries = try allEntries()
         let bundled = bundleCandidates()
         let candidates = entries.map(candidate) + bundled
@@ -217,12 +217,12 @@ public struct BTFSelector: Sendable {
     }
 
     /// `--kernel RELEASE|BUILD-ID`: the named entry (catalog, else bundle), checked against the running kernel.
-    private func named(_ query: String, force: Bool) throws(LoaderError) -> BTFChoice {
+    private func named(_ query: String, force: Bool) throws(DeployError) -> BTFChoice {
         let found: Candidate
         do {
             found = candidate(try catalog.lookup(query))
         } catch {
-            guard let hit = bundleLookup(query) else { throw .catalog("\(error)") }
+            guard let hit = bundleLookup(query) else { throw catalogFailure(error) }
             found = hit
         }
         if found.identity.arch != running.arch && !force {
@@ -261,8 +261,16 @@ public struct BTFSelector: Sendable {
             ])
     }
 
-    private func allEntries() throws(LoaderError) -> [CatalogEntry] {
-        do { return try catalog.entries() } catch { throw .catalog("\(error)") }
+    private func allEntries() throws(DeployError) -> [CatalogEntry] {
+        do { return try catalog.entries() } catch { throw catalogFailure(error) }
+    }
+
+    /// Catalog reads fail only with a CatalogError; anything else would mean the index could not
+    /// be decoded, and is said so.
+    private func catalogFailure(_ error: any Error) -> DeployError {
+        .catalog(
+            error as? CatalogError
+                ?? .unreadableIndex(path: catalog.indexURL.path, reason: "\(error)"))
     }
 
     private func candidate(_ entry: CatalogEntry) -> Candidate {

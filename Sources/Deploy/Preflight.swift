@@ -18,7 +18,7 @@ public enum Preflight {
     static let capBPF = 39
 
     /// Throws when the kernel predates raw tracepoints or the process lacks the privileges.
-    public static func check(_ kernel: RunningKernel, statusPath: String = "/proc/self/status") throws(LoaderError) {
+    public static func check(_ kernel: RunningKernel, statusPath: String = "/proc/self/status") throws(DeployError) {
         if let version = kernel.version, version < rawTracepointSince {
             throw .kernelTooOld(release: kernel.release)
         }
@@ -61,7 +61,7 @@ public enum DefaultObjects {
     }
 
     /// The `*.bpf.o` files of the first directory in the search path that has any.
-    public static func find(searchPath: [String] = searchPath()) throws(LoaderError) -> [String] {
+    public static func find(searchPath: [String] = searchPath()) throws(DeployError) -> [String] {
         for dir in searchPath {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
             let objects = names.filter { $0.hasSuffix(".bpf.o") }.sorted()

@@ -16,6 +16,7 @@ import Catalog
 import ELF
 import FoundationEssentials
 import Kernel
+import LibBPF
 import SystemSupport
 
 #if canImport(Glibc)

@@ -1,7 +1,8 @@
 // The event wire format, the privilege and kernel-version checks, and the default object lookup.
+import Deploy
 import Foundation
 import Kernel
-import Loader
+import LibBPF
 import TestSupport
 import Testing
 
@@ -73,7 +74,7 @@ import Testing
     }
 
     @Test func kernelsBeforeRawTracepointsAreRefused() {
-        #expect(throws: LoaderError.kernelTooOld(release: "4.14.0-1-amd64")) {
+        #expect(throws: DeployError.kernelTooOld(release: "4.14.0-1-amd64")) {
             try Preflight.check(kernel("4.14.0-1-amd64"))
         }
     }
@@ -92,7 +93,7 @@ import Testing
             FileManager.default.createFile(atPath: full + "/" + name, contents: Data())
         }
         #expect(try DefaultObjects.find(searchPath: [empty, full]) == [full + "/a.bpf.o", full + "/b.bpf.o"])
-        #expect(throws: LoaderError.noDefaultObjects(searched: [empty])) {
+        #expect(throws: DeployError.noDefaultObjects(searched: [empty])) {
             try DefaultObjects.find(searchPath: [empty])
         }
         let path = DefaultObjects.searchPath(

@@ -3,9 +3,9 @@
 import BTF
 import Bundle
 import Catalog
+import Deploy
 import Foundation
 import Kernel
-import Loader
 import TestSupport
 import Testing
 
@@ -69,11 +69,11 @@ struct FakeSystem {
         }
     }
 
-    func choose(_ request: BTFRequest, running: RunningKernel? = nil, bundle: String? = nil) throws(LoaderError)
+    func choose(_ request: BTFRequest, running: RunningKernel? = nil, bundle: String? = nil) throws(DeployError)
         -> BTFChoice
     {
-        let reader = try bundle.map { path throws(LoaderError) in
-            do { return try BundleReader(path: path) } catch { throw .bundle("\(error)") }
+        let reader = try bundle.map { path throws(DeployError) in
+            do throws(BundleError) { return try BundleReader(path: path) } catch { throw .bundle(error) }
         }
         return try BTFSelector(running: running ?? self.running(), catalog: catalog, bundle: reader).choose(request)
     }
@@ -178,14 +178,14 @@ let otherHex = "0badc0de0102030405060708"
         #expect(c.source == .file)
         #expect(c.path == file)
         // One byte is not BTF: refused before anything could use it.
-        #expect(throws: LoaderError.self) { try c.btf.verified() }
+        #expect(throws: DeployError.self) { try c.btf.verified() }
         let good = sys.dir.file("good.btf")
         let btf = tinyBTF().encoded()
         try Data(btf).write(to: URL(fileURLWithPath: good))
         let g = try sys.choose(BTFRequest(btfFile: good))
         let path = try #require(try g.btf.verified().libbpfPath())
         #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == btf, "libbpf gets the file's bytes")
-        #expect(throws: LoaderError.btfFileMissing(path: file + ".nope")) {
+        #expect(throws: DeployError.btfFileMissing(path: file + ".nope")) {
             try sys.choose(BTFRequest(btfFile: file + ".nope"))
         }
     }
@@ -261,7 +261,7 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeOSRelease("ID=debian\nVERSION_ID=12\n")
         try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: otherHex, distro: "ubuntu")
-        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: DeployError.self) { try sys.choose(BTFRequest()) }
     }
 
     @Test func twoBuildsOfOneReleaseWithoutABuildIDAreAmbiguous() throws {
@@ -296,7 +296,7 @@ let otherHex = "0badc0de0102030405060708"
             #expect(error.description.contains("btfgen build"))
         }
         // --force does not turn an unrelated release into a candidate.
-        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(force: true)) }
+        #expect(throws: DeployError.self) { try sys.choose(BTFRequest(force: true)) }
     }
 
     @Test func namedEntriesAreCheckedAgainstTheRunningKernel() throws {
@@ -310,7 +310,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64")).btf.entry == mine)
         #expect(try sys.choose(BTFRequest(kernel: String(runningHex.prefix(10)))).btf.entry == mine)
         #expect(
-            throws: LoaderError.buildIDMismatch(
+            throws: DeployError.buildIDMismatch(
                 entry:
                     "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64, build-id 0badc0de0102…)",
                 entryBuildID: otherHex, running: runningHex, runningRelease: "6.1.0-26-cloud-amd64")
@@ -318,7 +318,7 @@ let otherHex = "0badc0de0102030405060708"
             try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64"))
         }
         #expect(try sys.choose(BTFRequest(kernel: "5.10.0-30-amd64", force: true)).source == .catalogForced)
-        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
+        #expect(throws: DeployError.self) { try sys.choose(BTFRequest(kernel: "4.19.0-1-amd64")) }
     }
 
     @Test func namedEntryWithoutBuildIDsFallsBackToTheRelease() throws {
@@ -330,7 +330,7 @@ let otherHex = "0badc0de0102030405060708"
         #expect(c.source == .catalogRelease)
         #expect(!c.warnings.isEmpty)
         #expect(
-            throws: LoaderError.releaseMismatch(
+            throws: DeployError.releaseMismatch(
                 entry: "catalog entry debian/12/x86_64/5.10.0-30-amd64.btf (release 5.10.0-30-amd64)",
                 runningRelease: "6.1.0-26-cloud-amd64")
         ) {
@@ -343,7 +343,7 @@ let otherHex = "0badc0de0102030405060708"
         defer { sys.dir.remove() }
         try sys.writeNotes(buildID: runningID)
         try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
-        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest()) }
+        #expect(throws: DeployError.self) { try sys.choose(BTFRequest()) }
     }
 
     @Test func bundleKernelWithTheRunningBuildIDIsChosenAndItsBlobReachesLibbpf() throws {
@@ -386,7 +386,7 @@ let otherHex = "0badc0de0102030405060708"
             #expect(entry.hasPrefix("bundle \(bundle) kernel debian/12/x86_64/6.1.0-26-cloud-amd64"))
             #expect(entryID == otherHex)
         }
-        #expect(throws: LoaderError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
+        #expect(throws: DeployError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
         let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
         #expect(forced.source == .bundleForced)
         #expect(try forced.btf.verified().libbpfPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
@@ -401,7 +401,7 @@ let otherHex = "0badc0de0102030405060708"
         var blob = try #require(c.btf.blob)
         blob.digest = String(repeating: "0", count: 64)
         c.btf = .bundle(blob)
-        #expect(throws: LoaderError.self) { try c.btf.verified().libbpfPath() }
+        #expect(throws: DeployError.self) { try c.btf.verified().libbpfPath() }
     }
 
     @Test func aCatalogFileChangedSinceItWasWrittenIsRefusedWithBothDigests() throws {

@@ -8,7 +8,6 @@
 // resolve) instead of a bare errno.
 import CLibBPF
 import FoundationEssentials
-import Synchronization
 import SystemSupport
 
 #if canImport(Glibc)
@@ -48,6 +47,22 @@ public struct RawTracepointProgram: Sendable, Equatable, Encodable {
     public func matches(_ query: String) -> Bool {
         query == name || query == tracepoint || query == section
     }
+
+    /// The programs `queries` pick out of each object's raw_tp programs; no query picks them all.
+    /// What attach loads and what its dry run lists, so both refuse the same requests: an object
+    /// with nothing to attach (when all are asked for), and the first query that picks nothing.
+    public static func pick(
+        _ queries: [String], from objects: [(path: String, programs: [RawTracepointProgram])]
+    ) throws(LoadError) -> [RawTracepointProgram] {
+        if queries.isEmpty, let empty = objects.first(where: { $0.programs.isEmpty }) {
+            throw .noRawTracepoints(path: empty.path)
+        }
+        let all = objects.flatMap(\.programs)
+        if let unknown = queries.first(where: { query in !all.contains { $0.matches(query) } }) {
+            throw .unknownProgram(name: unknown, available: all.map(\.name))
+        }
+        return all.filter { program in queries.isEmpty || queries.contains { program.matches($0) } }
+    }
 }
 
 /// When a trace stops on its own.
@@ -77,89 +92,101 @@ public final class TraceSession {
     private let sink = EventSink()
 
     /// Every raw_tp program in `path`, without loading anything (no privileges needed).
-    public static func rawTracepoints(in path: String) throws(LoaderError) -> [RawTracepointProgram] {
+    public static func rawTracepoints(in path: String) throws(LoadError) -> [RawTracepointProgram] {
         let object = try open(path, btfCustomPath: nil)
         defer { bpf_object__close(object) }
         return programs(of: object, path: path).map(\.1)
     }
 
     /// Open, load and attach. Throws with libbpf's own words on failure; nothing stays attached then.
-    public init(_ request: LoadRequest) throws(LoaderError) {
+    public init(_ request: LoadRequest) throws(LoadError) {
         LibBPFLog.install(verbose: request.verbose)
-        var unmatched = Set(request.programs)
-        var available: [String] = []
-        var chosen: [(OpaquePointer, String, [(OpaquePointer, RawTracepointProgram)])] = []
         do {
-            for path in request.objects {
-                guard FileManager.default.fileExists(atPath: path) else { throw LoaderError.objectMissing(path: path) }
-                let object = try TraceSession.open(path, btfCustomPath: request.btfCustomPath)
-                objects.append(object)
-                let all = TraceSession.programs(of: object, path: path)
-                if all.isEmpty && request.programs.isEmpty { throw LoaderError.noRawTracepoints(path: path) }
-                available += all.map(\.1.name)
-                let picked = all.filter { entry in
-                    request.programs.isEmpty || request.programs.contains { entry.1.matches($0) }
-                }
-                for entry in picked { unmatched = unmatched.filter { !entry.1.matches($0) } }
-                // Only the picked programs are loaded: one the kernel cannot verify must not block the rest.
-                var program: OpaquePointer? = nil
-                while let next = bpf_object__next_program(object, program) {
-                    program = next
-                    let keep = picked.contains { $0.0 == next }
-                    bpf_program__set_autoload(next, keep)
-                }
-                if !picked.isEmpty { chosen.append((object, path, picked)) }
+            let opened = try openAll(request)
+            let picked = try RawTracepointProgram.pick(
+                request.programs, from: opened.map { (path: $0.path, programs: $0.programs.map(\.1)) })
+            for object in opened {
+                let chosen = object.programs.filter { picked.contains($0.1) }
+                guard !chosen.isEmpty else { continue }
+                try load(object.handle, path: object.path, only: chosen.map(\.0))
+                try attach(chosen, path: object.path)
+                try openPerfBuffer(of: object.handle, path: object.path)
             }
-            if let missing = unmatched.sorted().first {
-                throw LoaderError.unknownProgram(name: missing, available: available)
-            }
-            for (object, path, picked) in chosen {
-                LibBPFLog.reset()
-                let rc = bpf_object__load(object)
-                if rc != 0 { throw LoaderError.loadFailed(path: path, errno: -rc, libbpf: LibBPFLog.lines) }
-                for (program, info) in picked {
-                    LibBPFLog.reset()
-                    errno = 0
-                    guard let link = bpf_program__attach_raw_tracepoint(program, info.tracepoint) else {
-                        throw LoaderError.attachFailed(
-                            program: "\(info.section) (\(info.name) in \(path))",
-                            errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
-                    }
-                    links.append(link)
-                    attached.append(info)
-                }
-                let fd = bpf_object__find_map_fd_by_name(object, "events")
-                guard fd >= 0 else { throw LoaderError.noEventsMap(path: path) }
-                LibBPFLog.reset()
-                errno = 0
-                let context = Unmanaged.passUnretained(sink).toOpaque()
-                guard
-                    let buffer = perf_buffer__new(
-                        fd, 64,
-                        { ctx, _, data, size in
-                            guard let ctx, let data else { return }
-                            let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
-                            sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
-                        },
-                        { ctx, _, lost in
-                            guard let ctx else { return }
-                            Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
-                        }, context, nil)
-                else {
-                    throw LoaderError.perfBufferFailed(
-                        path: path, errno: errno == 0 ? EINVAL : errno,
-                        libbpf: LibBPFLog.lines)
-                }
-                buffers.append(buffer)
-            }
-        } catch let error as LoaderError {
-            close()
-            throw error
         } catch {
             close()
-            throw LoaderError.loadFailed(
-                path: request.objects.joined(separator: ", "), errno: EINVAL, libbpf: ["\(error)"])
+            throw error
         }
+    }
+
+    /// An object opened (not loaded yet) and the raw_tp programs in it.
+    private struct OpenedObject {
+        let handle: OpaquePointer
+        let path: String
+        let programs: [(OpaquePointer, RawTracepointProgram)]
+    }
+
+    /// Opens every object (kept in `objects`, so `close()` frees them on failure).
+    private func openAll(_ request: LoadRequest) throws(LoadError) -> [OpenedObject] {
+        var opened: [OpenedObject] = []
+        for path in request.objects {
+            let object = try TraceSession.open(path, btfCustomPath: request.btfCustomPath)
+            objects.append(object)
+            opened.append(
+                OpenedObject(handle: object, path: path, programs: TraceSession.programs(of: object, path: path)))
+        }
+        return opened
+    }
+
+    /// Loads `object` with only `programs` marked for loading: one the kernel cannot verify must
+    /// not block the rest.
+    private func load(_ object: OpaquePointer, path: String, only programs: [OpaquePointer]) throws(LoadError) {
+        var program: OpaquePointer? = nil
+        while let next = bpf_object__next_program(object, program) {
+            program = next
+            bpf_program__set_autoload(next, programs.contains(next))
+        }
+        LibBPFLog.reset()
+        let rc = bpf_object__load(object)
+        if rc != 0 { throw .loadFailed(path: path, errno: -rc, libbpf: LibBPFLog.lines) }
+    }
+
+    private func attach(_ programs: [(OpaquePointer, RawTracepointProgram)], path: String) throws(LoadError) {
+        for (program, info) in programs {
+            LibBPFLog.reset()
+            errno = 0
+            guard let link = bpf_program__attach_raw_tracepoint(program, info.tracepoint) else {
+                throw .attachFailed(
+                    program: "\(info.section) (\(info.name) in \(path))",
+                    errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+            }
+            links.append(link)
+            attached.append(info)
+        }
+    }
+
+    /// A perf buffer on the object's `events` map, delivering into `sink`.
+    private func openPerfBuffer(of object: OpaquePointer, path: String) throws(LoadError) {
+        let fd = bpf_object__find_map_fd_by_name(object, "events")
+        guard fd >= 0 else { throw .noEventsMap(path: path) }
+        LibBPFLog.reset()
+        errno = 0
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        guard
+            let buffer = perf_buffer__new(
+                fd, 64,
+                { ctx, _, data, size in
+                    guard let ctx, let data else { return }
+                    let sink = Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue()
+                    sink.receive(UnsafeRawBufferPointer(start: data, count: Int(size)))
+                },
+                { ctx, _, lost in
+                    guard let ctx else { return }
+                    Unmanaged<EventSink>.fromOpaque(ctx).takeUnretainedValue().lost += lost
+                }, context, nil)
+        else {
+            throw .perfBufferFailed(path: path, errno: errno == 0 ? EINVAL : errno, libbpf: LibBPFLog.lines)
+        }
+        buffers.append(buffer)
     }
 
     deinit { close() }
@@ -167,11 +194,14 @@ public final class TraceSession {
     /// Events lost because the perf buffers overflowed.
     public var lostEvents: UInt64 { sink.lost }
 
+    /// Samples dropped because they were not btfgen events (too short, or of an unknown kind).
+    public var malformedSamples: Int { sink.malformed }
+
     /// Read events and hand each to `onEvent` until `stop` is met or SIGINT/SIGTERM arrives. An
     /// error thrown by `onEvent` ends the run at once: no later event is handed over.
     public func run(
-        until stop: StopCondition, onEvent: (TraceEvent) throws(LoaderError) -> Void
-    ) throws(LoaderError) -> StopReason {
+        until stop: StopCondition, onEvent: (TraceEvent) throws(LoadError) -> Void
+    ) throws(LoadError) -> StopReason {
         StopSignals.install()
         if stop.count == 0 { return .count }
         let deadline = stop.duration.map { monotonicSeconds() + $0 }
@@ -189,11 +219,11 @@ public final class TraceSession {
                 timeout = Int32(min(250, max(0, left * 1000)))
             }
             let n = stopping == nil ? poll(&fds, nfds_t(fds.count), timeout) : 1
-            if n < 0 && errno != EINTR { throw LoaderError.pollFailed(errno: errno) }
+            if n < 0 && errno != EINTR { throw LoadError.pollFailed(errno: errno) }
             if n > 0 {
                 for buffer in buffers {
                     let rc = perf_buffer__consume(buffer)
-                    if rc < 0 && -rc != EINTR { throw LoaderError.pollFailed(errno: -rc) }
+                    if rc < 0 && -rc != EINTR { throw LoadError.pollFailed(errno: -rc) }
                 }
             }
             for event in sink.drain() {
@@ -214,7 +244,7 @@ public final class TraceSession {
         objects.removeAll()
     }
 
-    private static func open(_ path: String, btfCustomPath: String?) throws(LoaderError) -> OpaquePointer {
+    private static func open(_ path: String, btfCustomPath: String?) throws(LoadError) -> OpaquePointer {
         guard FileManager.default.fileExists(atPath: path) else { throw .objectMissing(path: path) }
         LibBPFLog.reset()
         var opts = bpf_object_open_opts()
@@ -277,49 +307,6 @@ enum StopSignals {
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
     }
-}
-
-/// Everything libbpf prints, kept so errors can quote it.
-public enum LibBPFLog {
-    private struct State {
-        var buffer: [String] = []
-        var echo = false
-        var installed = false
-    }
-    private static let state = Mutex(State())
-
-    /// Route libbpf's output here; with `verbose`, also to stderr as it comes.
-    public static func install(verbose: Bool) {
-        let first = state.withLock { s in
-            s.echo = verbose
-            defer { s.installed = true }
-            return !s.installed
-        }
-        guard first else { return }
-        libbpf_set_print { level, format, args in
-            guard let format, let args else { return 0 }
-            var text = [CChar](repeating: 0, count: 2048)
-            _ = vsnprintf(&text, text.count, format, args)
-            let bytes = text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-            let line = String(decoding: bytes, as: UTF8.self).trimming(.newlines)
-            LibBPFLog.append(line, debug: level == LIBBPF_DEBUG)
-            return 0
-        }
-    }
-
-    static func append(_ line: String, debug: Bool) {
-        state.withLock { s in
-            if s.echo { writeStandardError("libbpf: \(line)\n") }
-            if debug || line.isEmpty { return }
-            s.buffer.append(line)
-            if s.buffer.count > 400 { s.buffer.removeFirst(s.buffer.count - 400) }
-        }
-    }
-
-    /// Non-debug lines since the last `reset()`.
-    public static var lines: [String] { state.withLock { $0.buffer } }
-
-    public static func reset() { state.withLock { $0.buffer.removeAll() } }
 }
 
 private func withOptionalCString<T>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {

@@ -8,6 +8,7 @@ import Catalog
 import ELF
 import FoundationEssentials
 import Kernel
+import LibBPF
 import SystemSupport
 
 #if canImport(Glibc)
@@ -60,7 +61,7 @@ public enum ChosenBTF: Sendable, Equatable {
 
     /// Read and check the bytes: a catalog file against its index digest, a bundle blob against
     /// its manifest digest, a `--btf` file by parsing it. Nothing unverified comes back.
-    public func verified() throws(LoaderError) -> VerifiedBTF {
+    public func verified() throws(DeployError) -> VerifiedBTF {
         switch self {
         case .native(let path):
             return VerifiedBTF(chosen: self, rawBTF: try ChosenBTF.read(path))
@@ -80,16 +81,16 @@ public enum ChosenBTF: Sendable, Equatable {
             do {
                 return VerifiedBTF(
                     chosen: self, rawBTF: try Catalog(root: URL(fileURLWithPath: root)).verifiedBytes(of: entry))
-            } catch { throw .catalog("\(error)") }
+            } catch { throw .catalog(error) }
         case .bundle(let blob):
             do { return VerifiedBTF(chosen: self, rawBTF: try BundleReader(path: blob.bundle).blob(blob.digest)) } catch
             {
-                throw .bundle("\(error)")
+                throw .bundle(error)
             }
         }
     }
 
-    private static func read(_ path: String) throws(LoaderError) -> [UInt8] {
+    private static func read(_ path: String) throws(DeployError) -> [UInt8] {
         do { return try readWholeFile(path) } catch {
             if case .missing = error { throw .btfFileMissing(path: path) }
             throw .notBTF(path: path, reason: error.description)
@@ -106,16 +107,16 @@ public struct VerifiedBTF: Sendable {
     /// What to give libbpf as `btf_custom_path`: nil for the kernel's own BTF, which libbpf finds
     /// by itself; otherwise a sealed memory file holding exactly the verified bytes, reached
     /// through /proc/self/fd (nothing on disk, and nobody can swap the file after the check).
-    public func libbpfPath() throws(LoaderError) -> String? {
+    public func libbpfPath() throws(DeployError) -> String? {
         if case .native = chosen { return nil }
         let fd = memoryFile()
         guard fd >= 0 else {
-            throw .bundle("cannot create a memory file for \(chosen.location): \(String(cString: strerror(errno)))")
+            throw .memoryFile(btf: chosen.location, copying: false, errno: errno)
         }
         let failure = writeAll(fd, rawBTF)
         guard failure == 0 else {
             close(fd)
-            throw .bundle("cannot copy \(chosen.location) into a memory file: \(String(cString: strerror(failure)))")
+            throw .memoryFile(btf: chosen.location, copying: true, errno: failure)
         }
         // F_ADD_SEALS: F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE.
         _ = fcntl(fd, 1033, Int32(1 | 2 | 4 | 8))
@@ -148,7 +149,7 @@ public struct VerifiedBTF: Sendable {
     /// objects whose sha256 the bundle lists pass at once; any other object must find every
     /// relocation's target in it, since a target minimization dropped is indistinguishable from
     /// one the kernel lacks.
-    public func checkCoverage(of objects: [String]) throws(LoaderError) {
+    public func checkCoverage(of objects: [String]) throws(DeployError) {
         if case .native = chosen { return }
         let index: BTFIndex
         do { index = try BTFIndex(rawBTF, validate: false) } catch {
@@ -159,14 +160,14 @@ public struct VerifiedBTF: Sendable {
         for path in objects {
             let bytes: [UInt8]
             do { bytes = try readWholeFile(path) } catch {
-                if case .missing = error { throw .objectMissing(path: path) }
-                throw .openFailed(path: path, errno: EIO, libbpf: [error.description])
+                if case .missing = error { throw .object(.objectMissing(path: path)) }
+                throw .object(.openFailed(path: path, errno: EIO, libbpf: [error.description]))
             }
             if listed.contains(bytes.withUnsafeBytes { SHA256.hex($0) }) { continue }
             var resolver = CoreResolver(target: index)
             let missing: [UncoveredRelocation]
             do { missing = try resolver.uncovered(try BPFObject(bytes: bytes)) } catch {
-                throw .openFailed(path: path, errno: EINVAL, libbpf: ["\(error)"])
+                throw .object(.openFailed(path: path, errno: EINVAL, libbpf: ["\(error)"]))
             }
             if let first = missing.first {
                 throw .uncovered(object: path, btf: chosen.location, missing: first.description, count: missing.count)
