@@ -46,10 +46,13 @@ let package = Package(
         .target(name: "Builder", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
         ]),
+        // Kernel BTF cut down to what a set of BPF objects needs, one kernel per core (minimize, bundle).
+        .target(name: "Minimize", dependencies: ["BTF", "Catalog", "Kernel", "SystemSupport"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
             "SystemSupport",
+            "Minimize",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
@@ -62,6 +65,11 @@ let package = Package(
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),
+        // Commands parsed and validated in-process, and the libraries behind them (minimize, build sizing).
+        .testTarget(name: "CommandTests", dependencies: [
+            "TestSupport", "Commands", "Minimize", "Builder", "Catalog", "BTF", "Kernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
     ]
 )

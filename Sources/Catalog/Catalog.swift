@@ -71,17 +71,12 @@ public struct Catalog: Sendable {
         try entries().first { $0.identity.buildID == buildID }
     }
 
-    /// Entries whose release (and, when given, distro and arch) match.
-    public func entries(release: String, distro: String? = nil, arch: String? = nil) throws -> [CatalogEntry] {
-        try entries().filter {
-            $0.identity.release == release && (distro == nil || $0.identity.distro == distro)
-                && (arch == nil || $0.identity.arch == arch)
-        }
-    }
-
     /// Find one entry by release or by build-id (or a unique build-id prefix of ≥ 8 digits).
     public func lookup(_ query: String) throws -> CatalogEntry {
-        let all = try entries()
+        try Catalog.lookup(query, in: try entries(), root: root.path)
+    }
+
+    static func lookup(_ query: String, in all: [CatalogEntry], root: String) throws(CatalogError) -> CatalogEntry {
         let q = query.lowercased()
         var matches = all.filter { $0.identity.release == query || $0.identity.buildID?.hex == q }
         if matches.isEmpty, q.count >= 8, q.allSatisfy(\.isHexDigit) {
@@ -90,9 +85,9 @@ public struct Catalog: Sendable {
         switch matches.count {
         case 0:
             if !q.isEmpty, q.count < 8, q.allSatisfy(\.isHexDigit) {
-                throw CatalogError.shortBuildIDPrefix(query: query, root: root.path)
+                throw CatalogError.shortBuildIDPrefix(query: query, root: root)
             }
-            throw CatalogError.notFound(query: query, root: root.path)
+            throw CatalogError.notFound(query: query, root: root)
         case 1: return matches[0]
         default:
             throw CatalogError.ambiguous(
@@ -148,15 +143,27 @@ public struct Catalog: Sendable {
         }
     }
 
-    /// Remove entries (and their files) under the lock.
-    public func remove(_ doomed: [CatalogEntry]) throws {
+    /// Remove the entries that `queries` name (each a release or a build-id, as `lookup` takes
+    /// them) and their BTF files, in one journaled write under the lock: all of them or, when a
+    /// query matches nothing or more than one entry, none. Returns the removed entries.
+    public func remove(_ queries: [String]) throws -> [CatalogEntry] {
+        // Refused before anything is created or locked when a query cannot be answered now.
+        let current = try entries()
+        for query in queries { _ = try Catalog.lookup(query, in: current, root: root.path) }
         try prepare()
-        try withLock {
+        return try withLock {
             try recoverInterruptedWrites()
+            // Looked up under the lock: a build that replaced an entry meanwhile is not undone.
             var index = try index()
+            var doomed: [CatalogEntry] = []
+            for query in queries {
+                let entry = try Catalog.lookup(query, in: index.entries, root: root.path)
+                if !doomed.contains(where: { $0.path == entry.path }) { doomed.append(entry) }
+            }
             let paths = Set(doomed.map(\.path))
             index.entries.removeAll { paths.contains($0.path) }
             try commit(index, removing: paths.sorted())
+            return doomed
         }
     }
 
