@@ -122,9 +122,7 @@ public struct KernelBTFBuilder: Sendable {
         var catalogReady = false
         func prepareCatalog() throws(BuildError) {
             guard !catalogReady else { return }
-            do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
-                throw .catalog(.ioFailure(path: catalog.root.path, operation: "preparing", errno: EIO))
-            }
+            do { try catalog.prepare() } catch { throw Self.catalogFailure(error, path: catalog.root.path, operation: "preparing") }
             catalogReady = true
         }
         if opened.needsScratch { try prepareCatalog() }
@@ -223,10 +221,9 @@ public struct KernelBTFBuilder: Sendable {
         let outcome: Catalog.InsertOutcome
         do {
             outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
-        } catch let e as CatalogError {
-            if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
-            throw .catalog(e)
-        } catch { throw .catalog(.ioFailure(path: catalog.root.path, operation: "storing into", errno: EIO)) }
+        } catch {
+            throw Self.catalogFailure(error, path: catalog.root.path, operation: "storing into", root: catalog.root.path)
+        }
         let seconds = Date().timeIntervalSince(started)
         switch outcome {
         case .added(let e):
@@ -263,10 +260,9 @@ public struct KernelBTFBuilder: Sendable {
     }
 
     func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String) throws(BuildError) {
-        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: path)) } catch let e as CatalogError {
-            if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
-            throw .catalog(e)
-        } catch { throw .catalog(.ioFailure(path: path, operation: "writing", errno: EIO)) }
+        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: path)) } catch {
+            throw Self.catalogFailure(error, path: path, operation: "writing", root: catalog.root.path)
+        }
     }
 
     /// libbpf must parse it; the type count must be sane; task_struct must be there with pid and comm.
@@ -329,6 +325,29 @@ public struct KernelBTFBuilder: Sendable {
         return NativeComparison(
             nativeTypes: native.typeCount, generatedTypes: generated.typeCount,
             taskStructSize: ours.size, taskStructMembers: ours.members.count)
+    }
+
+    /// A catalog operation's failure as a build error, with the errno that really failed: a
+    /// permission problem is named as one, never as an I/O error. `root`, when given, makes a
+    /// full disk the build's `noSpace` for the catalog.
+    static func catalogFailure(_ error: any Error, path: String, operation: String, root: String? = nil) -> BuildError {
+        var failure: CatalogError
+        switch error {
+        case let e as CatalogError: failure = e
+        case let e as FileSystemError: failure = .unwritable(root: root ?? path, e)
+        default:
+            if let code = posixCode(of: error) {
+                let e = FileSystemError(errno: code, path: path, operation: operation)
+                switch e {
+                case .failed: failure = .ioFailure(path: path, operation: operation, errno: code)
+                default: failure = .unwritable(root: root ?? path, e)
+                }
+            } else {
+                failure = .failed(path: path, operation: operation, reason: describe(error))
+            }
+        }
+        if let root, case .noSpace = failure { return .noSpace(path: root) }
+        return .catalog(failure)
     }
 
     static func renamed(_ e: KernelImageError, to name: String) -> KernelImageError {

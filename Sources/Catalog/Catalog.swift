@@ -48,9 +48,17 @@ public struct Catalog: Sendable {
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
-        guard let data = FileManager.default.contents(atPath: indexURL.path) else { return CatalogIndex() }
+        let bytes: [UInt8]
+        do { bytes = try readWholeFile(indexURL.path) } catch {
+            switch error {
+            case .missing: return CatalogIndex()
+            case .unreadable(_, let code): throw CatalogError.reading(code, path: indexURL.path)
+            case .isDirectory, .notAFile:
+                throw CatalogError.unreadableIndex(path: indexURL.path, reason: "not a regular file")
+            }
+        }
         do {
-            let index = try JSONDecoder().decode(CatalogIndex.self, from: data)
+            let index = try JSONDecoder().decode(CatalogIndex.self, from: Data(bytes))
             guard index.format == CatalogIndex.currentFormat else {
                 throw CatalogError.unreadableIndex(
                     path: indexURL.path,
@@ -235,7 +243,7 @@ public struct Catalog: Sendable {
         let indexTemp = scratchURL.appendingPathComponent(intent.index)
         if FileManager.default.fileExists(atPath: indexTemp.path) {
             guard rename(indexTemp.path, indexURL.path) == 0 else {
-                throw CatalogError.ioFailure(path: indexURL.path, operation: "renaming into", errno: errno)
+                throw CatalogError.writing(errno, path: indexURL.path, operation: "renaming into", root: root.path)
             }
             fsyncDirectory(root.path)
         }
@@ -417,12 +425,12 @@ public struct Catalog: Sendable {
     }
 
     private func placeFile(_ file: URL, at destination: URL) throws {
-        try FileManager.default.createDirectory(
-            at: destination.deletingLastPathComponent(),
-            withIntermediateDirectories: true)
+        do { try makeDirectories(destination.deletingLastPathComponent().path) } catch {
+            throw CatalogError.unwritable(root: root.path, error)
+        }
         try fsyncPath(file.path)
         guard rename(file.path, destination.path) == 0 else {
-            throw CatalogError.ioFailure(path: destination.path, operation: "renaming into", errno: errno)
+            throw CatalogError.writing(errno, path: destination.path, operation: "renaming into", root: root.path)
         }
         fsyncDirectory(destination.deletingLastPathComponent().path)
     }
