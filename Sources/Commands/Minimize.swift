@@ -59,8 +59,6 @@ extension BTFGen {
             for o in parsed where o.object.coreRelocations.isEmpty {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the output")
             }
-            // Before any work: a file, a read-only or a foreign directory is named as such.
-            try reporting { try prepareOutput(self.output, option: "-o") }
             let jobs: [MinimizeJob]
             if btfFiles.isEmpty {
                 let catalog = catalogOptions.resolved
@@ -74,6 +72,10 @@ extension BTFGen {
             } else {
                 jobs = try reporting { try MinimizeJob.forFiles(btfFiles, outputRoot: output) }
             }
+            // A catalog file changed since btfgen wrote it is refused before anything is written.
+            try reporting { try KernelMinimizer.verify(jobs) }
+            // Before any work: a file, a read-only or a foreign directory is named as such.
+            try reporting { try prepareOutput(self.output, option: "-o") }
             let compat = self.compat
             let results = try reporting {
                 do { return try KernelMinimizer.run(jobs, objects: parsed.map(\.object), compat: compat) } catch {

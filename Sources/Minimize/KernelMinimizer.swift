@@ -131,6 +131,14 @@ public enum KernelMinimizer {
         try jobs.concurrentMap { try run($0, objects: objects, compat: compat) }
     }
 
+    /// Check every catalog input against its index digest, on all cores (each file is hashed
+    /// once per process, so `run` does not hash it again).
+    public static func verify(_ jobs: [MinimizeJob]) throws {
+        _ = try jobs.concurrentMap { job in
+            if let (entry, catalog) = job.entry { try catalog.verify(entry) }
+        }
+    }
+
     /// Catalog entries, on all cores, in memory. Each entry's file is checked against its index
     /// digest first: a changed file is refused.
     public static func minimize(

@@ -23,7 +23,8 @@ import Testing
                 release: "6.1.\(i)-test", arch: "x86_64", buildID: BuildID(hex: String(repeating: "\(i)", count: 40)),
                 distro: "debian", distroVersion: "12")
             let entry = CatalogEntry(
-                identity: identity, path: "", sha256: "", size: bytes.count, typeCount: 0, build: nil,
+                identity: identity, path: "", sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count,
+                typeCount: 0, build: nil,
                 source: kernel.label, builtAt: "2026-11-23T00:00:00Z")
             guard case .added(let added) = try catalog.insert(btfFile: staged, entry: entry, force: false) else {
                 Issue.record("catalog insert did not add \(kernel)")
