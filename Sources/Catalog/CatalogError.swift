@@ -94,7 +94,8 @@ extension CatalogError {
 
     /// The errno `code` met while reading the catalog file `path`.
     static func reading(_ code: Int32, path: String) -> CatalogError {
-        code == EACCES || code == EPERM ? .readDenied(path: path) : .ioFailure(path: path, operation: "reading", errno: code)
+        if code == EACCES || code == EPERM { return .readDenied(path: path) }
+        return .ioFailure(path: path, operation: "reading", errno: code)
     }
 }
 

@@ -101,7 +101,8 @@ extension BTFGen.CatalogCommand {
             let queries = self.queries
             let removed = try reporting { try catalog.remove(queries) }
             for e in removed {
-                print("removed \(e.identity.release) \(e.identity.buildID?.hex ?? "(no build-id)") \(catalog.url(of: e).path)")
+                let id = e.identity.buildID?.hex ?? "(no build-id)"
+                print("removed \(e.identity.release) \(id) \(catalog.url(of: e).path)")
             }
         }
     }

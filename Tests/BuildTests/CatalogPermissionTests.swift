@@ -56,7 +56,8 @@ struct CatalogPermissionTests {
         try chown(catalog + "/permos", nobody: false)
         let tree = dir.file("tree")
         try FileManager.default.createDirectory(atPath: tree + "/permos/2/x86_64", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: catalog + "/" + entryPath, toPath: tree + "/permos/2/x86_64/5.4.0-9.btf")
+        try FileManager.default.copyItem(
+            atPath: catalog + "/" + entryPath, toPath: tree + "/permos/2/x86_64/5.4.0-9.btf")
         try #require(try runProcess("chmod", ["-R", "a+rX", tree]).status == 0)
         let r = try btfgenAsNobody(["catalog", "import", tree, "--catalog", catalog])
         #expect(r.status == 1)
@@ -72,7 +73,8 @@ struct CatalogPermissionTests {
             let r = try btfgenAsNobody(arguments + ["--catalog", catalog])
             #expect(r.status == 1, "\(arguments): \(r.stdout)")
             #expect(
-                r.stderr.contains("no read permission on catalog file \(catalog)/index.json"), "\(arguments): \(r.stderr)")
+                r.stderr.contains("no read permission on catalog file \(catalog)/index.json"),
+                "\(arguments): \(r.stderr)")
             #expect(!r.stdout.contains("empty") && !r.stderr.contains("no kernels"), "\(arguments): \(r.stdout)")
         }
     }

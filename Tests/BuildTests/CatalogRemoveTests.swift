@@ -51,7 +51,9 @@ import Testing
         let ambiguous = try btfgen(["catalog", "remove", "--catalog", catalog, "5.4.0-1-rm"])
         #expect(ambiguous.status == 1)
         #expect(ambiguous.stderrLines.count == 1, "\(ambiguous.stderr)")
-        #expect(ambiguous.stderr.contains("matches 2 entries") && ambiguous.stderr.contains("build-id"), "\(ambiguous.stderr)")
+        #expect(
+            ambiguous.stderr.contains("matches 2 entries") && ambiguous.stderr.contains("build-id"),
+            "\(ambiguous.stderr)")
         // One good query beside a bad one: all or nothing.
         let mixed = try btfgen(["catalog", "remove", "--catalog", catalog, "5.4.0-2-rm", "no-such-release"])
         #expect(mixed.status == 1)
@@ -81,7 +83,8 @@ import Testing
         let tmp = catalog + "/.tmp/"
         let index = "\(dead)-bbbbbbbb-index.json", intent = "\(dead)-cccccccc-intent.json"
         try FileManager.default.copyItem(atPath: ahead + "/index.json", toPath: tmp + index)
-        try Data("{\"index\":\"\(index)\",\"remove\":[\"\(k2Path)\"]}".utf8).write(to: URL(fileURLWithPath: tmp + intent))
+        try Data("{\"index\":\"\(index)\",\"remove\":[\"\(k2Path)\"]}".utf8).write(
+            to: URL(fileURLWithPath: tmp + intent))
         switch step {
         case "index renamed":
             try FileManager.default.removeItem(atPath: catalog + "/index.json")

@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test func memAvailableIsReadFromMeminfo() throws {
-        let text = "MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:   12000000 kB\nBuffers: 1 kB\n"
+        let text =
+            "MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:   12000000 kB\nBuffers: 1 kB\n"
         #expect(BuildConcurrency.memAvailable(meminfo: text) == 12_000_000 * 1024)
         #expect(BuildConcurrency.memAvailable(meminfo: "MemTotal: 1 kB\n") == nil)
         // This machine's own /proc/meminfo: present on Linux, and no more than its memory.

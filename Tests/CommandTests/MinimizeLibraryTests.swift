@@ -17,7 +17,8 @@ private func objects() throws -> [BPFObjectFile] {
     return try names.map { try BPFObjectFile(path: dir + "/" + $0) }
 }
 
-@Suite(.enabled(if: FileManager.default.isReadableFile(atPath: hostBTF), "the host kernel has no /sys/kernel/btf/vmlinux"))
+@Suite(
+    .enabled(if: FileManager.default.isReadableFile(atPath: hostBTF), "the host kernel has no /sys/kernel/btf/vmlinux"))
 struct MinimizeLibraryTests {
     @Test func aKernelIsMinimizedToTheEnginesBytesFromSysfsAndFromAFile() throws {
         let objects = try objects().map(\.object)
@@ -71,11 +72,15 @@ struct MinimizeLibraryTests {
         let task = btf.types[index]
         guard case .structure(let composite) = task.kind else { return }
         // Its record: name offset, then info with kind STRUCT (4) and vlen = its member count.
-        let u32 = { (at: Int) in UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
+        let u32 = { (at: Int) in
+            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
         let headerLength = Int(u32(4)), typeStart = headerLength + Int(u32(8)), typeEnd = typeStart + Int(u32(12))
         let info = UInt32(4) << 24 | UInt32(composite.members.count)
         let record = try #require(
-            stride(from: typeStart, to: typeEnd - 8, by: 4).first { u32($0) == task.nameOffset && u32($0 + 4) & 0x1f00_ffff == info })
+            stride(from: typeStart, to: typeEnd - 8, by: 4).first {
+                u32($0) == task.nameOffset && u32($0 + 4) & 0x1f00_ffff == info
+            })
         // The first member's name offset, far past the string section.
         for (i, b) in [UInt8(0xf0), 0xff, 0xff, 0x7f].enumerated() { bytes[record + 12 + i] = b }
         let scratch = try ScratchDirectory("btfgen-minlib")
