@@ -43,7 +43,7 @@ public struct Catalog: Sendable {
     // MARK: Reading
 
     /// The index; an absent index is an empty catalog.
-    public func index() throws -> CatalogIndex {
+    public func index() throws(CatalogError) -> CatalogIndex {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
@@ -68,19 +68,19 @@ public struct Catalog: Sendable {
         } catch let error as CatalogError {
             throw error
         } catch {
-            throw CatalogError.unreadableIndex(path: indexURL.path, reason: "\(error)")
+            throw .unreadableIndex(path: indexURL.path, reason: "\(error)")
         }
     }
 
-    public func entries() throws -> [CatalogEntry] { try index().entries }
+    public func entries() throws(CatalogError) -> [CatalogEntry] { try index().entries }
 
     /// The entry with exactly this build-id.
-    public func entry(buildID: BuildID) throws -> CatalogEntry? {
+    public func entry(buildID: BuildID) throws(CatalogError) -> CatalogEntry? {
         try entries().first { $0.identity.buildID == buildID }
     }
 
     /// Find one entry by release or by build-id (or a unique build-id prefix of ≥ 8 digits).
-    public func lookup(_ query: String) throws -> CatalogEntry {
+    public func lookup(_ query: String) throws(CatalogError) -> CatalogEntry {
         try Catalog.lookup(query, in: try entries(), root: root.path)
     }
 
@@ -310,7 +310,7 @@ public struct Catalog: Sendable {
     /// Create the root and scratch directories, prove that files can be created in scratch, and
     /// drop scratch files left by dead processes. Builds call this before running any tool, so a
     /// catalog that cannot be written is reported as such and never as the tool's failure.
-    public func prepare() throws {
+    public func prepare() throws(CatalogError) {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
