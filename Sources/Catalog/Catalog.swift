@@ -251,9 +251,21 @@ public struct Catalog: Sendable {
             let named = Set(try self.index().entries.map(\.path))
             for path in intent.remove where !named.contains(path) {
                 try? FileManager.default.removeItem(at: root.appendingPathComponent(path))
+                removeEmptyDirectories(above: path)
             }
         }
         unlink(intentURL.path)
+    }
+
+    /// Drop the directories of a removed file that it leaves empty (`<distro>/<version>/<arch>`),
+    /// up to the root. Under the lock no writer is placing a file there; rmdir keeps any that is
+    /// not empty.
+    private func removeEmptyDirectories(above path: String) {
+        var components = path.split(separator: "/").dropLast()
+        while !components.isEmpty {
+            guard rmdir(root.appendingPathComponent(components.joined(separator: "/")).path) == 0 else { return }
+            components = components.dropLast()
+        }
     }
 
     /// Finish the writes of writers that died after their commit point, then drop the scratch

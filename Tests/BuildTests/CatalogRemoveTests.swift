@@ -41,6 +41,18 @@ import Testing
         #expect(again.stderr.contains("no catalog entry matches '5.4.0-1-rm'"), "\(again.stderr)")
     }
 
+    @Test func removingEveryKernelLeavesAnEmptyCatalogAndNoEmptyDirectories() throws {
+        let (dir, catalog, _) = try setup()
+        defer { dir.remove() }
+        let r = try btfgen(["catalog", "remove", "--catalog", catalog, "5.4.0-1-rm", "5.4.0-2-rm", "5.4.0-3-rm"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try indexEntries(catalog).isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: catalog).filter { !$0.hasPrefix(".") }
+        #expect(left == ["index.json"], "\(left)")
+        let list = try btfgen(["list", "--catalog", catalog])
+        #expect(list.status == 0 && list.stdout.contains("is empty"), "\(list.stdout)")
+    }
+
     @Test func anAmbiguousOrUnknownQueryRemovesNothing() throws {
         let (dir, catalog, _) = try setup()
         defer { dir.remove() }
