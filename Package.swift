@@ -54,10 +54,12 @@ let package = Package(
         .target(name: "Deploy", dependencies: [
             "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "SystemSupport",
         ]),
+        // Kernel BTF cut down to what a set of BPF objects needs, one kernel per core (minimize, bundle).
+        .target(name: "Minimize", dependencies: ["BTF", "Catalog", "Kernel", "SystemSupport"]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Deploy", "Builder", "BTF",
-            "Bundle", "SystemSupport",
+            "Bundle", "Minimize", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
@@ -74,6 +76,11 @@ let package = Package(
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "LibBPF", "Catalog", "Kernel", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: [
             "TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "Deploy", "CLibBPF",
+        ]),
+        // Commands parsed and validated in-process, and the libraries behind them (minimize, build sizing).
+        .testTarget(name: "CommandTests", dependencies: [
+            "TestSupport", "Commands", "Minimize", "Builder", "Catalog", "BTF", "Kernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ]
 )

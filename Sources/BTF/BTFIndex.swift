@@ -13,6 +13,8 @@ import Musl
 /// Types already decoded from an index: CO-RE asks for the same few structs again and again.
 final class DecodedTypes: Sendable {
     private let entries = Mutex<[UInt32: BTFType]>([:])
+    /// The first record that failed to decode (an unvalidated index checks records only then).
+    let failure = Mutex<BTFError?>(nil)
 
     func get(_ id: UInt32) -> BTFType? { entries.withLock { $0[id] } }
     func put(_ id: UInt32, _ type: BTFType) { entries.withLock { $0[id] = type } }
@@ -190,11 +192,24 @@ public struct BTFIndex: TypeTable, Sendable {
             var decoder = TypeDecoder(
                 reader: ByteReader(bytes: raw, littleEndian: byteOrder == .little),
                 start: Int(headerLength), end: typeEnd, stringSize: UInt32(strings.count))
-            return try? decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0
+            do { return try decoder.decode(id: UInt32(i), at: Int(offsets[i - 1])).0 } catch {
+                // Callers see nil (no such type); what was wrong, with the type id and byte
+                // offset, waits in `decodingFailure` for the caller to report.
+                let failure =
+                    error as? BTFError
+                    ?? .internalError("type \(i) at byte offset \(offsets[i - 1]): \(error)")
+                cache.failure.withLock { if $0 == nil { $0 = failure } }
+                return nil
+            }
         }
         if let decoded { cache.put(id.rawValue, decoded) }
         return decoded
     }
+
+    /// The first type record that failed to decode, with its type id and byte offset. An index
+    /// built without `validate` checks a record only when `type(_:)` decodes it, and reports a
+    /// damaged one as absent: callers that got nil from `type(_:)` ask here why.
+    public var decodingFailure: BTFError? { cache.failure.withLock { $0 } }
 
     /// Name offset and kind number of type `index + 1`, read from its record (checked when indexing).
     @inline(__always)
@@ -229,11 +244,6 @@ public struct BTFIndex: TypeTable, Sendable {
     public func prefilteredTypes(for wanted: NamePrefilter) -> (ids: [UInt32], names: [UInt32], kinds: [UInt8])? {
         guard let prefilter, prefilter.covers(wanted) else { return nil }
         return prefiltered
-    }
-
-    /// Decode every type (what `BTF(decoding:)` returns).
-    public func decoded() throws -> BTF {
-        try withExtendedLifetime(data) { try BTF(decoding: data.bytes) }
     }
 }
 

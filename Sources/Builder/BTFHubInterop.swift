@@ -35,8 +35,7 @@ public enum BTFHubInterop {
     /// Symlinks are never followed; unsafe archive members, BTF that libbpf cannot parse and files
     /// outside the layout are refused one by one, and the rest still imported.
     public static func importTree(
-        _ tree: String, into catalog: Catalog, force: Bool,
-        btfgenVersion: String
+        _ tree: String, into catalog: Catalog, force: Bool
     ) throws -> ImportReport {
         var st = stat()
         guard stat(tree, &st) == 0 else {
@@ -140,7 +139,8 @@ public enum BTFHubInterop {
             }
             bytes = [UInt8](data)
         }
-        // BTFHub's files are small ELFs holding only .BTF (seed 004's objcopy output); the catalog keeps raw BTF.
+        // BTFHub's files are small ELFs holding only .BTF (what `llvm-objcopy --only-section=.BTF`
+        // leaves of a `pahole -J` vmlinux); the catalog keeps raw BTF.
         do {
             bytes = try bytes.withUnsafeBytes { raw in
                 guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
@@ -152,7 +152,7 @@ public enum BTFHubInterop {
             throw ImportRefusal(path: relative, reason: "a damaged ELF (\(error))")
         }
         let scratch = catalog.scratchFile("import.btf")
-        do { try writeFileDurably(Data(bytes), to: scratch) } catch { throw error }
+        try writeFileDurably(Data(bytes), to: scratch)
         let btf: LibBPFBTF
         do { btf = try LibBPFBTF(path: scratch.path) } catch {
             unlink(scratch.path)

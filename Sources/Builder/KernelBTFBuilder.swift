@@ -111,43 +111,122 @@ public struct KernelBTFBuilder: Sendable {
     /// Build one input. `progress` is called as each stage starts.
     public func build(_ input: String, progress: (BuildStage) -> Void = { _ in }) throws(BuildError) -> BuildResult {
         let started = Date()
-        var scratchFiles: [String] = []
-        defer { for f in scratchFiles { unlink(f) } }
+        var work = Work(input: input)
+        defer { for f in work.scratchFiles { unlink(f) } }
 
         progress(.unpacking)
-        // The input is looked at before the catalog is touched: a bad one leaves no trace, not
-        // even a new catalog directory, and a vmlinux already catalogued needs no write access.
-        let opened: OpenedInput
-        do { opened = try Ingest.open(path: input) } catch { throw .ingest(error) }
-        var catalogReady = false
-        func prepareCatalog() throws(BuildError) {
-            guard !catalogReady else { return }
-            do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
-                throw .catalog(.ioFailure(path: catalog.root.path, operation: "preparing", errno: EIO))
-            }
-            catalogReady = true
-        }
-        if opened.needsScratch { try prepareCatalog() }
-        let prepared: PreparedInput
-        do { prepared = try Ingest.prepare(opened, scratchDirectory: catalog.scratchURL) } catch {
-            if case .noSpace = error { throw .noSpace(path: catalog.root.path) }
-            throw .ingest(error)
-        }
-        if prepared.isPrivate { scratchFiles.append(prepared.vmlinux) }
-
+        let prepared = try unpack(&work)
         progress(.identifying)
-        let info: KernelImageInfo
-        do {
-            let mapped = try MappedFile(path: prepared.vmlinux)
-            info = try KernelImageInfo.read(mapped)
-        } catch let e as KernelImageError {
-            throw .image(
-                Self.renamed(
-                    e, to: prepared.isPrivate ? "\(input) (\(prepared.package?.member ?? "unpacked vmlinux"))" : input))
-        } catch let e as FileAccessError {
-            throw .ingest(.file(e))
-        } catch {
-            throw .invalidBTF(input: input, reason: "\(error)")
+        let (info, identity) = try identify(prepared, &work)
+        if !options.force, let existing = try catalogued(info.buildID, &work) {
+            return BuildResult(
+                input: input, outcome: .unchanged, entry: existing, native: nil,
+                seconds: Date().timeIntervalSince(started))
+        }
+        progress(.encoding)
+        let flags = tools.paholeFlags(parallel: options.parallel)
+        let rawBTF = try encode(prepared, flags: flags, &work)
+        progress(.validating)
+        let generated = try validate(rawBTF, input: input)
+        var native: NativeComparison? = nil
+        if info.nativeBTFBytes != nil {
+            native = try compareWithNative(
+                vmlinux: prepared.vmlinux, generated: generated, input: input,
+                scratch: &work.scratchFiles)
+        }
+        progress(.storing)
+        let entry = try store(rawBTF, identity: identity, typeCount: generated.typeCount, flags: flags, started, &work)
+        let seconds = Date().timeIntervalSince(started)
+        switch entry {
+        case .added(let e):
+            return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
+        case .replaced(let e):
+            return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
+        case .unchanged(let e):
+            return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
+        }
+    }
+
+    /// One build in progress: its input, the scratch files to drop at the end, and whether the
+    /// catalog's scratch space has been prepared yet.
+    struct Work {
+        let input: String
+        var scratchFiles: [String] = []
+        var catalogReady = false
+    }
+
+    /// The steps of `build`, each with what its failure means to the user (`failure(_:during:)`).
+    enum Step {
+        case opening, preparingCatalog, unpacking
+        /// Reading the kernel image; `name` is how the user knows it (the package member, if unpacked).
+        case identifying(name: String)
+        case checkingCatalog, encoding, readingBack(path: String), storing
+    }
+
+    /// Every failure of a step as the build error the user reads: the input's own problems
+    /// (ingest, image), the tools', and the catalog's with the errno that really failed.
+    func failure(_ error: any Error, during step: Step, input: String) -> BuildError {
+        if let e = error as? BuildError { return e }
+        let root = catalog.root.path
+        switch step {
+        case .opening, .unpacking:
+            if let e = error as? IngestError {
+                if case .unpacking = step, case .noSpace = e { return .noSpace(path: root) }
+                return .ingest(e)
+            }
+        case .identifying(let name):
+            if let e = error as? KernelImageError { return .image(Self.renamed(e, to: name)) }
+            if let e = error as? FileAccessError { return .ingest(.file(e)) }
+            return .invalidBTF(input: input, reason: "\(error)")
+        case .preparingCatalog:
+            return Self.catalogFailure(error, path: root, operation: "preparing")
+        case .checkingCatalog:
+            if let e = error as? CatalogError { return .catalog(e) }
+            return .catalog(.unreadableIndex(path: catalog.indexURL.path, reason: "\(error)"))
+        case .encoding:
+            if Self.diskFull(at: catalog.scratchURL.path) { return .noSpace(path: root) }
+            if let e = error as? ToolError { return .tool(e) }
+            return .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
+        case .readingBack(let path):
+            return .invalidBTF(input: input, reason: "cannot read back \(path): \(describe(error))")
+        case .storing:
+            return Self.catalogFailure(error, path: root, operation: "storing into", root: root)
+        }
+        return .invalidBTF(input: input, reason: "\(error)")
+    }
+
+    /// Run one step, its failure mapped by `failure(_:during:)`.
+    func step<T>(_ step: Step, _ work: Work, _ body: () throws -> T) throws(BuildError) -> T {
+        do { return try body() } catch { throw failure(error, during: step, input: work.input) }
+    }
+
+    /// The catalog's scratch space, created once per build.
+    func prepareCatalog(_ work: inout Work) throws(BuildError) {
+        guard !work.catalogReady else { return }
+        try step(.preparingCatalog, work) { try catalog.prepare() }
+        work.catalogReady = true
+    }
+
+    /// The input opened, and unpacked into scratch when it is packaged or compressed. The input
+    /// is looked at before the catalog is touched: a bad one leaves no trace, not even a new
+    /// catalog directory, and a vmlinux already catalogued needs no write access.
+    func unpack(_ work: inout Work) throws(BuildError) -> PreparedInput {
+        let input = work.input
+        let opened = try step(.opening, work) { try Ingest.open(path: input) }
+        if opened.needsScratch { try prepareCatalog(&work) }
+        let prepared = try step(.unpacking, work) { try Ingest.prepare(opened, scratchDirectory: catalog.scratchURL) }
+        if prepared.isPrivate { work.scratchFiles.append(prepared.vmlinux) }
+        return prepared
+    }
+
+    /// What the image says about itself (banner, build-id, arch), and the identity it is filed under.
+    func identify(_ prepared: PreparedInput, _ work: inout Work) throws(BuildError) -> (
+        KernelImageInfo, KernelIdentity
+    ) {
+        let name =
+            prepared.isPrivate ? "\(work.input) (\(prepared.package?.member ?? "unpacked vmlinux"))" : work.input
+        let info = try step(.identifying(name: name), work) {
+            try KernelImageInfo.read(try MappedFile(path: prepared.vmlinux))
         }
         let release = info.release!
         let banner = info.banner.map(Banner.init)
@@ -161,53 +240,39 @@ public struct KernelBTFBuilder: Sendable {
             distro: options.distro ?? inferred.0,
             distroVersion: options.distroVersion ?? inferred.1,
             compiler: info.compiler, banner: info.banner)
-        if !options.force, let id = info.buildID {
-            let existing: CatalogEntry?
-            do { existing = try catalog.entry(buildID: id) } catch let e as CatalogError { throw .catalog(e) } catch {
-                throw .catalog(.unreadableIndex(path: catalog.indexURL.path, reason: "\(error)"))
-            }
-            if let existing {
-                return BuildResult(
-                    input: input, outcome: .unchanged, entry: existing, native: nil,
-                    seconds: Date().timeIntervalSince(started))
-            }
-        }
+        return (info, identity)
+    }
 
-        progress(.encoding)
-        // pahole writes into scratch: a catalog it cannot write is reported here, not as pahole's failure.
-        try prepareCatalog()
-        let flags = tools.paholeFlags(parallel: options.parallel)
+    /// The catalog's entry with this build-id, if there is one.
+    func catalogued(_ buildID: BuildID?, _ work: inout Work) throws(BuildError) -> CatalogEntry? {
+        guard let buildID else { return nil }
+        return try step(.checkingCatalog, work) { try catalog.entry(buildID: buildID) }
+    }
+
+    /// pahole (and for the objcopy method llvm-objcopy and strip) run into scratch; returns the
+    /// raw BTF's scratch path. A catalog pahole cannot write into is reported first, not as
+    /// pahole's failure.
+    func encode(_ prepared: PreparedInput, flags: [String], _ work: inout Work) throws(BuildError) -> String {
+        try prepareCatalog(&work)
         let encoded = catalog.scratchFile("encoded").path
         let rawBTF = catalog.scratchFile("raw.btf").path
-        scratchFiles += [encoded, rawBTF]
-        do {
+        work.scratchFiles += [encoded, rawBTF]
+        try step(.encoding, work) {
             try BTFPipeline(tools: tools).encode(
                 vmlinux: prepared.vmlinux, method: method, flags: flags,
                 output: encoded, scratch: catalog.scratchFile("vmlinux-copy").path,
                 vmlinuxIsPrivate: prepared.isPrivate)
-        } catch let e as ToolError {
-            if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
-            throw .tool(e)
-        } catch {
-            if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
-            throw .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
         }
-        try extractRawBTF(from: encoded, to: rawBTF, input: input)
+        try extractRawBTF(from: encoded, to: rawBTF, input: work.input)
+        return rawBTF
+    }
 
-        progress(.validating)
-        let generated = try validate(rawBTF, input: input)
-        var native: NativeComparison? = nil
-        if info.nativeBTFBytes != nil {
-            native = try compareWithNative(
-                vmlinux: prepared.vmlinux, generated: generated, input: input,
-                scratch: &scratchFiles)
-        }
-
-        progress(.storing)
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: rawBTF)) } catch {
-            throw .invalidBTF(input: input, reason: "cannot read back \(rawBTF): \(describe(error))")
-        }
+    /// The validated raw BTF inserted into the catalog with its build record.
+    func store(
+        _ rawBTF: String, identity: KernelIdentity, typeCount: Int, flags: [String], _ started: Date,
+        _ work: inout Work
+    ) throws(BuildError) -> Catalog.InsertOutcome {
+        let data = try step(.readingBack(path: rawBTF), work) { try Data(contentsOf: URL(fileURLWithPath: rawBTF)) }
         let digest = data.withUnsafeBytes { SHA256.hex($0) }
         chmod(rawBTF, 0o644)
         let record = BuildRecord(
@@ -217,24 +282,11 @@ public struct KernelBTFBuilder: Sendable {
             paholeFlags: flags, btfgen: options.btfgenVersion)
         let entry = CatalogEntry(
             identity: identity, path: "", sha256: digest, size: data.count,
-            typeCount: generated.typeCount, build: record,
-            source: URL(fileURLWithPath: input).lastPathComponent,
+            typeCount: typeCount, build: record,
+            source: URL(fileURLWithPath: work.input).lastPathComponent,
             builtAt: utcTimestamp(started))
-        let outcome: Catalog.InsertOutcome
-        do {
-            outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
-        } catch let e as CatalogError {
-            if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
-            throw .catalog(e)
-        } catch { throw .catalog(.ioFailure(path: catalog.root.path, operation: "storing into", errno: EIO)) }
-        let seconds = Date().timeIntervalSince(started)
-        switch outcome {
-        case .added(let e):
-            return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
-        case .replaced(let e):
-            return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
-        case .unchanged(let e):
-            return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
+        return try step(.storing, work) {
+            try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
         }
     }
 
@@ -263,10 +315,9 @@ public struct KernelBTFBuilder: Sendable {
     }
 
     func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String) throws(BuildError) {
-        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: path)) } catch let e as CatalogError {
-            if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
-            throw .catalog(e)
-        } catch { throw .catalog(.ioFailure(path: path, operation: "writing", errno: EIO)) }
+        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: path)) } catch {
+            throw Self.catalogFailure(error, path: path, operation: "writing", root: catalog.root.path)
+        }
     }
 
     /// libbpf must parse it; the type count must be sane; task_struct must be there with pid and comm.
@@ -329,6 +380,29 @@ public struct KernelBTFBuilder: Sendable {
         return NativeComparison(
             nativeTypes: native.typeCount, generatedTypes: generated.typeCount,
             taskStructSize: ours.size, taskStructMembers: ours.members.count)
+    }
+
+    /// A catalog operation's failure as a build error, with the errno that really failed: a
+    /// permission problem is named as one, never as an I/O error. `root`, when given, makes a
+    /// full disk the build's `noSpace` for the catalog.
+    static func catalogFailure(_ error: any Error, path: String, operation: String, root: String? = nil) -> BuildError {
+        var failure: CatalogError
+        switch error {
+        case let e as CatalogError: failure = e
+        case let e as FileSystemError: failure = .unwritable(root: root ?? path, e)
+        default:
+            if let code = posixCode(of: error) {
+                let e = FileSystemError(errno: code, path: path, operation: operation)
+                switch e {
+                case .failed: failure = .ioFailure(path: path, operation: operation, errno: code)
+                default: failure = .unwritable(root: root ?? path, e)
+                }
+            } else {
+                failure = .failed(path: path, operation: operation, reason: describe(error))
+            }
+        }
+        if let root, case .noSpace = failure { return .noSpace(path: root) }
+        return .catalog(failure)
     }
 
     static func renamed(_ e: KernelImageError, to name: String) -> KernelImageError {

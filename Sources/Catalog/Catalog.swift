@@ -43,14 +43,22 @@ public struct Catalog: Sendable {
     // MARK: Reading
 
     /// The index; an absent index is an empty catalog.
-    public func index() throws -> CatalogIndex {
+    public func index() throws(CatalogError) -> CatalogIndex {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
         }
-        guard let data = FileManager.default.contents(atPath: indexURL.path) else { return CatalogIndex() }
+        let bytes: [UInt8]
+        do { bytes = try readWholeFile(indexURL.path) } catch {
+            switch error {
+            case .missing: return CatalogIndex()
+            case .unreadable(_, let code): throw CatalogError.reading(code, path: indexURL.path)
+            case .isDirectory, .notAFile:
+                throw CatalogError.unreadableIndex(path: indexURL.path, reason: "not a regular file")
+            }
+        }
         do {
-            let index = try JSONDecoder().decode(CatalogIndex.self, from: data)
+            let index = try JSONDecoder().decode(CatalogIndex.self, from: Data(bytes))
             guard index.format == CatalogIndex.currentFormat else {
                 throw CatalogError.unreadableIndex(
                     path: indexURL.path,
@@ -60,28 +68,23 @@ public struct Catalog: Sendable {
         } catch let error as CatalogError {
             throw error
         } catch {
-            throw CatalogError.unreadableIndex(path: indexURL.path, reason: "\(error)")
+            throw .unreadableIndex(path: indexURL.path, reason: "\(error)")
         }
     }
 
-    public func entries() throws -> [CatalogEntry] { try index().entries }
+    public func entries() throws(CatalogError) -> [CatalogEntry] { try index().entries }
 
     /// The entry with exactly this build-id.
-    public func entry(buildID: BuildID) throws -> CatalogEntry? {
+    public func entry(buildID: BuildID) throws(CatalogError) -> CatalogEntry? {
         try entries().first { $0.identity.buildID == buildID }
     }
 
-    /// Entries whose release (and, when given, distro and arch) match.
-    public func entries(release: String, distro: String? = nil, arch: String? = nil) throws -> [CatalogEntry] {
-        try entries().filter {
-            $0.identity.release == release && (distro == nil || $0.identity.distro == distro)
-                && (arch == nil || $0.identity.arch == arch)
-        }
+    /// Find one entry by release or by build-id (or a unique build-id prefix of ≥ 8 digits).
+    public func lookup(_ query: String) throws(CatalogError) -> CatalogEntry {
+        try Catalog.lookup(query, in: try entries(), root: root.path)
     }
 
-    /// Find one entry by release or by build-id (or a unique build-id prefix of ≥ 8 digits).
-    public func lookup(_ query: String) throws -> CatalogEntry {
-        let all = try entries()
+    static func lookup(_ query: String, in all: [CatalogEntry], root: String) throws(CatalogError) -> CatalogEntry {
         let q = query.lowercased()
         var matches = all.filter { $0.identity.release == query || $0.identity.buildID?.hex == q }
         if matches.isEmpty, q.count >= 8, q.allSatisfy(\.isHexDigit) {
@@ -90,9 +93,9 @@ public struct Catalog: Sendable {
         switch matches.count {
         case 0:
             if !q.isEmpty, q.count < 8, q.allSatisfy(\.isHexDigit) {
-                throw CatalogError.shortBuildIDPrefix(query: query, root: root.path)
+                throw CatalogError.shortBuildIDPrefix(query: query, root: root)
             }
-            throw CatalogError.notFound(query: query, root: root.path)
+            throw CatalogError.notFound(query: query, root: root)
         case 1: return matches[0]
         default:
             throw CatalogError.ambiguous(
@@ -148,15 +151,27 @@ public struct Catalog: Sendable {
         }
     }
 
-    /// Remove entries (and their files) under the lock.
-    public func remove(_ doomed: [CatalogEntry]) throws {
+    /// Remove the entries that `queries` name (each a release or a build-id, as `lookup` takes
+    /// them) and their BTF files, in one journaled write under the lock: all of them or, when a
+    /// query matches nothing or more than one entry, none. Returns the removed entries.
+    public func remove(_ queries: [String]) throws -> [CatalogEntry] {
+        // Refused before anything is created or locked when a query cannot be answered now.
+        let current = try entries()
+        for query in queries { _ = try Catalog.lookup(query, in: current, root: root.path) }
         try prepare()
-        try withLock {
+        return try withLock {
             try recoverInterruptedWrites()
+            // Looked up under the lock: a build that replaced an entry meanwhile is not undone.
             var index = try index()
+            var doomed: [CatalogEntry] = []
+            for query in queries {
+                let entry = try Catalog.lookup(query, in: index.entries, root: root.path)
+                if !doomed.contains(where: { $0.path == entry.path }) { doomed.append(entry) }
+            }
             let paths = Set(doomed.map(\.path))
             index.entries.removeAll { paths.contains($0.path) }
             try commit(index, removing: paths.sorted())
+            return doomed
         }
     }
 
@@ -228,7 +243,7 @@ public struct Catalog: Sendable {
         let indexTemp = scratchURL.appendingPathComponent(intent.index)
         if FileManager.default.fileExists(atPath: indexTemp.path) {
             guard rename(indexTemp.path, indexURL.path) == 0 else {
-                throw CatalogError.ioFailure(path: indexURL.path, operation: "renaming into", errno: errno)
+                throw CatalogError.writing(errno, path: indexURL.path, operation: "renaming into", root: root.path)
             }
             fsyncDirectory(root.path)
         }
@@ -236,9 +251,21 @@ public struct Catalog: Sendable {
             let named = Set(try self.index().entries.map(\.path))
             for path in intent.remove where !named.contains(path) {
                 try? FileManager.default.removeItem(at: root.appendingPathComponent(path))
+                removeEmptyDirectories(above: path)
             }
         }
         unlink(intentURL.path)
+    }
+
+    /// Drop the directories of a removed file that it leaves empty (`<distro>/<version>/<arch>`),
+    /// up to the root. Under the lock no writer is placing a file there; rmdir keeps any that is
+    /// not empty.
+    private func removeEmptyDirectories(above path: String) {
+        var components = path.split(separator: "/").dropLast()
+        while !components.isEmpty {
+            guard rmdir(root.appendingPathComponent(components.joined(separator: "/")).path) == 0 else { return }
+            components = components.dropLast()
+        }
     }
 
     /// Finish the writes of writers that died after their commit point, then drop the scratch
@@ -295,7 +322,7 @@ public struct Catalog: Sendable {
     /// Create the root and scratch directories, prove that files can be created in scratch, and
     /// drop scratch files left by dead processes. Builds call this before running any tool, so a
     /// catalog that cannot be written is reported as such and never as the tool's failure.
-    public func prepare() throws {
+    public func prepare() throws(CatalogError) {
         var isDir = false
         if FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), !isDir {
             throw CatalogError.notADirectory(path: root.path)
@@ -410,12 +437,12 @@ public struct Catalog: Sendable {
     }
 
     private func placeFile(_ file: URL, at destination: URL) throws {
-        try FileManager.default.createDirectory(
-            at: destination.deletingLastPathComponent(),
-            withIntermediateDirectories: true)
+        do { try makeDirectories(destination.deletingLastPathComponent().path) } catch {
+            throw CatalogError.unwritable(root: root.path, error)
+        }
         try fsyncPath(file.path)
         guard rename(file.path, destination.path) == 0 else {
-            throw CatalogError.ioFailure(path: destination.path, operation: "renaming into", errno: errno)
+            throw CatalogError.writing(errno, path: destination.path, operation: "renaming into", root: root.path)
         }
         fsyncDirectory(destination.deletingLastPathComponent().path)
     }

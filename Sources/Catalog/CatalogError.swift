@@ -1,3 +1,4 @@
+import FoundationEssentials
 import SystemSupport
 
 /// Why a catalog operation failed.
@@ -16,6 +17,10 @@ public enum CatalogError: Error, Equatable {
     case digestMismatch(path: String, recorded: String, actual: String)
     /// An entry's file is gone or cannot be read.
     case entryUnreadable(path: String, reason: String)
+    /// A catalog file (the index or an entry's BTF) exists but this user may not read it.
+    case readDenied(path: String)
+    /// A catalog write failed for a reason that carries no errno (the text says what).
+    case failed(path: String, operation: String, reason: String)
 }
 
 extension CatalogError: CustomStringConvertible {
@@ -58,6 +63,11 @@ extension CatalogError: CustomStringConvertible {
                 "catalog file \(path) has sha256 \(actual) but the index records \(recorded): it changed after btfgen wrote it and is not used; rebuild it with `btfgen build --force <its debuginfo>`"
         case .entryUnreadable(let path, let reason):
             return "catalog file \(path) cannot be read (\(reason)); rebuild it with `btfgen build --force <its debuginfo>`"
+        case .readDenied(let path):
+            return
+                "no read permission on catalog file \(path) (running as uid \(geteuid())); run as the catalog's owner, or have it made readable (chmod a+r)"
+        case .failed(let path, let operation, let reason):
+            return "\(operation) \(path) failed: \(reason)"
         }
     }
 }
@@ -65,6 +75,29 @@ extension CatalogError: CustomStringConvertible {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+extension CatalogError {
+    /// The errno `code` met while writing `path` inside the catalog at `root`: a read-only file
+    /// system, a permission problem or a full disk is named as such, anything else as the errno.
+    static func writing(_ code: Int32, path: String, operation: String, root: String) -> CatalogError {
+        switch code {
+        case EROFS:
+            return .unwritable(root: root, FileSystemError(errno: code, path: path, operation: operation))
+        case EACCES, EPERM:
+            // Permission to create or rename an entry is its directory's: name that one.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            return .unwritable(root: root, FileSystemError(errno: code, path: directory, operation: operation))
+        case ENOSPC, EDQUOT: return .noSpace(path: path)
+        default: return .ioFailure(path: path, operation: operation, errno: code)
+        }
+    }
+
+    /// The errno `code` met while reading the catalog file `path`.
+    static func reading(_ code: Int32, path: String) -> CatalogError {
+        if code == EACCES || code == EPERM { return .readDenied(path: path) }
+        return .ioFailure(path: path, operation: "reading", errno: code)
+    }
+}
 
 /// `strerror` text for an errno value.
 func errnoText(_ code: Int32) -> String {

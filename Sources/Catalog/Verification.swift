@@ -20,7 +20,7 @@ extension Catalog {
         let path = url(of: entry).path
         let key = try Catalog.checkKey(path, entry)
         let file: MappedFile
-        do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
+        do { file = try MappedFile(path: path) } catch { throw Catalog.unreadable(path, error) }
         return try file.withBytes { (bytes) throws(CatalogError) -> [UInt8] in
             try check(entry, path: path, key: key, bytes: bytes)
             return [UInt8](bytes)
@@ -33,16 +33,24 @@ extension Catalog {
         let key = try Catalog.checkKey(path, entry)
         if Catalog.verified.withLock({ $0.contains(key) }) { return }
         let file: MappedFile
-        do { file = try MappedFile(path: path) } catch { throw .entryUnreadable(path: path, reason: error.description) }
+        do { file = try MappedFile(path: path) } catch { throw Catalog.unreadable(path, error) }
         try file.withBytes { (bytes) throws(CatalogError) in try check(entry, path: path, key: key, bytes: bytes) }
     }
 
     private static func checkKey(_ path: String, _ entry: CatalogEntry) throws(CatalogError) -> String {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw .entryUnreadable(path: path, reason: String(cString: strerror(errno)))
+            let code = errno
+            if code == EACCES || code == EPERM { throw .readDenied(path: path) }
+            throw .entryUnreadable(path: path, reason: String(cString: strerror(code)))
         }
         return "\(path)\0\(entry.sha256)\0\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }
+
+    /// Why an entry's file cannot be mapped: not ours to read is not a reason to rebuild it.
+    private static func unreadable(_ path: String, _ error: FileAccessError) -> CatalogError {
+        if case .unreadable(_, let code) = error, code == EACCES || code == EPERM { return .readDenied(path: path) }
+        return .entryUnreadable(path: path, reason: error.description)
     }
 
     /// Every entry's check, in index order (`btfgen doctor`).

@@ -82,7 +82,7 @@ extension BTFGen {
             options.btfgenVersion = BTFGenVersion.string
             try reporting { try tools.require(method ?? tools.defaultMethod) }
             let builder = KernelBTFBuilder(catalog: catalogOptions.resolved, tools: tools, options: options)
-            let workers = min(inputs.count, jobs ?? BuildJobs.defaultCount())
+            let workers = min(inputs.count, jobs ?? BuildConcurrency.defaultJobs())
             let display = ProgressDisplay(
                 inputs: inputs, interactive: !json && isatty(STDERR_FILENO) == 1,
                 verbose: verbose)
@@ -158,23 +158,6 @@ struct BuildSummary: Encodable {
 
 /// Runs builds on a bounded number of threads (each build mostly waits for pahole).
 enum BuildJobs {
-    /// One job per core, but no more than available memory allows at ~1.2 GB a pahole.
-    static func defaultCount() -> Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let available = availableMemory() ?? ProcessInfo.processInfo.physicalMemory
-        let byMemory = Int(available / (1_200 << 20))
-        return max(1, min(cores, byMemory))
-    }
-
-    static func availableMemory() -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let kb = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
-            return kb.map { $0 * 1024 }
-        }
-        return nil
-    }
-
     static func run<T: Sendable>(
         _ inputs: [String], workers: Int,
         _ work: @escaping @Sendable (Int, String) -> T

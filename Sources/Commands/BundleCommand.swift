@@ -4,6 +4,7 @@ import Bundle
 import Catalog
 import FoundationEssentials
 import Kernel
+import Minimize
 
 #if canImport(Glibc)
     import Glibc
@@ -74,7 +75,7 @@ extension BTFGen {
                     throw ExitCode.failure
                 }
             }
-            let loaded = try reporting { try objects.map(LoadedObject.init(path:)) }
+            let loaded = try reporting { try objects.map(BPFObjectFile.init(path:)) }
             for o in loaded where o.object.coreRelocations.isEmpty {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the bundle")
             }
@@ -113,34 +114,6 @@ extension BTFGen {
             let id = entry.identity
             let key = "\(id.distro)/\(id.distroVersion)/\(id.arch)/\(id.release)"
             return selections.contains { fnmatch($0, key, 0) == 0 }
-        }
-    }
-}
-
-/// A BPF object read from disk, with its digest for the manifest.
-struct LoadedObject {
-    let path: String
-    let object: BPFObject
-    let sha256: String
-
-    init(path: String) throws {
-        let file = try MappedFile(path: path)
-        self.path = path
-        do {
-            (object, sha256) = try file.withBytes { bytes in (try BPFObject(bytes: bytes), SHA256.hex(bytes)) }
-        } catch { throw InputFailure("\(path): \(error)") }
-    }
-}
-
-/// Minimizes many kernels' BTF for the same objects, on all cores, as `btfgen minimize` does.
-enum KernelMinimizer {
-    /// Each entry's file is checked against its index digest first: a changed file is refused.
-    static func minimize(_ entries: [CatalogEntry], in catalog: Catalog, objects: [BPFObject], compat: CompatLevel)
-        throws -> [[UInt8]]
-    {
-        try entries.concurrentMap { entry in
-            try catalog.verify(entry)
-            return try MinimizeRun.minimize(catalog.url(of: entry).path, objects: objects, compat: compat).bytes
         }
     }
 }

@@ -4,12 +4,12 @@ import Catalog
 import FoundationEssentials
 
 extension BTFGen {
-    /// `btfgen catalog import|export`: BTFHub interop.
+    /// `btfgen catalog import|export|remove`: BTFHub interop, and taking kernels out.
     struct CatalogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "catalog",
-            abstract: "Move kernels between the catalog and a BTFHub-style archive tree.",
-            subcommands: [Import.self, Export.self])
+            abstract: "Move kernels between the catalog and a BTFHub-style archive tree, or remove them.",
+            subcommands: [Import.self, Export.self, Remove.self])
     }
 }
 
@@ -35,7 +35,7 @@ extension BTFGen.CatalogCommand {
         func run() throws {
             let catalog = catalogOptions.resolved
             let report = try reporting {
-                try BTFHubInterop.importTree(tree, into: catalog, force: force, btfgenVersion: BTFGenVersion.string)
+                try BTFHubInterop.importTree(tree, into: catalog, force: force)
             }
             for e in report.imported { print("imported \(e.source) → \(catalog.url(of: e).path)") }
             for r in report.refused { warn("refused \(r)") }
@@ -72,6 +72,38 @@ extension BTFGen.CatalogCommand {
             }
             for w in written { print(w) }
             print("\(written.count) kernel\(written.count == 1 ? "" : "s") written to \(tree)")
+        }
+    }
+
+    /// `btfgen catalog remove RELEASE|BUILD-ID...`.
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove kernels (their index entries and BTF files) from the catalog.",
+            discussion: """
+                Each KERNEL is a release or a build-id (8 or more hex digits of one are enough), as \
+                `btfgen list` shows them. A release that several entries share is refused: give \
+                their build-ids. All named entries go in one atomic write, or none does: a query \
+                that matches nothing or more than one entry removes nothing, and a removal \
+                interrupted at any moment is finished by the next command that writes the catalog.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Argument(help: ArgumentHelp("Releases or build-ids of the entries to remove.", valueName: "kernel"))
+        var queries: [String]
+
+        func validate() throws {
+            if queries.isEmpty { throw ValidationError("give at least one release or build-id (see `btfgen list`)") }
+        }
+
+        func run() throws {
+            let catalog = catalogOptions.resolved
+            let queries = self.queries
+            let removed = try reporting { try catalog.remove(queries) }
+            for e in removed {
+                let id = e.identity.buildID?.hex ?? "(no build-id)"
+                print("removed \(e.identity.release) \(id) \(catalog.url(of: e).path)")
+            }
         }
     }
 }

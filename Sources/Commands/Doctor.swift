@@ -69,7 +69,7 @@ extension BTFGen {
                 } else {
                     rows.append([
                         "error", "catalog", "\(checked.count) entries", catalog.root.path,
-                        "\(bad.count) entr\(bad.count == 1 ? "y's file is" : "ies' files are") missing or changed (above); rebuild with `btfgen build --force`",
+                        "\(bad.count) entr\(bad.count == 1 ? "y's file is" : "ies' files are") missing, changed or unreadable; see above for what to do",
                     ])
                     problems += 1
                 }

@@ -3,11 +3,8 @@ import BTF
 import Catalog
 import FoundationEssentials
 import Kernel
+import Minimize
 import SystemSupport
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension CompatLevel: ExpressibleByArgument {}
 
@@ -57,37 +54,12 @@ extension BTFGen {
             }
         }
 
-        struct Job {
-            let label: String
-            let input: String
-            let output: String
-            /// A catalog input, whose file must still have the sha256 its index records.
-            var entry: (CatalogEntry, Catalog)? = nil
-        }
-
-        struct Outcome: Encodable {
-            let kernel: String
-            let input: String
-            let output: String
-            let inputBytes: Int
-            let outputBytes: Int
-            let types: Int
-            let relocations: Int
-            let unresolved: Int
-        }
-
         func run() throws {
-            let objectFiles = try reporting { try objects.map { try MappedFile(path: $0) } }
-            let parsed = try reporting {
-                try objectFiles.map { f -> BPFObject in
-                    do { return try BPFObject(bytes: f.bytes) } catch { throw InputFailure("\(f.path): \(error)") }
-                }
+            let parsed = try reporting { try objects.map { try BPFObjectFile(path: $0) } }
+            for o in parsed where o.object.coreRelocations.isEmpty {
+                warn("\(o.path) has no CO-RE relocations; it adds nothing to the output")
             }
-            for (o, file) in zip(parsed, objectFiles) where o.coreRelocations.isEmpty {
-                warn("\(file.path) has no CO-RE relocations; it adds nothing to the output")
-            }
-            let outRoot = URL(fileURLWithPath: output)
-            var jobs: [Job] = []
+            let jobs: [MinimizeJob]
             if btfFiles.isEmpty {
                 let catalog = catalogOptions.resolved
                 let entries = try reporting { try catalog.entries() }
@@ -96,32 +68,17 @@ extension BTFGen {
                         "catalog \(catalog.root.path) has no kernels; add some with `btfgen build`, or pass --btf FILE")
                     throw ExitCode.failure
                 }
-                // Every file against its index digest first (on all cores): a changed one is refused
-                // before anything is written.
-                _ = try reporting { try entries.concurrentMap { try catalog.verify($0) } }
-                jobs = entries.map {
-                    Job(
-                        label: $0.identity.release, input: catalog.url(of: $0).path,
-                        output: outRoot.appendingPathComponent($0.path).path, entry: ($0, catalog))
-                }
+                jobs = MinimizeJob.forCatalog(catalog, entries: entries, outputRoot: output)
             } else {
-                var seen = Set<String>()
-                for f in btfFiles {
-                    var name = URL(fileURLWithPath: f).lastPathComponent
-                    if name.hasSuffix(".btf") { name.removeLast(4) }
-                    if name.isEmpty || name == "." { name = "btf" }
-                    guard seen.insert(name).inserted else {
-                        warn("two --btf inputs are both named \(name); rename one so their outputs do not collide")
-                        throw ExitCode.failure
-                    }
-                    jobs.append(Job(label: f, input: f, output: outRoot.appendingPathComponent(name + ".btf").path))
-                }
+                jobs = try reporting { try MinimizeJob.forFiles(btfFiles, outputRoot: output) }
             }
+            // A catalog file changed since btfgen wrote it is refused before anything is written.
+            try reporting { try KernelMinimizer.verify(jobs) }
             // Before any work: a file, a read-only or a foreign directory is named as such.
             try reporting { try prepareOutput(self.output, option: "-o") }
             let compat = self.compat
             let results = try reporting {
-                do { return try MinimizeRun.run(jobs, objects: parsed, compat: compat) } catch {
+                do { return try KernelMinimizer.run(jobs, objects: parsed.map(\.object), compat: compat) } catch {
                     throw outputFailure(error, path: self.output, option: "-o") ?? error
                 }
             }
@@ -141,92 +98,8 @@ extension BTFGen {
     }
 }
 
-/// A minimize failure with its context already in the text.
+/// A command failure with its context already in the text.
 struct InputFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs the per-kernel work on all cores; each kernel is independent.
-enum MinimizeRun {
-    static func run(_ jobs: [BTFGen.Minimize.Job], objects: [BPFObject], compat: CompatLevel) throws
-        -> [BTFGen.Minimize.Outcome]
-    {
-        try jobs.concurrentMap { try one($0, objects: objects, compat: compat) }
-    }
-
-    /// One kernel's minimized BTF, in memory (`btfgen bundle` uses this directly).
-    struct Minimized {
-        let bytes: [UInt8]
-        let inputBytes: Int
-        let types: Int
-        let relocations: Int
-        let unresolved: Int
-    }
-
-    /// Keep freed memory for the next kernel instead of returning it to the system: each kernel
-    /// allocates a few MB of indexes, and fresh pages (faulted in and zeroed by the kernel) cost
-    /// more than the work done in them.
-    private static let mallocTuned: Void = {
-        #if canImport(Glibc)
-            // glibc's mallopt (not exported by the Glibc module); M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3.
-            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-            guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "mallopt") else { return }
-            let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-            _ = mallopt(-3, 32 << 20)
-            _ = mallopt(-1, 1 << 30)
-        #endif
-    }()
-
-    static func minimize(_ input: String, objects: [BPFObject], compat: CompatLevel) throws -> Minimized {
-        _ = mallocTuned
-        let full: BTFIndex
-        let inputBytes: Int
-        // The index collects the types that can be CO-RE candidates while it locates records.
-        let prefilter = NamePrefilter(coreCandidatesOf: objects)
-        do {
-            // Records are located here and checked as CO-RE decodes them; a full validation of
-            // all ~100k types would cost more than the rest of the work for this kernel.
-            // The file is mapped and read in place; sysfs files refuse mmap: then it is raw
-            // BTF, read whole.
-            if let mapped = try BTFIndex.mapping(input, validate: false, prefilter: prefilter) {
-                inputBytes = mapped.fileSize
-                full = mapped.index
-            } else {
-                let bytes = try readWholeFile(input)
-                inputBytes = bytes.count
-                full = try BTFIndex(bytes, validate: false, prefilter: prefilter)
-            }
-        } catch let e as FileAccessError { throw InputFailure(e.description) } catch {
-            throw InputFailure("\(input): \(error)")
-        }
-        var minimizer = Minimizer(target: full)
-        minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
-        var relocations = 0, unresolved = 0
-        for o in objects {
-            let results: [CoreRelocationResult]
-            do { results = try minimizer.record(o) } catch { throw InputFailure("against \(input): \(error)") }
-            relocations += results.count
-            unresolved += results.filter { $0.targetSpec == nil && $0.kind != .typeIDLocal }.count
-        }
-        let small = minimizer.minimized().compatible(with: compat)
-        return Minimized(bytes: small.encoded(), inputBytes: inputBytes, types: small.types.count,
-                         relocations: relocations, unresolved: unresolved)
-    }
-
-    static func one(_ job: BTFGen.Minimize.Job, objects: [BPFObject], compat: CompatLevel) throws
-        -> BTFGen.Minimize.Outcome
-    {
-        if let (entry, catalog) = job.entry { try catalog.verify(entry) }
-        let m = try minimize(job.input, objects: objects, compat: compat)
-        let out = m.bytes
-        let url = URL(fileURLWithPath: job.output)
-        try makeDirectories(url.deletingLastPathComponent().path)
-        // No fsync: these outputs are derived and cheap to regenerate.
-        try replaceFile(at: url, with: Data(out), sync: false)
-        return .init(
-            kernel: job.label, input: job.input, output: job.output, inputBytes: m.inputBytes,
-            outputBytes: out.count, types: m.types, relocations: m.relocations,
-            unresolved: m.unresolved)
-    }
 }

@@ -89,9 +89,33 @@ public struct ELFFile {
         bytes.count >= 4 && bytes[0] == 0x7f && bytes[1] == 0x45 && bytes[2] == 0x4c && bytes[3] == 0x46
     }
 
+    /// Parse the ELF header, the section header table and the section names. Checks run in
+    /// file order (identification, header, table, each section's extent, the name table), so
+    /// the first problem in the file is the one reported.
     public init(bytes: UnsafeRawBufferPointer) throws(ELFError) {
+        (is64Bit, isLittleEndian) = try ELFFile.identification(bytes)
+        self.bytes = bytes
+        let reader = ByteReader(bytes: bytes, littleEndian: isLittleEndian)
+        let header = try ELFFile.header(reader, is64Bit: is64Bit)
+        fileType = header.fileType
+        machine = header.machine
+        let raw = try ELFFile.sectionTable(header, reader: reader, is64Bit: is64Bit)
+        let names = try ELFFile.sectionNames(raw, index: header.shstrndx, in: bytes)
+        sections = raw.enumerated().map { i, s in
+            ELFSection(
+                index: i, name: names.map { cString(in: $0, at: Int(s.nameOffset)) } ?? "",
+                type: s.type, flags: s.flags, address: s.address, offset: s.offset, size: s.size,
+                link: s.link, info: s.info, entrySize: s.entrySize)
+        }
+    }
+
+    /// `e_ident`: the magic, then the class (32 or 64 bit) and the byte order.
+    private static func identification(_ bytes: UnsafeRawBufferPointer) throws(ELFError) -> (
+        is64Bit: Bool, isLittleEndian: Bool
+    ) {
         guard ELFFile.hasMagic(bytes) else { throw .notELF }
         guard bytes.count >= 16 else { throw .truncated(what: "e_ident", offset: 0, needed: 16) }
+        let is64Bit: Bool, isLittleEndian: Bool
         switch bytes[4] {
         case 1: is64Bit = false
         case 2: is64Bit = true
@@ -102,29 +126,37 @@ public struct ELFFile {
         case 2: isLittleEndian = false
         default: throw .malformed("EI_DATA \(bytes[5]) is neither little nor big endian")
         }
-        self.bytes = bytes
-        let reader = ByteReader(bytes: bytes, littleEndian: isLittleEndian)
+        return (is64Bit, isLittleEndian)
+    }
+
+    /// What the ELF header says about the file and where its section header table is.
+    private struct Header {
+        var fileType: UInt16, machine: UInt16
+        var shoff: UInt64, shentsize: Int, shnum: Int, shstrndx: Int
+    }
+
+    private static func header(_ reader: ByteReader, is64Bit: Bool) throws(ELFError) -> Header {
         let headerSize = is64Bit ? 64 : 52
-        guard bytes.count >= headerSize else {
+        guard reader.bytes.count >= headerSize else {
             throw .truncated(what: "ELF header", offset: 0, needed: headerSize)
         }
-        fileType = reader.u16(16)
-        machine = reader.u16(18)
-        let shoff: UInt64
-        let shentsize: Int
-        let shnum: Int
-        let shstrndx: Int
         if is64Bit {
-            shoff = reader.u64(0x28)
-            shentsize = Int(reader.u16(0x3a))
-            shnum = Int(reader.u16(0x3c))
-            shstrndx = Int(reader.u16(0x3e))
-        } else {
-            shoff = UInt64(reader.u32(0x20))
-            shentsize = Int(reader.u16(0x2e))
-            shnum = Int(reader.u16(0x30))
-            shstrndx = Int(reader.u16(0x32))
+            return Header(
+                fileType: reader.u16(16), machine: reader.u16(18), shoff: reader.u64(0x28),
+                shentsize: Int(reader.u16(0x3a)), shnum: Int(reader.u16(0x3c)), shstrndx: Int(reader.u16(0x3e)))
         }
+        return Header(
+            fileType: reader.u16(16), machine: reader.u16(18), shoff: UInt64(reader.u32(0x20)),
+            shentsize: Int(reader.u16(0x2e)), shnum: Int(reader.u16(0x30)), shstrndx: Int(reader.u16(0x32)))
+    }
+
+    /// The section header table, every section's extent checked against the file before anyone
+    /// slices it. No table (shoff or shnum 0) is no sections.
+    private static func sectionTable(_ header: Header, reader: ByteReader, is64Bit: Bool) throws(ELFError)
+        -> [RawSection]
+    {
+        let bytes = reader.bytes
+        let (shoff, shentsize, shnum) = (header.shoff, header.shentsize, header.shnum)
         let expectedEntry = is64Bit ? 64 : 40
         var raw: [RawSection] = []
         if shoff != 0 && shnum > 0 {
@@ -156,7 +188,6 @@ public struct ELFFile {
                 }
             }
         }
-        // Validate every section's extent before anyone slices it.
         for (i, s) in raw.enumerated() where s.type != ELFSection.typeNoBits && s.size > 0 {
             let end = s.offset.addingReportingOverflow(s.size)
             guard !end.overflow, end.partialValue <= UInt64(bytes.count) else {
@@ -165,22 +196,21 @@ public struct ELFFile {
                     needed: Int(clamping: s.size))
             }
         }
-        var names: UnsafeRawBufferPointer? = nil
-        if shstrndx < raw.count, raw[shstrndx].type != ELFSection.typeNoBits {
-            // The extent check above skips empty sections; an empty name table may still point
-            // past the end of the file (a fuzz finding), so check it here before slicing.
-            let s = raw[shstrndx]
-            guard s.offset <= UInt64(bytes.count) else {
-                throw .truncated(what: "section name table", offset: Int(clamping: s.offset), needed: 0)
-            }
-            names = UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
+        return raw
+    }
+
+    /// The section name string table (`e_shstrndx`), nil when the file has none.
+    private static func sectionNames(_ raw: [RawSection], index shstrndx: Int, in bytes: UnsafeRawBufferPointer)
+        throws(ELFError) -> UnsafeRawBufferPointer?
+    {
+        guard shstrndx < raw.count, raw[shstrndx].type != ELFSection.typeNoBits else { return nil }
+        // The extent check skips empty sections; an empty name table may still point past the
+        // end of the file (a fuzz finding), so check it here before slicing.
+        let s = raw[shstrndx]
+        guard s.offset <= UInt64(bytes.count) else {
+            throw .truncated(what: "section name table", offset: Int(clamping: s.offset), needed: 0)
         }
-        sections = raw.enumerated().map { i, s in
-            ELFSection(
-                index: i, name: names.map { cString(in: $0, at: Int(s.nameOffset)) } ?? "",
-                type: s.type, flags: s.flags, address: s.address, offset: s.offset, size: s.size,
-                link: s.link, info: s.info, entrySize: s.entrySize)
-        }
+        return UnsafeRawBufferPointer(rebasing: bytes[Int(s.offset)..<Int(s.offset + s.size)])
     }
 
     /// The first section called `name`.

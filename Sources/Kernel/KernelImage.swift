@@ -30,7 +30,7 @@ extension KernelImageError: CustomStringConvertible {
                 "\(path) has no DWARF debug info (.debug_info); BTF is generated from DWARF: use the debuginfo vmlinux (e.g. the -dbg/-debuginfo package), or a kernel built with CONFIG_DEBUG_INFO=y"
         case .noBanner(let path):
             return
-                "\(path) has DWARF but no `Linux version` banner, so it is not a kernel image; pass a vmlinux, or give --release to name it"
+                "\(path) has DWARF but no `Linux version` banner, so it is not a kernel image (the banner is where btfgen reads the release); pass the kernel's own vmlinux, not a module or another program"
         }
     }
 }

@@ -1,5 +1,7 @@
-// The three tools of the pipeline (seed 004): pahole turns DWARF into BTF, llvm-objcopy keeps
-// only the .BTF section, strip drops the rest of the symbols. Versions are probed once.
+// The tools that turn a debuginfo vmlinux into BTF: pahole encodes the DWARF as BTF (straight
+// to a file with --btf_encode_detached, or into a .BTF section of a vmlinux copy with -J), and
+// for the latter llvm-objcopy keeps only the .BTF section and strip drops the remaining symbols.
+// Versions are probed once.
 import FoundationEssentials
 import SystemSupport
 
@@ -80,7 +82,8 @@ public struct ToolProbe: Sendable {
 public enum BuildMethod: String, CaseIterable, Sendable, Codable {
     /// `pahole --btf_encode_detached=OUT VMLINUX`: raw BTF straight out, the input untouched.
     case detached
-    /// `pahole -J COPY; llvm-objcopy --only-section=.BTF …; strip -x`: the seed 004 pipeline.
+    /// `pahole -J COPY; llvm-objcopy --only-section=.BTF …; strip -x`: the BTF in a small ELF
+    /// (BTFHub's format), for a pahole older than 1.20 that cannot write raw BTF.
     case objcopy
 }
 
@@ -90,7 +93,7 @@ public struct Toolchain: Sendable {
     public let llvmObjcopy: Tool?
     public let strip: Tool?
 
-    /// pahole 1.16 is the first that encodes kernel BTF usable by libbpf's CO-RE (seed 004).
+    /// pahole 1.16 is the oldest that Linux's own build accepts for CONFIG_DEBUG_INFO_BTF.
     public static let minimumPahole = ToolVersion([1, 16])
     /// `--btf_encode_detached` appeared in pahole 1.20.
     public static let detachedPahole = ToolVersion([1, 20])

@@ -6,7 +6,7 @@ extension Array where Element: Sendable {
     /// `transform` over every element on up to `workers` threads (default: one per core), results
     /// in input order. Each element is independent work (a kernel to minimize, say); the first
     /// error, in input order, is rethrown after all finish.
-    func concurrentMap<T: Sendable>(
+    public func concurrentMap<T: Sendable>(
         workers: Int = ProcessInfo.processInfo.activeProcessorCount,
         _ transform: @Sendable (Element) throws -> T
     ) throws -> [T] {
