@@ -71,9 +71,11 @@ public struct Catalog: Sendable {
         try entries().first { $0.identity.buildID == buildID }
     }
 
-    /// Entries whose release (and, when given, distro and arch) match.
+    /// Entries whose release (and, when given, distro and arch) match. `arch` may be spelled any
+    /// way KernelArch knows (`aarch64` finds the `arm64` entries).
     public func entries(release: String, distro: String? = nil, arch: String? = nil) throws -> [CatalogEntry] {
-        try entries().filter {
+        let arch = arch.map { KernelArch.canonical($0) ?? $0 }
+        return try entries().filter {
             $0.identity.release == release && (distro == nil || $0.identity.distro == distro)
                 && (arch == nil || $0.identity.arch == arch)
         }
