@@ -152,6 +152,17 @@ public enum BTFHubInterop {
         // BTFHub's files are small ELFs holding only .BTF (seed 004's objcopy output); the catalog keeps raw BTF.
         do {
             bytes = try bytes.withUnsafeBytes { raw in
+                // An ELF .btf keeps its vmlinux's e_machine: a file filed under the wrong
+                // architecture would be chosen for kernels it does not describe.
+                if ELFFile.hasMagic(raw), case let machine = try ELFFile(bytes: raw).machine, machine != 0,
+                    case let said = KernelArch.name(elfMachine: machine), said != arch
+                {
+                    throw ImportRefusal(
+                        path: relative,
+                        reason:
+                            "its ELF header says \(said), its directory \(parts[2]); "
+                            + "move it under <distro>/<version>/\(said)/")
+                }
                 guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
                     throw ImportRefusal(path: relative, reason: "an ELF without a .BTF section")
                 }

@@ -97,6 +97,16 @@ import Testing
         #expect(e["sha256"] as? String == (try indexEntries(objcopy).first?["sha256"] as? String))
         let stored = try Data(contentsOf: URL(fileURLWithPath: catalog + "/" + (e["path"] as! String)))
         #expect(Array(stored.prefix(2)) == [0x9f, 0xeb])
+
+        // The same x86_64 ELF filed under arm64: its ELF header contradicts the directory.
+        let wrong = dir.file("wrong/amzn/2/arm64")
+        try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: tree + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz",
+            toPath: wrong + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz")
+        let refused = try btfgen(["catalog", "import", dir.file("wrong"), "--catalog", dir.file("wrong-cat")])
+        #expect(refused.stderr.contains("its ELF header says x86_64, its directory arm64"), "\(refused.stderr)")
+        #expect(((try? indexEntries(dir.file("wrong-cat"))) ?? []).isEmpty)
     }
 
     /// A tree that spells arm64 as `uname -m` does (`aarch64`) or x86_64 as Debian does (`amd64`)
