@@ -40,7 +40,9 @@ deb=$(ls "$dir"/*.deb 2>/dev/null | head -1 || true)
 if [ -z "$deb" ]; then
     log "downloading $pkg $version (~280 MB) into $dir"
     mkdir -p "$dir.partial" && rm -f "$dir.partial"/*.deb
-    (cd "$dir.partial" && apt-get "${apt_opts[@]}" download -q "$pkg=$version" >&2)
+    (cd "$dir.partial" && apt-get "${apt_opts[@]}" download -q "$pkg=$version" >&2) \
+        || die "apt-get download $pkg=$version failed; if the mirror has moved on, refresh the lists" \
+               "(apt-get update, or for $arch: rm -rf $BTFGEN_CACHE/apt-$arch) and re-run"
     rm -rf "$dir" && mv "$dir.partial" "$dir"
     deb=$(ls "$dir"/*.deb | head -1)
 fi

@@ -16,7 +16,8 @@ apt_ready() {
 # apt_for ARCH: set the array `apt_opts` to the options that make apt-get/apt-cache read Debian's
 # package lists for ARCH. The host's own architecture uses the system's configuration (and
 # apt_ready); any other gets a private sources list and lists directory under
-# $BTFGEN_CACHE/apt-ARCH, fetched once, so the system's apt sources and state are never touched.
+# $BTFGEN_CACHE/apt-ARCH, fetched once (remove that directory to refresh them), so the system's apt
+# sources and state are never touched.
 # Suites as on a Debian 12 host: bookworm, bookworm-updates, bookworm-security.
 apt_for() {
     local arch=$1 dir
