@@ -8,6 +8,8 @@
 # Usage: scripts/fetch-debian-image.sh [RELEASE [VERSION]]
 #   default: the release and version of the -dbg package scripts/fetch-debian-dbg.sh fetches
 #   (so the booted kernel is exactly the one whose DWARF the catalog BTF was built from).
+# The release's suffix is the Debian architecture (…-cloud-amd64, …-cloud-arm64); another than the
+# host's is read from the private apt configuration lib.sh's apt_for keeps under $BTFGEN_CACHE.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 release="${1:-}"
@@ -19,19 +21,22 @@ if [ -z "$release" ]; then
     version=$(dpkg-deb -f "$deb" Version)
 fi
 [ -n "$release" ] || die "no release to fetch"
+arch="${release##*-}"
+case "$arch" in amd64|arm64) ;; *) die "release $release does not end in a Debian architecture (amd64, arm64)";; esac
 pkg="linux-image-${release}-unsigned"
+apt_opts=()
 if [ -z "$version" ]; then
-    apt_ready
-    version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    apt_for "$arch"
+    version=$(apt-cache "${apt_opts[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
 fi
 [ -n "$version" ] && [ "$version" != "(none)" ] || die "apt knows no version of $pkg"
 dir="$BTFGEN_CACHE/debian-image/${pkg}_${version}"
 deb=$(ls "$dir"/*.deb 2>/dev/null | head -1 || true)
 if [ -z "$deb" ]; then
     log "downloading $pkg $version (~27 MB) into $dir"
-    apt_ready
+    apt_for "$arch"
     mkdir -p "$dir.partial" && rm -f "$dir.partial"/*.deb
-    (cd "$dir.partial" && apt-get download -q "$pkg=$version" >&2) \
+    (cd "$dir.partial" && apt-get "${apt_opts[@]}" download -q "$pkg=$version" >&2) \
         || die "apt-get download $pkg=$version failed; the -dbg and image packages must be at the same version"
     rm -rf "$dir" && mv "$dir.partial" "$dir"
     deb=$(ls "$dir"/*.deb | head -1)

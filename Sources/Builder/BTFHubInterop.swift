@@ -116,6 +116,15 @@ public enum BTFHubInterop {
         guard parts.count == 4 else {
             throw ImportRefusal(path: relative, reason: "not at <distro>/<version>/<arch>/<release>.btf.tar.xz")
         }
+        // BTFHub spells arm64 `arm64`; a tree that says `aarch64` (uname -m) means the same kernels,
+        // and must land in the same catalog directory the running arm64 kernel is matched against.
+        guard let arch = KernelArch.canonical(parts[2]) else {
+            throw ImportRefusal(
+                path: relative,
+                reason:
+                    "'\(parts[2])' is no architecture btfgen knows (\(KernelArch.all.map(\.name).joined(separator: ", ")))"
+            )
+        }
         let file = parts[3]
         let release =
             file.hasSuffix(".btf.tar.xz")
@@ -143,6 +152,17 @@ public enum BTFHubInterop {
         // leaves of a `pahole -J` vmlinux); the catalog keeps raw BTF.
         do {
             bytes = try bytes.withUnsafeBytes { raw in
+                // An ELF .btf keeps its vmlinux's e_machine: a file filed under the wrong
+                // architecture would be chosen for kernels it does not describe.
+                if ELFFile.hasMagic(raw), case let machine = try ELFFile(bytes: raw).machine, machine != 0,
+                    case let said = KernelArch.name(elfMachine: machine), said != arch
+                {
+                    throw ImportRefusal(
+                        path: relative,
+                        reason:
+                            "its ELF header says \(said), its directory \(parts[2]); "
+                            + "move it under <distro>/<version>/\(said)/")
+                }
                 guard let btf = try btfPayload(of: raw), !btf.isEmpty else {
                     throw ImportRefusal(path: relative, reason: "an ELF without a .BTF section")
                 }
@@ -159,7 +179,7 @@ public enum BTFHubInterop {
             throw ImportRefusal(path: relative, reason: "libbpf cannot parse its BTF (\(error)); not imported")
         }
         let identity = KernelIdentity(
-            release: release, arch: parts[2], buildID: nil, distro: parts[0],
+            release: release, arch: arch, buildID: nil, distro: parts[0],
             distroVersion: parts[1], compiler: nil, banner: nil)
         let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
         let entry = CatalogEntry(
@@ -169,7 +189,7 @@ public enum BTFHubInterop {
         if !force,
             let same = try catalog.entries().first(where: {
                 $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]
-                    && $0.identity.distroVersion == parts[1] && $0.identity.arch == parts[2] && $0.sha256 == digest
+                    && $0.identity.distroVersion == parts[1] && $0.identity.arch == arch && $0.sha256 == digest
             })
         {
             unlink(scratch.path)

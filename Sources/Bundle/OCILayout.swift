@@ -5,6 +5,7 @@
 import Catalog
 import FoundationEssentials
 import Ingest
+import Kernel
 
 #if canImport(Glibc)
     import Glibc
@@ -45,11 +46,22 @@ public enum OCILayout {
         var manifests: [Descriptor]
     }
 
-    /// Write the layout into `directory` (created; must not exist). `tag` names the image.
+    /// The OCI platform architecture of a bundle: its kernels' architecture in OCI's spelling
+    /// (`arm64` kernels → `arm64`, `x86_64` → `amd64`), so that a pull for the target's platform
+    /// finds it. A tag names one platform; a bundle mixing architectures (or none) is data every
+    /// platform can use and is labelled `amd64`, the platform of most fleets.
+    public static func architecture(of manifest: BundleManifest) -> String {
+        let archs = Set(manifest.kernels.map { KernelArch.ociArchitecture(of: $0.arch) })
+        return archs.count == 1 ? archs.first! : KernelArch.ociArchitecture(of: "x86_64")
+    }
+
+    /// Write the layout into `directory` (created; must not exist). `tag` names the image;
+    /// `architecture` (OCI's spelling) defaults to the kernels' own, `architecture(of:)`.
     public static func write(
         bundle: String, manifest: BundleManifest, to directory: String, tag: String = "latest",
-        architecture: String = "amd64"
+        architecture: String? = nil
     ) throws {
+        let architecture = architecture ?? Self.architecture(of: manifest)
         guard !FileManager.default.fileExists(atPath: directory) else { throw BundleError.exists(path: directory) }
         let temp = temporarySibling(of: directory)
         try? FileManager.default.removeItem(atPath: temp)

@@ -34,38 +34,72 @@ public struct BuildID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     }
 }
 
-/// Architecture names as BTFHub's archive spells them (`x86_64`, `arm64`, …).
+/// The one mapping between the names an architecture goes by.
+///
+/// btfgen records BTFHub's archive name (`x86_64`, `arm64`): the catalog's and a bundle's
+/// `<distro>/<version>/<arch>/` directories, `KernelIdentity.arch` and the selection on the
+/// target all use it. Everything else spells the same architecture its own way — the ELF header
+/// (e_machine 183), `uname -m` (`aarch64`), Debian's package names (`arm64`, `amd64`), OCI
+/// platforms (GOARCH: `arm64`, `amd64`) — and is translated here and nowhere else in Swift (the Makefile,
+/// which cannot ask Swift, keeps its own two-line table for `-D__TARGET_ARCH_*` and `make install`).
 public enum KernelArch {
-    /// From an ELF e_machine value.
+    /// One architecture under all its names.
+    public struct Names: Sendable, Equatable {
+        /// BTFHub's directory name; what btfgen records.
+        public let name: String
+        /// ELF e_machine.
+        public let elfMachine: UInt16
+        /// `uname -m` on a kernel of this architecture (the first is the kernel's own).
+        public let uname: [String]
+        /// Debian's architecture (`dpkg --print-architecture`, package names like `-cloud-arm64`).
+        public let debian: String
+        /// OCI image platform `architecture` (Go's GOARCH).
+        public let oci: String
+    }
+
+    /// Every architecture btfgen knows. No spelling names two rows (IdentityTests checks).
+    public static let all: [Names] = [
+        Names(name: "x86_64", elfMachine: ELFFile.machineX86_64, uname: ["x86_64"], debian: "amd64", oci: "amd64"),
+        Names(
+            name: "arm64", elfMachine: ELFFile.machineAArch64, uname: ["aarch64", "arm64"], debian: "arm64",
+            oci: "arm64"),
+        Names(name: "x86", elfMachine: 3, uname: ["i686", "i586", "i486", "i386"], debian: "i386", oci: "386"),
+        Names(name: "arm", elfMachine: 40, uname: ["armv7l", "armv6l"], debian: "armhf", oci: "arm"),
+        Names(name: "riscv64", elfMachine: 243, uname: ["riscv64"], debian: "riscv64", oci: "riscv64"),
+        Names(name: "s390x", elfMachine: 22, uname: ["s390x"], debian: "s390x", oci: "s390x"),
+        Names(name: "ppc64le", elfMachine: 21, uname: ["ppc64le"], debian: "ppc64el", oci: "ppc64le"),
+    ]
+
+    /// The row for any spelling of an architecture: BTFHub's, `uname -m`'s, Debian's or OCI's
+    /// (`aarch64`, `arm64`, `amd64`, `x86_64`, …); nil for a name no row knows.
+    public static func names(of spelling: String) -> Names? {
+        all.first { $0.name == spelling }
+            ?? all.first {
+                $0.uname.contains(spelling) || $0.debian == spelling || $0.oci == spelling
+            }
+    }
+
+    /// BTFHub's name for any spelling (`aarch64` → `arm64`, `amd64` → `x86_64`); nil when unknown.
+    public static func canonical(_ spelling: String) -> String? { names(of: spelling)?.name }
+
+    /// From an ELF e_machine value; `em<n>` for a machine no row knows, so nothing is mislabelled.
     public static func name(elfMachine: UInt16) -> String {
-        switch elfMachine {
-        case 62: return "x86_64"
-        case 183: return "arm64"
-        case 3: return "x86"
-        case 40: return "arm"
-        case 243: return "riscv64"
-        case 22: return "s390x"
-        case 21: return "ppc64le"
-        default: return "em\(elfMachine)"
-        }
+        all.first { $0.elfMachine == elfMachine }?.name ?? "em\(elfMachine)"
     }
 
     /// The ELF e_machine value for an architecture name (x86_64 for names it does not know).
     public static func elfMachine(of name: String) -> UInt16 {
-        for machine: UInt16 in [62, 183, 3, 40, 243, 22, 21] where Self.name(elfMachine: machine) == name {
-            return machine
-        }
-        return 62
+        names(of: name)?.elfMachine ?? ELFFile.machineX86_64
     }
 
-    /// From `uname -m`.
+    /// From `uname -m`; an unknown machine is kept as it is, so it matches only itself.
     public static func name(unameMachine: String) -> String {
-        switch unameMachine {
-        case "aarch64", "arm64": return "arm64"
-        case "x86_64", "amd64": return "x86_64"
-        case "i386", "i486", "i586", "i686": return "x86"
-        default: return unameMachine
-        }
+        canonical(unameMachine) ?? unameMachine
+    }
+
+    /// The OCI platform architecture for an architecture name; the name itself when unknown.
+    public static func ociArchitecture(of name: String) -> String {
+        names(of: name)?.oci ?? name
     }
 }
 

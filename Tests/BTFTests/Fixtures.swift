@@ -1,5 +1,6 @@
 // Where the BTF tests find real inputs: the host's vmlinux BTF, the fixture kernels exported by
 // scripts/test.sh, and BPF objects built by `make bpf`.
+import ELF
 import Foundation
 import TestSupport
 import Testing
@@ -48,6 +49,31 @@ enum BTFFixtures {
         return FileManager.default.fileExists(atPath: out) ? KernelBTF(label: "debian-6.1", path: out) : nil
     }
 
+    /// Debian 6.1 arm64's native .BTF, taken once from BTFGEN_DEBIAN_ARM64_VMLINUX. Read with the
+    /// ELF module: llvm-objcopy 14 refuses this vmlinux (its .rela.dyn links no symbol table) and
+    /// binutils on x86_64 knows no AArch64. bpftool reads the same file, so the comparison with
+    /// bpftool does not depend on this reading.
+    static var debianArm64: KernelBTF? {
+        guard let vmlinux = Fixture.debianArm64Vmlinux else { return nil }
+        let out = cacheDirectory + "/debian-" + URL(fileURLWithPath: vmlinux).lastPathComponent + ".btf"
+        if !FileManager.default.fileExists(atPath: out) {
+            guard let bytes = try? read(vmlinux),
+                let btf = try? bytes.withUnsafeBytes({ try btfPayload(of: $0).map { [UInt8]($0) } })
+            else { return nil }
+            let tmp = out + ".tmp"
+            guard (try? Data(btf).write(to: URL(fileURLWithPath: tmp))) != nil else { return nil }
+            try? FileManager.default.moveItem(atPath: tmp, toPath: out)
+        }
+        return FileManager.default.fileExists(atPath: out) ? KernelBTF(label: "debian-6.1-arm64", path: out) : nil
+    }
+
+    /// The programs built for arm64 by `make bpf` (bpf/arm64/*.bpf.o).
+    static var arm64Objects: [String] {
+        let full = Repo.root.appendingPathComponent("bpf/arm64").path
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []
+        return names.filter { $0.hasSuffix(".bpf.o") }.sorted().map { full + "/" + $0 }
+    }
+
     /// The BTF-less test kernel's BTF, generated once with pahole --btf_encode_detached.
     static var testKernel: KernelBTF? {
         guard let vmlinux = Fixture.testVmlinux else { return nil }
@@ -72,6 +98,7 @@ enum BTFFixtures {
         if Fixture.required {
             #expect(debian != nil, "BTFGEN_DEBIAN_VMLINUX not set or unreadable")
             #expect(testKernel != nil, "BTFGEN_TEST_VMLINUX not set or pahole failed")
+            #expect(debianArm64 != nil, "BTFGEN_DEBIAN_ARM64_VMLINUX not set or its .BTF unreadable")
         }
     }
 

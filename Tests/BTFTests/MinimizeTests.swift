@@ -132,4 +132,49 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         #expect(one == two)
         #expect(one.count < 4096)
     }
+
+    /// arm64: the programs built with -D__TARGET_ARCH_arm64, minimized against Debian's arm64
+    /// kernel, byte for byte as bpftool does; what they keep is arm64's registers.
+    @Test func arm64ObjectsOnTheArm64KernelAreMinimizedAsBpftoolDoes() throws {
+        guard let kernel = BTFFixtures.debianArm64 else {
+            if Fixture.required { Issue.record("BTFGEN_DEBIAN_ARM64_VMLINUX missing: run scripts/test.sh") }
+            return
+        }
+        let paths = BTFFixtures.arm64Objects
+        guard !paths.isEmpty else {
+            if Fixture.required { Issue.record("no bpf/arm64/*.bpf.o: run `make bpf` before the tests") }
+            return
+        }
+        let all = try paths.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
+        let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
+        let scratch = try ScratchDirectory("btfgen-min-arm64")
+        defer { scratch.remove() }
+        for objs in all.map({ [$0] }) + [all] {
+            let ours = try full.minimized(for: objs.map(\.1))
+            let theirsPath = scratch.file("bpftool.btf")
+            let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
+            try #require(r.status == 0, "bpftool failed: \(r.stderr)")
+            #expect(ours.encoded() == (try BTFFixtures.read(theirsPath)), "\(objs.map(\.0)): not bpftool's bytes")
+        }
+
+        // unlinkat reads the pathname as PT_REGS_PARM2_CORE_SYSCALL: user_pt_regs.regs[1] on arm64.
+        let unlinkat = try #require(all.first { $0.0.hasSuffix("/unlinkat.bpf.o") }?.1)
+        let small = try full.minimized(for: [unlinkat])
+        let kept = canonicalTypes(small)
+        #expect(kept.contains { $0.hasPrefix("STRUCT 'user_pt_regs'") && $0.contains("{regs:array[31]") }, "\(kept)")
+        #expect(!kept.contains { $0.contains("{si:") || $0.contains("{di:") }, "no x86 register survives")
+        var onFull = CoreResolver(target: full)
+        var onSmall = CoreResolver(target: small)
+        let a = try onFull.resolve(unlinkat), b = try onSmall.resolve(unlinkat)
+        #expect(a.count == unlinkat.coreRelocations.count && !a.isEmpty)
+        #expect(a.allSatisfy { !$0.poison }, "every arm64 relocation resolves on the arm64 kernel")
+        #expect(zip(a, b).allSatisfy { $0.targetValue == $1.targetValue && $0.poison == $1.poison })
+
+        // The x86_64 build of the same program cannot serve arm64: its pt_regs.si has no target.
+        let x86 = Repo.root.appendingPathComponent("bpf/x86_64/unlinkat.bpf.o").path
+        if let bytes = try? BTFFixtures.read(x86) {
+            var resolver = CoreResolver(target: full)
+            #expect(try resolver.resolve(try BPFObject(bytes: bytes)).contains { $0.poison })
+        }
+    }
 }

@@ -97,6 +97,47 @@ import Testing
         #expect(e["sha256"] as? String == (try indexEntries(objcopy).first?["sha256"] as? String))
         let stored = try Data(contentsOf: URL(fileURLWithPath: catalog + "/" + (e["path"] as! String)))
         #expect(Array(stored.prefix(2)) == [0x9f, 0xeb])
+
+        // The same x86_64 ELF filed under arm64: its ELF header contradicts the directory.
+        let wrong = dir.file("wrong/amzn/2/arm64")
+        try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: tree + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz",
+            toPath: wrong + "/4.14.336-257.562.amzn2.x86_64.btf.tar.xz")
+        let refused = try btfgen(["catalog", "import", dir.file("wrong"), "--catalog", dir.file("wrong-cat")])
+        #expect(refused.stderr.contains("its ELF header says x86_64, its directory arm64"), "\(refused.stderr)")
+        #expect(((try? indexEntries(dir.file("wrong-cat"))) ?? []).isEmpty)
+    }
+
+    /// A tree that spells arm64 as `uname -m` does (`aarch64`) or x86_64 as Debian does (`amd64`)
+    /// lands under BTFHub's names, where the target's running kernel is matched; an
+    /// architecture nobody knows is refused, not filed under a name nothing will ever match.
+    @Test func importFilesArchitecturesUnderBTFHubsNames() throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let catalog = try seededCatalog(dir)
+        let tree = dir.file("btfhub")
+        try #require(try btfgen(["catalog", "export", tree, "--catalog", catalog]).status == 0)
+        let fm = FileManager.default
+        try fm.moveItem(atPath: tree + "/rhel/8/x86_64", toPath: tree + "/rhel/8/aarch64")
+        try fm.moveItem(atPath: tree + "/ubuntu/18.04/x86_64", toPath: tree + "/ubuntu/18.04/amd64")
+        try fm.createDirectory(atPath: tree + "/rhel/9/sparc9", withIntermediateDirectories: true)
+        try fm.copyItem(
+            atPath: tree + "/rhel/8/aarch64/4.18.0-305.el8.x86_64.btf.tar.xz",
+            toPath: tree + "/rhel/9/sparc9/5.14.0-1.el9.btf.tar.xz")
+        let imported = dir.file("imported")
+        let r = try btfgen(["catalog", "import", tree, "--catalog", imported])
+        #expect(r.stderr.contains("rhel/9/sparc9/5.14.0-1.el9.btf.tar.xz"), "\(r.stderr)")
+        #expect(r.stderr.contains("'sparc9' is no architecture btfgen knows"), "\(r.stderr)")
+        let entries = try indexEntries(imported)
+        #expect(
+            entries.map { $0["path"] as? String }.sorted { ($0 ?? "") < ($1 ?? "") } == [
+                "rhel/8/arm64/4.18.0-305.el8.x86_64.btf", "ubuntu/18.04/x86_64/4.15.0-213-generic.btf",
+            ])
+        #expect(
+            entries.compactMap { ($0["identity"] as? [String: Any])?["arch"] as? String }.sorted() == [
+                "arm64", "x86_64",
+            ])
     }
 
     @Test func hostileAndBrokenArchivesAreRefusedOneByOne() throws {

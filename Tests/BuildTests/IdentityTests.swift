@@ -11,6 +11,32 @@ import Testing
 @testable import Toolchain
 
 @Suite struct IdentityTests {
+    /// One architecture, every spelling: BTFHub's (recorded), uname -m's, Debian's, OCI's, ELF's.
+    @Test func architectureNamesMapToBTFHubsInOnePlace() {
+        for spelling in ["arm64", "aarch64"] { #expect(KernelArch.canonical(spelling) == "arm64") }
+        for spelling in ["x86_64", "amd64"] { #expect(KernelArch.canonical(spelling) == "x86_64") }
+        #expect(KernelArch.canonical("sparc9") == nil)
+        #expect(KernelArch.name(unameMachine: "aarch64") == "arm64")
+        #expect(KernelArch.name(unameMachine: "sparc9") == "sparc9", "unknown machines match only themselves")
+        #expect(KernelArch.name(elfMachine: ELFFile.machineAArch64) == "arm64")
+        #expect(KernelArch.name(elfMachine: ELFFile.machineX86_64) == "x86_64")
+        #expect(KernelArch.name(elfMachine: 9999) == "em9999")
+        #expect(KernelArch.ociArchitecture(of: "x86_64") == "amd64")
+        #expect(KernelArch.ociArchitecture(of: "aarch64") == "arm64")
+        for row in KernelArch.all {
+            #expect(KernelArch.name(elfMachine: row.elfMachine) == row.name)
+            #expect(KernelArch.elfMachine(of: row.name) == row.elfMachine)
+            for spelling in row.uname + [row.debian, row.oci, row.name] {
+                #expect(KernelArch.canonical(spelling) == row.name, "\(spelling)")
+            }
+        }
+        // No spelling may name two architectures.
+        let spellings = KernelArch.all.map { Set($0.uname + [$0.debian, $0.oci, $0.name]) }
+        for (i, a) in spellings.enumerated() {
+            for b in spellings[(i + 1)...] { #expect(a.isDisjoint(with: b), "\(a) and \(b)") }
+        }
+    }
+
     @Test func fakeKernelIdentityMatchesReadelf() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }

@@ -1,5 +1,6 @@
 // `btfgen build` on real kernels: Debian's linux-image-6.1.0-*-cloud-amd64-dbg (its vmlinux and
-// the .deb itself) and the BTF-less 6.1 kernel built from linux-source-6.1. scripts/test.sh
+// the .deb itself), its arm64 sibling linux-image-6.1.0-*-cloud-arm64-dbg, and the BTF-less 6.1
+// kernel built from linux-source-6.1. scripts/test.sh
 // fetches and builds them (cached) and exports their paths; in CI (BTFGEN_REQUIRE_FIXTURES=1) a
 // missing fixture fails the test instead of skipping it.
 import Foundation
@@ -16,7 +17,9 @@ import Testing
 
     /// Build `input` into a fresh catalog and check the entry against independent oracles:
     /// build-id from `readelf -n` on the vmlinux, libbpf parsing, the image's native .BTF.
-    func buildAndCheck(_ input: String, vmlinux: String, release: String?) throws -> [String: Any] {
+    func buildAndCheck(_ input: String, vmlinux: String, release: String?, arch: String = "x86_64") throws
+        -> [String: Any]
+    {
         let dir = try ScratchDirectory("btfgen-real")
         defer { dir.remove() }
         let before = try sha256sum(input)
@@ -31,7 +34,7 @@ import Testing
         let identity = try #require(e["identity"] as? [String: Any])
         #expect(identity["buildID"] as? String == (try FakeKernel.readelfBuildID(vmlinux)))
         if let release { #expect(identity["release"] as? String == release) }
-        #expect(identity["arch"] as? String == "x86_64")
+        #expect(identity["arch"] as? String == arch)
 
         let path = catalog + "/" + (e["path"] as! String)
         let btf = try LibBPFBTF(path: path)
@@ -42,6 +45,8 @@ import Testing
         var result = e
         result["json"] = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
         result["taskStruct"] = task
+        result["btf"] = btf
+        result["btfBytes"] = try Data(contentsOf: URL(fileURLWithPath: path))
         return result
     }
 
@@ -86,6 +91,59 @@ import Testing
         #expect((e["taskStruct"] as? LibBPFStruct)?.members == native.members)
     }
 
+    /// arm64 on this x86_64 host: Debian's cloud-arm64 -dbg package. Its vmlinux is an AArch64
+    /// ELF, so the architecture must come from the ELF header, and the catalog must file it
+    /// under BTFHub's `arm64` (what `uname -m`'s `aarch64` is matched against on the target).
+    @Test func debianArm64DebuginfoPackage() throws {
+        guard let deb = try Self.fixture(Fixture.debianArm64Deb, "BTFGEN_DEBIAN_ARM64_DEB"),
+            let vmlinux = try Self.fixture(Fixture.debianArm64Vmlinux, "BTFGEN_DEBIAN_ARM64_VMLINUX")
+        else { return }
+        let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_ARM64_RELEASE"]
+        let header = try runProcess("readelf", ["-h", vmlinux])
+        try #require(header.stdout.contains("AArch64"), "not an arm64 vmlinux: \(vmlinux)")
+        let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release, arch: "arm64")
+        let identity = try #require(e["identity"] as? [String: Any])
+        #expect(identity["distro"] as? String == "debian")
+        #expect(identity["distroVersion"] as? String == "12")
+        let release64 = try #require(identity["release"] as? String)
+        #expect(e["path"] as? String == "debian/12/arm64/\(release64).btf")
+
+        // The image's own .BTF, read by libbpf straight from the vmlinux ELF (llvm-objcopy 14
+        // refuses this arm64 vmlinux's .rela.dyn, and binutils on x86_64 knows no AArch64).
+        let native = try LibBPFBTF(path: vmlinux)
+        let ours = try #require(e["btf"] as? LibBPFBTF)
+        let nativeTask = try #require(native.structNamed("task_struct"))
+        let task = try #require(e["taskStruct"] as? LibBPFStruct)
+        #expect(task.size == nativeTask.size)
+        #expect(task.members == nativeTask.members)
+        let summary = try #require((e["json"] as? [[String: Any]])?.first)
+        #expect(summary["nativeTypes"] as? Int == native.typeCount)
+
+        // arm64's registers, not x86's: orig_x0 (the first syscall argument, which bpf_tracing.h's
+        // PT_REGS_PARM1_CORE_SYSCALL reads) and regs[] (user_pt_regs, and pt_regs through its
+        // anonymous union), laid out as in the native BTF.
+        let regs = try #require(ours.structNamed("pt_regs"))
+        #expect(regs.members.contains { $0.name == "orig_x0" })
+        #expect(!regs.members.contains { $0.name == "di" || $0.name == "orig_ax" })
+        #expect(regs == native.structNamed("pt_regs"))
+        let user = try #require(ours.structNamed("user_pt_regs"))
+        #expect(user.members.first?.name == "regs")
+        #expect(user == native.structNamed("user_pt_regs"))
+        let dir = try ScratchDirectory("btfgen-arm64")
+        defer { dir.remove() }
+        let file = dir.file("arm64.btf")
+        try #require(e["btfBytes"] as? Data).write(to: URL(fileURLWithPath: file))
+        func cDeclaration(of path: String) throws -> String? {
+            let r = try runProcess("bpftool", ["btf", "dump", "file", path, "format", "c"])
+            try #require(r.status == 0, "bpftool: \(r.stderr)")
+            return r.stdout.components(separatedBy: "\nstruct pt_regs {\n").dropFirst().first?
+                .components(separatedBy: "\n};").first
+        }
+        let declared = try cDeclaration(of: file)
+        #expect(declared?.contains("\t\t\tu64 regs[31];") == true, "pt_regs has regs[31] in its anonymous union")
+        #expect(declared == (try cDeclaration(of: vmlinux)))
+    }
+
     @Test func btflessTestKernel() throws {
         guard let vmlinux = try Self.fixture(Fixture.testVmlinux, "BTFGEN_TEST_VMLINUX") else { return }
         let release = ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"]
@@ -105,6 +163,18 @@ import Testing
         #expect(r.status != 0)
         #expect(r.stderrLines.count == 1)
         #expect(r.stderr.contains("compressed boot image"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("kernels/index.json")))
+    }
+
+    /// arm64's boot image (an `Image`, "ARMd" at 0x38, no ELF and no DWARF) is refused like a bzImage.
+    @Test func realArm64ImageIsRefusedWithWhereToFindDebuginfo() throws {
+        guard let image = try Self.fixture(Fixture.debianArm64Vmlinuz, "BTFGEN_DEBIAN_ARM64_VMLINUZ") else { return }
+        let dir = try ScratchDirectory("btfgen-arm64-image")
+        defer { dir.remove() }
+        let r = try btfgen(["build", image, "--catalog", dir.file("kernels")])
+        #expect(r.status != 0)
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.contains("compressed boot image"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("kernels/index.json")))
     }
 }

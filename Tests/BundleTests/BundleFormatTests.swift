@@ -17,12 +17,12 @@ import Testing
         FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux").map { [UInt8]($0) }
     }
 
-    func entry(_ release: String, buildID: String?, bytes: [UInt8]) -> CatalogEntry {
+    func entry(_ release: String, buildID: String?, bytes: [UInt8], arch: String = "x86_64") -> CatalogEntry {
         let identity = KernelIdentity(
-            release: release, arch: "x86_64", buildID: buildID.flatMap(BuildID.init(hex:)),
+            release: release, arch: arch, buildID: buildID.flatMap(BuildID.init(hex:)),
             distro: "rhel", distroVersion: "8", compiler: nil, banner: nil)
         return CatalogEntry(
-            identity: identity, path: "rhel/8/x86_64/\(release).btf",
+            identity: identity, path: "rhel/8/\(arch)/\(release).btf",
             sha256: bytes.withUnsafeBytes { SHA256.hex($0) }, size: bytes.count, typeCount: 1,
             build: nil, source: "vmlinux", builtAt: "2026-11-23T00:00:00Z")
     }
@@ -120,6 +120,28 @@ import Testing
             try runProcess("tar", ["-cJf", dir.file("plain.tar.xz"), "-C", dir.path, "hello.tar.xz"]).status == 0)
         #expect(throws: BundleError.noManifest(path: dir.file("plain.tar.xz"))) {
             try BundleReader(path: dir.file("plain.tar.xz"))
+        }
+    }
+
+    /// An image of arm64 kernels says `arm64` (OCI's spelling) so a pull for linux/arm64 finds it;
+    /// x86_64 kernels say `amd64`, not BTFHub's `x86_64`, which no OCI platform is called.
+    @Test func ociPlatformIsTheKernelsArchitecture() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        for (arch, oci) in [("arm64", "arm64"), ("x86_64", "amd64")] {
+            let bundle = dir.file("\(arch).tar.xz")
+            let manifest = try Bundle.write(
+                to: bundle, kernels: [(entry("6.1.0-57-cloud-\(oci)", buildID: nil, bytes: btf, arch: arch), btf)],
+                objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+            #expect(OCILayout.architecture(of: manifest) == oci)
+            let layout = dir.file("oci-\(arch)")
+            try OCILayout.write(bundle: bundle, manifest: manifest, to: layout)
+            let index =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any]
+            let platform = (index?["manifests"] as? [[String: Any]])?.first?["platform"] as? [String: Any]
+            #expect(platform?["architecture"] as? String == oci)
         }
     }
 

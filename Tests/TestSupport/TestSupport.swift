@@ -54,6 +54,11 @@ public enum Fixture {
     public static var testBzImage: String? { path("BTFGEN_TEST_BZIMAGE") }
     /// Debian's bootable vmlinuz matching the -dbg package (BTFGEN_DEBIAN_VMLINUZ, scripts/fetch-debian-image.sh).
     public static var debianVmlinuz: String? { path("BTFGEN_DEBIAN_VMLINUZ") }
+    /// Debian's arm64 linux-image-*-cloud-arm64-dbg .deb, its vmlinux and its bootable image
+    /// (BTFGEN_DEBIAN_ARM64_{DEB,VMLINUX,VMLINUZ}: `fetch-debian-dbg.sh cloud-arm64`, fetch-debian-image.sh).
+    public static var debianArm64Deb: String? { path("BTFGEN_DEBIAN_ARM64_DEB") }
+    public static var debianArm64Vmlinux: String? { path("BTFGEN_DEBIAN_ARM64_VMLINUX") }
+    public static var debianArm64Vmlinuz: String? { path("BTFGEN_DEBIAN_ARM64_VMLINUZ") }
     /// A real libbpf 0.x shared object (BTFGEN_OLD_LIBBPF0, scripts/fetch-old-libbpf.sh).
     public static var oldLibbpf0: String? { path("BTFGEN_OLD_LIBBPF0") }
     /// btfgen built with --static-swift-stdlib (BTFGEN_STATIC_BIN, scripts/build-static.sh).

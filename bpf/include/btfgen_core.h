@@ -6,7 +6,7 @@
  * field access and libbpf rewrites the offsets against the target kernel's BTF at load time.
  * The layouts below therefore need not match any real kernel: only the member names and kinds
  * matter. Defining __VMLINUX_H__ tells <bpf/bpf_tracing.h> to use the kernel's pt_regs member
- * names (di, si, …) rather than the user-space ones (rdi, rsi, …).
+ * names (di, si, …) rather than the user-space ones (rdi, rsi, …) on x86.
  */
 #ifndef BTFGEN_CORE_H
 #define BTFGEN_CORE_H
@@ -47,6 +47,14 @@ struct bpf_raw_tracepoint_args {
 
 #define TASK_COMM_LEN 16
 
+/*
+ * The caller's registers as raw_tp/sys_enter sees them (args[0]), one layout per architecture;
+ * the Makefile passes -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64, which also picks
+ * <bpf/bpf_tracing.h>'s register names. Programs read syscall arguments only through its
+ * PT_REGS_PARMn_CORE_SYSCALL macros, never by member name, so one source serves both.
+ */
+#if defined(__TARGET_ARCH_x86)
+
 /* x86_64 struct pt_regs (arch/x86/include/asm/ptrace.h). */
 struct pt_regs {
 	unsigned long r15;
@@ -71,6 +79,37 @@ struct pt_regs {
 	unsigned long sp;
 	unsigned long ss;
 } __attribute__((preserve_access_index));
+
+#elif defined(__TARGET_ARCH_arm64)
+
+/*
+ * arm64 (arch/arm64/include/uapi/asm/ptrace.h, asm/ptrace.h). bpf_tracing.h reads argument
+ * registers 2..5 as user_pt_regs.regs[n-1] and the first syscall argument as pt_regs.orig_x0:
+ * the syscall's return value overwrites x0, orig_x0 keeps the argument.
+ */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+} __attribute__((preserve_access_index));
+
+struct pt_regs {
+	union {
+		struct user_pt_regs user_regs;
+		struct {
+			__u64 regs[31];
+			__u64 sp;
+			__u64 pc;
+			__u64 pstate;
+		};
+	};
+	__u64 orig_x0;
+} __attribute__((preserve_access_index));
+
+#else
+#error "btfgen_core.h: build with -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64 (see the Makefile)"
+#endif
 
 struct signal_struct {
 	short oom_score_adj;
