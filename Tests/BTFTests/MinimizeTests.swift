@@ -49,11 +49,10 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         try BTFFixtures.objects.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
     }
 
-    @Test func objectsPresent() { _ = BTFFixtures.requireObjects() }
+    @Test(.requires(.bpfObjects)) func objectsPresent() { #expect(!BTFFixtures.testObjects.isEmpty) }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func keepsTheSameTypesAndMembersAsBpftool(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let all = try objects()
         let scratch = try ScratchDirectory("btfgen-min")
@@ -74,9 +73,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func relocationsResolveAlikeAgainstMinimizedAndFullBTF(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         for (path, object) in try objects() {
             let small = try full.minimized(for: [object])
@@ -105,9 +103,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func lazyIndexGivesTheSameResultAsTheDecodedModel(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let bytes = try BTFFixtures.read(kernel.path)
         let full = try BTF(decoding: bytes)
         let objs = try objects().map(\.1)
@@ -122,9 +119,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func outputIsDeterministic(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let objs = try objects().map(\.1)
         let one = try full.minimized(for: objs).encoded()

@@ -8,12 +8,6 @@ import TestSupport
 import Testing
 
 @Suite(.serialized) struct RealKernelTests {
-    static func fixture(_ value: String?, _ name: String) throws -> String? {
-        if let value { return value }
-        if Fixture.required { Issue.record("fixture \(name) missing: run scripts/test.sh"); return nil }
-        return nil
-    }
-
     /// Build `input` into a fresh catalog and check the entry against independent oracles:
     /// build-id from `readelf -n` on the vmlinux, libbpf parsing, the image's native .BTF.
     func buildAndCheck(_ input: String, vmlinux: String, release: String?) throws -> [String: Any] {
@@ -56,8 +50,8 @@ import Testing
         return (try #require(btf.structNamed("task_struct")), btf.typeCount)
     }
 
-    @Test func debianDebuginfoVmlinux() throws {
-        guard let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX") else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_VMLINUX"))) func debianDebuginfoVmlinux() throws {
+        let vmlinux = try #require(Fixture.debianVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(vmlinux, vmlinux: vmlinux, release: release)
         let identity = try #require(e["identity"] as? [String: Any])
@@ -72,10 +66,8 @@ import Testing
         #expect(summary["nativeTypes"] as? Int == nativeTypes)
     }
 
-    @Test func debianDebuginfoPackage() throws {
-        guard let deb = try Self.fixture(Fixture.debianDeb, "BTFGEN_DEBIAN_DEB"),
-            let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX")
-        else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_DEB"), .fixture("BTFGEN_DEBIAN_VMLINUX"))) func debianDebuginfoPackage() throws {
+        let deb = try #require(Fixture.debianDeb), vmlinux = try #require(Fixture.debianVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release)
         let identity = try #require(e["identity"] as? [String: Any])
@@ -86,8 +78,8 @@ import Testing
         #expect((e["taskStruct"] as? LibBPFStruct)?.members == native.members)
     }
 
-    @Test func btflessTestKernel() throws {
-        guard let vmlinux = try Self.fixture(Fixture.testVmlinux, "BTFGEN_TEST_VMLINUX") else { return }
+    @Test(.requires(.fixture("BTFGEN_TEST_VMLINUX"))) func btflessTestKernel() throws {
+        let vmlinux = try #require(Fixture.testVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"]
         // The point of this kernel: it has DWARF and no .BTF of its own.
         let sections = try runProcess("readelf", ["-S", "-W", vmlinux])
@@ -97,8 +89,8 @@ import Testing
         #expect((e["identity"] as? [String: Any])?["distro"] as? String == "custom")
     }
 
-    @Test func realBzImageIsRefusedWithWhereToFindDebuginfo() throws {
-        guard let bzImage = try Self.fixture(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE") else { return }
+    @Test(.requires(.fixture("BTFGEN_TEST_BZIMAGE"))) func realBzImageIsRefusedWithWhereToFindDebuginfo() throws {
+        let bzImage = try #require(Fixture.testBzImage)
         let dir = try ScratchDirectory("btfgen-bz")
         defer { dir.remove() }
         let r = try btfgen(["build", bzImage, "--catalog", dir.file("kernels")])

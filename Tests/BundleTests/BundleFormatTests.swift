@@ -10,7 +10,7 @@ import Loader
 import TestSupport
 import Testing
 
-@Suite struct BundleFormatTests {
+@Suite(.requires(.hostBTF)) struct BundleFormatTests {
     /// Real BTF to put in bundles: the host's own, when it has one.
     static var hostBTF: [UInt8]? {
         FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux").map { [UInt8]($0) }
@@ -122,10 +122,7 @@ import Testing
         }
     }
 
-    @Test(
-        .enabled(
-            if: Capability.tool("skopeo") && Capability.tool("umoci"),
-            "skopeo and umoci are needed (apt-get install skopeo umoci)"))
+    @Test(.requires(.tool("skopeo"), .tool("umoci")))
     func ociLayoutIsAcceptedBySkopeoAndUmoci() throws {
         let btf = try #require(Self.hostBTF)
         let dir = try ScratchDirectory()
