@@ -143,7 +143,8 @@ import Testing
     /// `--compat libbpf-0.x` judged by a real old libbpf (Debian 11's libbpf0, 0.3) in its own
     /// process: it refuses every kernel's full BTF and our default output wherever that holds kinds
     /// it predates, and parses the compat output with the same type count and task_struct id.
-    @Test(.requires(.bpfObjects, .fixture("BTFGEN_OLD_LIBBPF0"))) func compatOutputParsesWithARealOldLibbpf() throws {
+    @Test(.requires(.bpfObjects, .fixture("BTFGEN_OLD_LIBBPF0")))
+    func compatOutputParsesWithARealOldLibbpf() throws {
         let libbpf0 = try #require(Fixture.oldLibbpf0)
         let scratch = try ScratchDirectory("btfgen-old-libbpf")
         defer { scratch.remove() }

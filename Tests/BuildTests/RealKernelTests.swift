@@ -66,7 +66,8 @@ import Testing
         #expect(summary["nativeTypes"] as? Int == nativeTypes)
     }
 
-    @Test(.requires(.fixture("BTFGEN_DEBIAN_DEB"), .fixture("BTFGEN_DEBIAN_VMLINUX"))) func debianDebuginfoPackage() throws {
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_DEB"), .fixture("BTFGEN_DEBIAN_VMLINUX")))
+    func debianDebuginfoPackage() throws {
         let deb = try #require(Fixture.debianDeb), vmlinux = try #require(Fixture.debianVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release)

@@ -1,8 +1,9 @@
 // The proof on kernels without /sys/kernel/btf/vmlinux: the BTF-less 6.1 test kernel, its twin (the
 // same release built again) and Debian's real 6.1 cloud kernel booted under QEMU (TCG) with an
-// initramfs holding a static btfgen, the BPF objects, catalogs and bundles (scripts/qemu/prepare.sh). The guest prints its findings on the serial
-// console (scripts/qemu/init.sh); every assertion is made here, on the host, against facts the
-// guest cannot fake: the build-id readelf reads from the vmlinux, the actor's own pid.
+// initramfs holding a static btfgen, the BPF objects, catalogs and bundles (scripts/qemu/prepare.sh).
+// The guest prints its findings on the serial console (scripts/qemu/init.sh); every assertion is
+// made here, on the host, against facts the guest cannot fake: the build-id readelf reads from the
+// vmlinux, the actor's own pid.
 import Foundation
 import TestSupport
 import Testing
@@ -63,7 +64,8 @@ enum QEMU {
                 Prepared(
                     work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
                     hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil,
-                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1, minBTFSHA256: values["MIN_BTF_SHA256"] ?? "?"))
+                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1,
+                    minBTFSHA256: values["MIN_BTF_SHA256"] ?? "?"))
         } catch {
             return .failure(PrepareFailure(text: "\(error)"))
         }

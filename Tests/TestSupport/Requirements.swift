@@ -49,7 +49,8 @@ extension Requirement {
         "the BPF objects (bpf/*.bpf.o, bpf/tests/*.bpf.o)",
         problem: {
             let missing = BPFSources.unbuilt
-            return "\(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? " …" : "") not built: run `make bpf`"
+            let named = missing.prefix(3).joined(separator: ", ") + (missing.count > 3 ? " …" : "")
+            return "\(named) not built: run `make bpf`"
         }, isMet: { BPFSources.unbuilt.isEmpty })
 
     /// A fixture scripts/test.sh exports: the variable is set and, when it names a path, the path exists.
@@ -64,7 +65,8 @@ extension Requirement {
                 if let why = ProcessInfo.processInfo.environment[group + "_UNAVAILABLE"], !why.isEmpty {
                     state += " (\(why))"
                 }
-                return "\(state); run \(Fixture.script(for: variable)) and export what it prints as scripts/test.sh does"
+                let script = Fixture.script(for: variable)
+                return "\(state); run \(script) and export what it prints as scripts/test.sh does"
             },
             isMet: {
                 guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else { return false }
@@ -91,7 +93,7 @@ extension Trait where Self == ConditionTrait {
         requires(requirements, sourceLocation: sourceLocation)
     }
 
-    /// ``requires(_:sourceLocation:)-(Requirement...)`` for a list kept in one place for several tests.
+    /// The same, for a list kept in one place for several tests.
     public static func requires(_ requirements: [Requirement], sourceLocation: SourceLocation = #_sourceLocation)
         -> Self
     {
