@@ -6,7 +6,8 @@
 # (skipped unless the fixtures are set; BENCH_QEMU=0 skips them too).
 # Needs root, hyperfine, make bpf. Env: BTFGEN_BIN (default: the release build of
 # scripts/build-static.sh), RUNS (default 30); for QEMU: BTFGEN_TEST_BZIMAGE, BTFGEN_TEST_VMLINUX,
-# optionally BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_VMLINUZ, BTFGEN_DEBIAN_RELEASE.
+# BTFGEN_TEST_TWIN_BZIMAGE, BTFGEN_TEST_TWIN_VMLINUX (scripts/build-test-kernel.sh), optionally
+# BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_VMLINUZ, BTFGEN_DEBIAN_RELEASE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -42,8 +43,9 @@ echo "start → attached ($(uname -r), ${#objects[@]} objects, 3 raw_tp programs
 ratio "native BTF" "$out/attach-native.csv"
 ratio "--btf copy" "$out/attach-btf-file.csv"
 
-if [ "${BENCH_QEMU:-1}" = 0 ] || [ -z "${BTFGEN_TEST_BZIMAGE:-}" ] || [ -z "${BTFGEN_TEST_VMLINUX:-}" ]; then
-    echo "QEMU cases skipped (set BTFGEN_TEST_BZIMAGE and BTFGEN_TEST_VMLINUX; BENCH_QEMU=0 skips)"
+if [ "${BENCH_QEMU:-1}" = 0 ] || [ -z "${BTFGEN_TEST_BZIMAGE:-}" ] || [ -z "${BTFGEN_TEST_VMLINUX:-}" ] \
+    || [ -z "${BTFGEN_TEST_TWIN_BZIMAGE:-}" ] || [ -z "${BTFGEN_TEST_TWIN_VMLINUX:-}" ]; then
+    echo "QEMU cases skipped (set BTFGEN_TEST_BZIMAGE, BTFGEN_TEST_VMLINUX and their TWIN_ pair; BENCH_QEMU=0 skips)"
     exit 0
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/btfgen-bench-qemu.XXXXXX")
@@ -60,9 +62,9 @@ boot() { # label kernel params...
 }
 echo "QEMU (TCG, 1 vCPU) boot → verdict"
 boot "test kernel, auto by build-id, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=test
-boot "test kernel, minimized BTF, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=min
-boot "test kernel, bundle at default path, events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=none btfgen_bundle=test
+boot "test kernel, minimized BTF (bundle), events" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=none btfgen_bundle=test
 boot "test kernel, other build refused" "$BTFGEN_TEST_BZIMAGE" btfgen_case=refuse btfgen_catalog=other
+boot "twin kernel, test kernel's build refused" "$BTFGEN_TEST_TWIN_BZIMAGE" btfgen_case=refuse btfgen_catalog=test
 if [ ${#debian[@]} -gt 0 ]; then
     boot "test kernel, Debian BTF forced: caught" "$BTFGEN_TEST_BZIMAGE" btfgen_case=trace btfgen_catalog=debian \
         "btfgen_flags=--kernel,${BTFGEN_DEBIAN_RELEASE},--force"

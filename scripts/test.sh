@@ -2,7 +2,7 @@
 # Run btfgen's whole test suite, the way CI does:
 #   1. install system packages (scripts/setup.sh),
 #   2. fetch Debian's real debuginfo kernels (x86_64 and arm64) and build the BTF-less 6.1 test
-#      kernel (all cached under $BTFGEN_CACHE, keyed by version; rebuilt only when absent),
+#      kernel and its twin (all cached under $BTFGEN_CACHE, keyed by version; rebuilt only when absent),
 #   3. compile the BPF objects in bpf/ and the Swift package,
 #   4. run every Swift test with the fixtures promised (a missing one fails instead of skipping),
 #   5. run the bounded fuzz pass and the QEMU boots the test suite relies on, when present.
@@ -37,7 +37,7 @@ fixture() {
 
 step "fixtures (cache: $BTFGEN_CACHE)"
 fixture DEBIAN DEB VMLINUX RELEASE -- "$here/fetch-debian-dbg.sh"
-fixture TEST VMLINUX BZIMAGE RELEASE -- "$here/build-test-kernel.sh"
+fixture TEST VMLINUX BZIMAGE RELEASE TWIN_VMLINUX TWIN_BZIMAGE -- "$here/build-test-kernel.sh"
 # The bootable image of exactly the kernel whose -dbg package was fetched.
 fixture DEBIAN VMLINUZ -- "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE" "$(dpkg-deb -f "$BTFGEN_DEBIAN_DEB" Version)"
 # arm64: Debian's cloud-arm64 -dbg kernel (read through a private arm64 apt configuration) and

@@ -7,8 +7,7 @@ import Testing
 
 /// `btfgen minimize` and `btfgen inspect` as a user runs them.
 @Suite(.serialized) struct CommandTests {
-    @Test func minimizeCatalogMirrorsItsLayoutAndMatchesTheLibrary() throws {
-        guard BTFFixtures.requireObjects() else { return }
+    @Test(.requires(.bpfObjects)) func minimizeCatalogMirrorsItsLayoutAndMatchesTheLibrary() throws {
         let scratch = try ScratchDirectory("btfgen-cmd")
         defer { scratch.remove() }
         let catalog = Catalog(root: URL(fileURLWithPath: scratch.file("kernels")))
@@ -42,11 +41,10 @@ import Testing
         #expect(expectPathHasFiles(out) == expected.count)
     }
 
-    @Test func minimizeReadsAVmlinuxDirectly() throws {
-        guard BTFFixtures.requireObjects(), let vmlinux = Fixture.debianVmlinux, let debian = BTFFixtures.debian else {
-            if Fixture.required { Issue.record("BTFGEN_DEBIAN_VMLINUX missing") }
-            return
-        }
+    @Test(.requires(.bpfObjects, .fixture("BTFGEN_DEBIAN_VMLINUX"), .tool("llvm-objcopy-14")))
+    func minimizeReadsAVmlinuxDirectly() throws {
+        let vmlinux = try #require(Fixture.debianVmlinux)
+        let debian = try #require(BTFFixtures.debian, "llvm-objcopy-14 could not dump .BTF from \(vmlinux)")
         let scratch = try ScratchDirectory("btfgen-cmd")
         defer { scratch.remove() }
         let r = try btfgen(
@@ -58,8 +56,8 @@ import Testing
         #expect(try BTFFixtures.read(scratch.file(name)) == expected)
     }
 
-    @Test func minimizeBadInputsFailWithOneLine() throws {
-        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+    @Test(.requires(.bpfObjects, .hostBTF)) func minimizeBadInputsFailWithOneLine() throws {
+        let host = try #require(BTFFixtures.host)
         let scratch = try ScratchDirectory("btfgen-cmd")
         defer { scratch.remove() }
         let garbage = scratch.file("garbage.o")
@@ -81,8 +79,8 @@ import Testing
 
     /// `-o` naming a file, a path under a file, or a read-only directory: one plain line before
     /// any work, never Foundation's NSError dump, and the file left as it was.
-    @Test func minimizeNamesAnOutputItCannotWrite() throws {
-        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+    @Test(.requires(.bpfObjects, .hostBTF, .root)) func minimizeNamesAnOutputItCannotWrite() throws {
+        let host = try #require(BTFFixtures.host)
         let scratch = try ScratchDirectory("btfgen-cmd")
         defer { scratch.remove() }
         let file = scratch.file("existing")
@@ -90,20 +88,15 @@ import Testing
         var targets: [(String, String)] = [
             (file, "\(file) is a file, not a directory"), (file + "/sub", "\(file) is a file, not a directory"),
         ]
-        // A read-only tmpfs needs root (CI has it: there its absence fails the test).
+        // A read-only tmpfs needs root (the test requires it).
         let mount = scratch.file("ro")
-        var mounted = false
-        if Capability.isRoot {
-            try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-            mounted = try runProcess("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount]).status == 0
-            #expect(mounted, "mounting a read-only tmpfs failed")
-            targets += [
-                (mount, "\(mount) is on a read-only file system"),
-                (mount + "/sub", "\(mount)/sub is on a read-only file system"),
-            ]
-        } else if Fixture.required {
-            Issue.record("the read-only output case needs root")
-        }
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let mounted = try runProcess("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount]).status == 0
+        #expect(mounted, "mounting a read-only tmpfs failed")
+        targets += [
+            (mount, "\(mount) is on a read-only file system"),
+            (mount + "/sub", "\(mount)/sub is on a read-only file system"),
+        ]
         defer { if mounted { _ = try? runProcess("umount", ["-l", mount]) } }
         for (target, phrase) in targets {
             let r = try btfgen(["minimize", "--object", BTFFixtures.testObjects[0], "--btf", host.path, "-o", target])
@@ -130,8 +123,8 @@ import Testing
         }
     }
 
-    @Test func compatOutputHasNoNewKinds() throws {
-        guard BTFFixtures.requireObjects(), let host = BTFFixtures.host else { return }
+    @Test(.requires(.bpfObjects, .hostBTF)) func compatOutputHasNoNewKinds() throws {
+        let host = try #require(BTFFixtures.host)
         let scratch = try ScratchDirectory("btfgen-cmd")
         defer { scratch.remove() }
         let r = try btfgen(
@@ -150,16 +143,9 @@ import Testing
     /// `--compat libbpf-0.x` judged by a real old libbpf (Debian 11's libbpf0, 0.3) in its own
     /// process: it refuses every kernel's full BTF and our default output wherever that holds kinds
     /// it predates, and parses the compat output with the same type count and task_struct id.
-    @Test func compatOutputParsesWithARealOldLibbpf() throws {
-        guard BTFFixtures.requireObjects() else { return }
-        guard let libbpf0 = Fixture.oldLibbpf0 else {
-            if let why = ProcessInfo.processInfo.environment["BTFGEN_OLD_UNAVAILABLE"] {
-                print("compatOutputParsesWithARealOldLibbpf did not run: \(why)")
-            } else if Fixture.required {
-                Issue.record("BTFGEN_OLD_LIBBPF0 not set: run scripts/fetch-old-libbpf.sh")
-            }
-            return
-        }
+    @Test(.requires(.bpfObjects, .fixture("BTFGEN_OLD_LIBBPF0")))
+    func compatOutputParsesWithARealOldLibbpf() throws {
+        let libbpf0 = try #require(Fixture.oldLibbpf0)
         let scratch = try ScratchDirectory("btfgen-old-libbpf")
         defer { scratch.remove() }
         let oracle = scratch.file("old_libbpf_parse")
@@ -196,8 +182,8 @@ import Testing
         #expect(refusedOurDefault > 0)
     }
 
-    @Test func inspectPrintsSummaryAndJSON() throws {
-        guard let host = BTFFixtures.host else { return }
+    @Test(.requires(.hostBTF, .bpfObjects)) func inspectPrintsSummaryAndJSON() throws {
+        let host = try #require(BTFFixtures.host)
         let text = try btfgen(["inspect", host.path, "--top", "3"])
         #expect(text.status == 0)
         #expect(text.stdout.contains("raw BTF") && text.stdout.contains("STRUCT") && text.stdout.contains("RECORD"))
@@ -207,10 +193,9 @@ import Testing
         let full = try BTF(decoding: try BTFFixtures.read(host.path))
         #expect(object?["types"] as? Int == full.types.count)
         #expect(object?["totalBytes"] as? Int == full.encoded().count)
-        if let obj = BTFFixtures.testObjects.first {
-            let r = try btfgen(["inspect", "--json", obj])
-            #expect(r.status == 0 && r.stdout.contains("coreRelocations") && r.stdout.contains("byte_off"))
-        }
+        let obj = try #require(BTFFixtures.testObjects.first)
+        let r = try btfgen(["inspect", "--json", obj])
+        #expect(r.status == 0 && r.stdout.contains("coreRelocations") && r.stdout.contains("byte_off"))
     }
 }
 

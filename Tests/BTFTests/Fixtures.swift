@@ -93,15 +93,6 @@ enum BTFFixtures {
     /// Every kernel BTF available here.
     static var kernels: [KernelBTF] { [host, debian, testKernel].compactMap { $0 } }
 
-    /// Fail (CI) or skip (elsewhere) when a fixture kernel is missing.
-    static func requireAllKernels() {
-        if Fixture.required {
-            #expect(debian != nil, "BTFGEN_DEBIAN_VMLINUX not set or unreadable")
-            #expect(testKernel != nil, "BTFGEN_TEST_VMLINUX not set or pahole failed")
-            #expect(debianArm64 != nil, "BTFGEN_DEBIAN_ARM64_VMLINUX not set or its .BTF unreadable")
-        }
-    }
-
     /// BPF objects built by `make bpf`: bpf/*.bpf.o and bpf/tests/*.bpf.o.
     static var objects: [String] {
         var found: [String] = []
@@ -115,17 +106,6 @@ enum BTFFixtures {
 
     /// The objects compiled from bpf/tests (the relocation-kind exercisers).
     static var testObjects: [String] { objects.filter { $0.contains("/bpf/tests/") } }
-
-    /// Are the objects from `make bpf` here? Fails under BTFGEN_REQUIRE_FIXTURES=1.
-    static func requireObjects() -> Bool {
-        if testObjects.isEmpty {
-            if Fixture.required {
-                Issue.record("no bpf/tests/*.bpf.o: run `make bpf` before the tests")
-            }
-            return false
-        }
-        return true
-    }
 }
 
 struct FixtureMissing: Error, CustomStringConvertible {

@@ -10,13 +10,8 @@ import Testing
 @Suite(.serialized) struct LibBPFOracleTests {
     static var cases: [KernelBTF] { BTFFixtures.kernels }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects, .root), arguments: cases)
     func libbpfRelocatesAlikeWithMinimizedBTF(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
-        guard Capability.isRoot else {
-            if Fixture.required { Issue.record("loading BPF programs needs root") }
-            return
-        }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let scratch = try ScratchDirectory("btfgen-oracle")
         defer { scratch.remove() }
@@ -73,9 +68,8 @@ import Testing
     }
 
     /// Our resolver's values are what libbpf patched into the instructions.
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects, .root), arguments: cases)
     func ourResolverAgreesWithLibbpf(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects(), Capability.isRoot else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         for path in BTFFixtures.testObjects {
             let object = try BPFObject(bytes: try BTFFixtures.read(path))

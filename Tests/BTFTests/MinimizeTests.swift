@@ -49,11 +49,10 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         try BTFFixtures.objects.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
     }
 
-    @Test func objectsPresent() { _ = BTFFixtures.requireObjects() }
+    @Test(.requires(.bpfObjects)) func objectsPresent() { #expect(!BTFFixtures.testObjects.isEmpty) }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func keepsTheSameTypesAndMembersAsBpftool(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let all = try objects()
         let scratch = try ScratchDirectory("btfgen-min")
@@ -74,9 +73,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func relocationsResolveAlikeAgainstMinimizedAndFullBTF(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         for (path, object) in try objects() {
             let small = try full.minimized(for: [object])
@@ -105,9 +103,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func lazyIndexGivesTheSameResultAsTheDecodedModel(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let bytes = try BTFFixtures.read(kernel.path)
         let full = try BTF(decoding: bytes)
         let objs = try objects().map(\.1)
@@ -122,9 +119,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         }
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(.bpfObjects), arguments: cases)
     func outputIsDeterministic(_ kernel: KernelBTF) throws {
-        guard BTFFixtures.requireObjects() else { return }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let objs = try objects().map(\.1)
         let one = try full.minimized(for: objs).encoded()
@@ -135,16 +131,11 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
 
     /// arm64: the programs built with -D__TARGET_ARCH_arm64, minimized against Debian's arm64
     /// kernel, byte for byte as bpftool does; what they keep is arm64's registers.
-    @Test func arm64ObjectsOnTheArm64KernelAreMinimizedAsBpftoolDoes() throws {
-        guard let kernel = BTFFixtures.debianArm64 else {
-            if Fixture.required { Issue.record("BTFGEN_DEBIAN_ARM64_VMLINUX missing: run scripts/test.sh") }
-            return
-        }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_ARM64_VMLINUX"), .tool("bpftool")))
+    func arm64ObjectsOnTheArm64KernelAreMinimizedAsBpftoolDoes() throws {
+        let kernel = try #require(BTFFixtures.debianArm64, "the arm64 vmlinux's .BTF could not be read")
         let paths = BTFFixtures.arm64Objects
-        guard !paths.isEmpty else {
-            if Fixture.required { Issue.record("no bpf/arm64/*.bpf.o: run `make bpf` before the tests") }
-            return
-        }
+        try #require(!paths.isEmpty, "no bpf/arm64/*.bpf.o: run `make bpf` before the tests")
         let all = try paths.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
         let scratch = try ScratchDirectory("btfgen-min-arm64")

@@ -136,8 +136,8 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(throws: BTFError.nonZeroHeaderTail(offset: 28)) { try BTF(decoding: dirty) }
     }
 
-    @Test func everyPrefixOfRealBTFIsRejectedWithoutCrashing() throws {
-        guard let host = BTFFixtures.host else { return }
+    @Test(.requires(.hostBTF)) func everyPrefixOfRealBTFIsRejectedWithoutCrashing() throws {
+        let host = try #require(BTFFixtures.host)
         let bytes = try BTFFixtures.read(host.path)
         var cut = 0
         while cut < bytes.count {
@@ -182,8 +182,7 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         #expect(throws: BTFError.self) { try BPFObject(bytes: elf) }
     }
 
-    @Test func realObjectsCarryCoreRelocations() throws {
-        guard BTFFixtures.requireObjects() else { return }
+    @Test(.requires(.bpfObjects)) func realObjectsCarryCoreRelocations() throws {
         for path in BTFFixtures.testObjects {
             let o = try BPFObject(bytes: try BTFFixtures.read(path))
             let ext = try #require(o.ext, "\(path) has no .BTF.ext")
@@ -193,8 +192,7 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         }
     }
 
-    @Test func indexAndLoadReadTheBTFOfAnELF() throws {
-        guard BTFFixtures.requireObjects() else { return }
+    @Test(.requires(.bpfObjects)) func indexAndLoadReadTheBTFOfAnELF() throws {
         for path in BTFFixtures.testObjects {
             let bytes = try BTFFixtures.read(path)
             let object = try BPFObject(bytes: bytes)
@@ -205,8 +203,7 @@ func poke(_ bytes: inout [UInt8], _ at: Int, _ value: UInt32) {
         }
     }
 
-    @Test func testObjectsCoverEveryKindClang14Emits() throws {
-        guard BTFFixtures.requireObjects() else { return }
+    @Test(.requires(.bpfObjects)) func testObjectsCoverEveryKindClang14Emits() throws {
         var kinds = Set<CoreRelocationKind>()
         for path in BTFFixtures.testObjects {
             kinds.formUnion(try BPFObject(bytes: try BTFFixtures.read(path)).coreRelocations.map(\.relocation.kind))

@@ -207,7 +207,7 @@ import Testing
         try s.expectRefusal([k], environment: ["BTFGEN_PAHOLE": liar], mentions: ["unusable", "nothing was stored"])
     }
 
-    @Test(.enabled(if: Capability.isRoot, "mounting a small tmpfs needs root"))
+    @Test(.requires(.root))  // mounting a small tmpfs
     func diskFull() throws {
         let s = try Setup()
         defer { s.dir.remove() }

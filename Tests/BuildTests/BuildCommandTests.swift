@@ -155,7 +155,7 @@ import Testing
         #expect(bad.stderr.contains("holds no vmlinux"))
     }
 
-    @Test(.enabled(if: Capability.tool("rpmbuild"), "rpmbuild is not installed (apt-get install rpm)"))
+    @Test(.requires(.tool("rpmbuild")))
     func rpmDebuginfoPackageIsReadThroughLibarchive() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }

@@ -16,7 +16,7 @@ private func chown(_ path: String, nobody: Bool, recursive: Bool = false) throws
     try #require(r.status == 0, "chown: \(r.stderr)")
 }
 
-@Suite(.enabled(if: Capability.isRoot, "runs btfgen as nobody against root's files: needs root"))
+@Suite(.requires(.root, .tool("setpriv")))  // runs btfgen as nobody against root's files
 struct CatalogPermissionTests {
     /// A scratch directory nobody can traverse, with one fake kernel built into `kernels` as root.
     private func setup() throws -> (dir: ScratchDirectory, catalog: String, entryPath: String) {

@@ -51,14 +51,6 @@ func remountReadOnly(_ path: String) throws {
     try #require(r.status == 0, "remount ro: \(r.stderr)")
 }
 
-/// Root is needed to mount, to make device nodes and to drop to another user; CI has it, so
-/// there a missing privilege is a failure rather than a skip.
-let rootOrRequired = Capability.isRoot || Fixture.required
-let whyRoot = "needs root (mounting a tmpfs, mknod, setpriv to nobody)"
-
-func requireRoot() throws {
-    try #require(Capability.isRoot, "\(whyRoot); BTFGEN_REQUIRE_FIXTURES=1 promises it")
-}
 
 @Suite struct HostileInputTests {
     /// One-line refusal: non-zero exit, one `btfgen: ` line holding every phrase and none of `never`.
@@ -152,9 +144,8 @@ func requireRoot() throws {
 
     // MARK: Catalogs that cannot be written
 
-    @Test(.enabled(if: rootOrRequired, Comment(rawValue: whyRoot)))
+    @Test(.requires(.root))  // mounting a tmpfs, mknod, setpriv to nobody
     func aReadOnlyCatalogIsNamedAndPaholeIsNotBlamed() throws {
-        try requireRoot()
         let dir = try ScratchDirectory("btfgen-hostile")
         defer { dir.remove() }
         let seed = try FakeKernel.compile(in: dir, name: "seed", release: "5.10.0-seed", variant: 13)
@@ -184,9 +175,8 @@ func requireRoot() throws {
         }
     }
 
-    @Test(.enabled(if: rootOrRequired, Comment(rawValue: whyRoot)))
+    @Test(.requires(.root))  // mounting a tmpfs, mknod, setpriv to nobody
     func aCatalogTheUserCannotWriteIsNamedAndPaholeIsNotBlamed() throws {
-        try requireRoot()
         let dir = try ScratchDirectory("btfgen-hostile")
         defer { dir.remove() }
         chmod(dir.path, 0o755)
@@ -220,9 +210,8 @@ func requireRoot() throws {
             try boundedBtfgen(["catalog", "import", "--catalog", catalog, file]), ["\(file): not a directory"])
     }
 
-    @Test(.enabled(if: rootOrRequired, Comment(rawValue: whyRoot)))
+    @Test(.requires(.root))  // mounting a tmpfs, mknod, setpriv to nobody
     func importRefusesDeviceNodesAndFifosLikeLinks() throws {
-        try requireRoot()
         let dir = try ScratchDirectory("btfgen-hostile")
         defer { dir.remove() }
         let tree = dir.file("tree"), leaf = dir.file("tree/debian/12/x86_64")
@@ -251,9 +240,8 @@ func requireRoot() throws {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "x")
     }
 
-    @Test(.enabled(if: rootOrRequired, Comment(rawValue: whyRoot)))
+    @Test(.requires(.root))  // mounting a tmpfs, mknod, setpriv to nobody
     func exportIntoAReadOnlyDirectoryIsNamedPlainly() throws {
-        try requireRoot()
         let dir = try ScratchDirectory("btfgen-hostile")
         defer { dir.remove() }
         let catalog = dir.file("kernels")

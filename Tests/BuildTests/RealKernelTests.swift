@@ -9,12 +9,6 @@ import TestSupport
 import Testing
 
 @Suite(.serialized) struct RealKernelTests {
-    static func fixture(_ value: String?, _ name: String) throws -> String? {
-        if let value { return value }
-        if Fixture.required { Issue.record("fixture \(name) missing: run scripts/test.sh"); return nil }
-        return nil
-    }
-
     /// Build `input` into a fresh catalog and check the entry against independent oracles:
     /// build-id from `readelf -n` on the vmlinux, libbpf parsing, the image's native .BTF.
     func buildAndCheck(_ input: String, vmlinux: String, release: String?, arch: String = "x86_64") throws
@@ -61,8 +55,8 @@ import Testing
         return (try #require(btf.structNamed("task_struct")), btf.typeCount)
     }
 
-    @Test func debianDebuginfoVmlinux() throws {
-        guard let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX") else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_VMLINUX"))) func debianDebuginfoVmlinux() throws {
+        let vmlinux = try #require(Fixture.debianVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(vmlinux, vmlinux: vmlinux, release: release)
         let identity = try #require(e["identity"] as? [String: Any])
@@ -77,10 +71,9 @@ import Testing
         #expect(summary["nativeTypes"] as? Int == nativeTypes)
     }
 
-    @Test func debianDebuginfoPackage() throws {
-        guard let deb = try Self.fixture(Fixture.debianDeb, "BTFGEN_DEBIAN_DEB"),
-            let vmlinux = try Self.fixture(Fixture.debianVmlinux, "BTFGEN_DEBIAN_VMLINUX")
-        else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_DEB"), .fixture("BTFGEN_DEBIAN_VMLINUX")))
+    func debianDebuginfoPackage() throws {
+        let deb = try #require(Fixture.debianDeb), vmlinux = try #require(Fixture.debianVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"]
         let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release)
         let identity = try #require(e["identity"] as? [String: Any])
@@ -94,10 +87,10 @@ import Testing
     /// arm64 on this x86_64 host: Debian's cloud-arm64 -dbg package. Its vmlinux is an AArch64
     /// ELF, so the architecture must come from the ELF header, and the catalog must file it
     /// under BTFHub's `arm64` (what `uname -m`'s `aarch64` is matched against on the target).
-    @Test func debianArm64DebuginfoPackage() throws {
-        guard let deb = try Self.fixture(Fixture.debianArm64Deb, "BTFGEN_DEBIAN_ARM64_DEB"),
-            let vmlinux = try Self.fixture(Fixture.debianArm64Vmlinux, "BTFGEN_DEBIAN_ARM64_VMLINUX")
-        else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_ARM64_DEB"), .fixture("BTFGEN_DEBIAN_ARM64_VMLINUX")))
+    func debianArm64DebuginfoPackage() throws {
+        let deb = try #require(Fixture.debianArm64Deb)
+        let vmlinux = try #require(Fixture.debianArm64Vmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_ARM64_RELEASE"]
         let header = try runProcess("readelf", ["-h", vmlinux])
         try #require(header.stdout.contains("AArch64"), "not an arm64 vmlinux: \(vmlinux)")
@@ -144,8 +137,8 @@ import Testing
         #expect(declared == (try cDeclaration(of: vmlinux)))
     }
 
-    @Test func btflessTestKernel() throws {
-        guard let vmlinux = try Self.fixture(Fixture.testVmlinux, "BTFGEN_TEST_VMLINUX") else { return }
+    @Test(.requires(.fixture("BTFGEN_TEST_VMLINUX"))) func btflessTestKernel() throws {
+        let vmlinux = try #require(Fixture.testVmlinux)
         let release = ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"]
         // The point of this kernel: it has DWARF and no .BTF of its own.
         let sections = try runProcess("readelf", ["-S", "-W", vmlinux])
@@ -155,8 +148,8 @@ import Testing
         #expect((e["identity"] as? [String: Any])?["distro"] as? String == "custom")
     }
 
-    @Test func realBzImageIsRefusedWithWhereToFindDebuginfo() throws {
-        guard let bzImage = try Self.fixture(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE") else { return }
+    @Test(.requires(.fixture("BTFGEN_TEST_BZIMAGE"))) func realBzImageIsRefusedWithWhereToFindDebuginfo() throws {
+        let bzImage = try #require(Fixture.testBzImage)
         let dir = try ScratchDirectory("btfgen-bz")
         defer { dir.remove() }
         let r = try btfgen(["build", bzImage, "--catalog", dir.file("kernels")])
@@ -167,8 +160,10 @@ import Testing
     }
 
     /// arm64's boot image (an `Image`, "ARMd" at 0x38, no ELF and no DWARF) is refused like a bzImage.
-    @Test func realArm64ImageIsRefusedWithWhereToFindDebuginfo() throws {
-        guard let image = try Self.fixture(Fixture.debianArm64Vmlinuz, "BTFGEN_DEBIAN_ARM64_VMLINUZ") else { return }
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_ARM64_VMLINUZ"))) func realArm64ImageIsRefusedWithWhereToFindDebuginfo()
+        throws
+    {
+        let image = try #require(Fixture.debianArm64Vmlinuz)
         let dir = try ScratchDirectory("btfgen-arm64-image")
         defer { dir.remove() }
         let r = try btfgen(["build", image, "--catalog", dir.file("kernels")])

@@ -8,8 +8,7 @@ import Kernel
 import Testing
 import TestSupport
 
-@Suite(.enabled(if: Capability.isRoot && FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux"),
-                "needs root and a host with BTF"))
+@Suite(.requires(.root, .hostBTF))
 struct BundleAttachTests {
     /// A bundle holding the host's BTF under the running kernel's identity (build-id included).
     func hostBundle(_ dir: ScratchDirectory) throws -> (path: String, digest: String) {

@@ -1,5 +1,5 @@
 // `btfgen bundle` end to end on real BTF (the host's own, imported twice BTFHub-style, and the
-// BTF-less test kernel's when present) and the real BPF objects from bpf/.
+// BTF-less test kernel's) and the real BPF objects from bpf/.
 import Bundle
 import Deploy
 import Foundation
@@ -7,17 +7,14 @@ import LibBPF
 import TestSupport
 import Testing
 
-@Suite struct BundleCommandTests {
+@Suite(.requires(.bpfObjects, .hostBTF, .fixture("BTFGEN_TEST_VMLINUX"))) struct BundleCommandTests {
     static let objects = ["task_rename", "unlinkat", "exec"].map {
         Repo.root.appendingPathComponent("bpf/\($0).bpf.o").path
     }
 
-    /// A catalog holding the host's BTF under two distros (same bytes: must share one blob) and,
-    /// when available, the test kernel's generated BTF.
+    /// A catalog holding the host's BTF under two distros (same bytes: must share one blob) and
+    /// the test kernel's generated BTF.
     func catalog(in dir: ScratchDirectory) throws -> (catalog: String, kernels: Int) {
-        for o in Self.objects where !FileManager.default.fileExists(atPath: o) {
-            Issue.record("\(o) missing: run `make bpf`")
-        }
         let host = try #require(FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux"), "host without BTF")
         for (distro, version) in [("fedora", "40"), ("ubuntu", "24.04")] {
             let d = dir.file("tree/\(distro)/\(version)/x86_64")
@@ -27,15 +24,9 @@ import Testing
         let catalog = dir.file("kernels")
         let im = try btfgen(["catalog", "import", dir.file("tree"), "--catalog", catalog])
         try #require(im.status == 0, "\(im.stderr)")
-        var kernels = 2
-        if let vmlinux = Fixture.testVmlinux {
-            let b = try btfgen(["build", vmlinux, "--catalog", catalog])
-            try #require(b.status == 0, "\(b.stderr)")
-            kernels += 1
-        } else if Fixture.required {
-            Issue.record("BTFGEN_TEST_VMLINUX missing")
-        }
-        return (catalog, kernels)
+        let b = try btfgen(["build", try #require(Fixture.testVmlinux), "--catalog", catalog])
+        try #require(b.status == 0, "\(b.stderr)")
+        return (catalog, 3)
     }
 
     @Test func bundleIsMinimalDeduplicatedVerifiableAndReproducible() throws {

@@ -11,7 +11,7 @@ import LibBPF
 import TestSupport
 import Testing
 
-@Suite struct BundleFormatTests {
+@Suite(.requires(.hostBTF)) struct BundleFormatTests {
     /// Real BTF to put in bundles: the host's own, when it has one.
     static var hostBTF: [UInt8]? {
         FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux").map { [UInt8]($0) }
@@ -125,7 +125,7 @@ import Testing
 
     /// An image of arm64 kernels says `arm64` (OCI's spelling) so a pull for linux/arm64 finds it;
     /// x86_64 kernels say `amd64`, not BTFHub's `x86_64`, which no OCI platform is called.
-    @Test func ociPlatformIsTheKernelsArchitecture() throws {
+    @Test(.requires(.hostBTF)) func ociPlatformIsTheKernelsArchitecture() throws {
         let btf = try #require(Self.hostBTF)
         let dir = try ScratchDirectory()
         defer { dir.remove() }
@@ -145,10 +145,7 @@ import Testing
         }
     }
 
-    @Test(
-        .enabled(
-            if: Capability.tool("skopeo") && Capability.tool("umoci"),
-            "skopeo and umoci are needed (apt-get install skopeo umoci)"))
+    @Test(.requires(.tool("skopeo"), .tool("umoci")))
     func ociLayoutIsAcceptedBySkopeoAndUmoci() throws {
         let btf = try #require(Self.hostBTF)
         let dir = try ScratchDirectory()

@@ -11,12 +11,7 @@ import Testing
 import TestSupport
 
 /// Root and a kernel with its own BTF (CI has both): the host's BTF plays the role of a kernel's.
-enum HostKernel {
-    static var usable: Bool { Capability.isRoot && FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") }
-    static let why: Comment = "needs root and a host with /sys/kernel/btf/vmlinux (CI has both)"
-}
-
-@Suite(.enabled(if: HostKernel.usable || Fixture.required, HostKernel.why))
+@Suite(.requires(.root, .hostBTF))
 struct VerifiedUseTests {
     let objects = Repo.root.appendingPathComponent("bpf").path
 

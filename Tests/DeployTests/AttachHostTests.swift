@@ -5,14 +5,6 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The BPF capability the host tests need, and why it is missing.
-enum HostBPF {
-    static var usable: Bool {
-        Capability.isRoot && FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux")
-    }
-    static let why: Comment = "needs root and a kernel with /sys/kernel/btf/vmlinux (CI has both)"
-}
-
 /// The BPF objects from `make bpf`; built here when absent.
 func bpfObjects() throws -> String {
     let dir = Repo.root.appendingPathComponent("bpf").path
@@ -170,7 +162,7 @@ func traceActor(
     }
 }
 
-@Suite(.serialized, .enabled(if: HostBPF.usable, HostBPF.why))
+@Suite(.serialized, .requires(.root, .hostBTF))
 struct AttachHostTests {
     @Test func nativeAndCopiedBTFReportTheSameTrueValues() throws {
         let dir = try ScratchDirectory("btfgen-attach")
@@ -186,7 +178,7 @@ struct AttachHostTests {
         #expect(native == viaFile, "native and --btf runs differ")
     }
 
-    @Test(.enabled(if: Capability.tool("bpftool"), "needs bpftool (gen min_core_btf) as the reference minimizer"))
+    @Test(.requires(.tool("bpftool")))  // gen min_core_btf: the reference minimizer
     func minimizedBTFReportsTheSameValues() throws {
         // bpftool's BTFGen keeps only what the objects' CO-RE relocations touch.
         try expectMinimizedTracesMatchNative(label: "min", what: "minimized") { dir, objectFiles in
@@ -227,9 +219,7 @@ struct AttachHostTests {
         #expect(native == small, "native and \(what) runs differ")
     }
 
-    @Test(
-        .enabled(if: Fixture.testVmlinux != nil || Fixture.required, "needs BTFGEN_TEST_VMLINUX (another kernel's BTF)")
-    )
+    @Test(.requires(.fixture("BTFGEN_TEST_VMLINUX")))  // another kernel's BTF
     func anotherKernelsBTFIsCaughtAtRunTime() throws {
         // The 6.1 test kernel's BTF on this host's kernel: libbpf loads and attaches without a
         // word, the CO-RE reads are garbage, and attach must say so and fail.
@@ -375,7 +365,7 @@ struct AttachHostTests {
         #expect(run.stderr == line)
     }
 
-    @Test(.enabled(if: Capability.tool("setpriv"), "needs setpriv (util-linux) to drop root"))
+    @Test(.requires(.tool("setpriv")))  // to drop root
     func withoutPrivilegesTheErrorSaysWhatToDo() throws {
         // A copy outside the checkout, which may sit below a directory nobody cannot enter (/root).
         let dir = try ScratchDirectory("btfgen-nobody")

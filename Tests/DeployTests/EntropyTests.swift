@@ -9,9 +9,6 @@ import TestSupport
 import Testing
 
 enum Entropy {
-    static let whyStrace: Comment = "needs strace (apt-get install strace)"
-    static let whyStatic: Comment = "needs BTFGEN_STATIC_BIN (scripts/build-static.sh)"
-
     /// getrandom's GRND_NONBLOCK (linux/random.h).
     static let nonBlock: UInt64 = 0x1
 
@@ -22,15 +19,14 @@ enum Entropy {
         var commands: [[String]] = [
             ["--version"], ["--help"], ["list", "--catalog", catalog], ["list", "--json", "--catalog", catalog],
         ]
+        // The tests that run these require the host's BTF.
         let native = "/sys/kernel/btf/vmlinux"
-        if FileManager.default.isReadableFile(atPath: native) {
-            let object = try bpfObjects() + "/task_rename.bpf.o"
-            commands += [
-                ["resolve", "--catalog", catalog], ["resolve", "--json", "--catalog", catalog],
-                ["inspect", native],
-                ["minimize", "--object", object, "--btf", native, "-o", scratch.file("min")],
-            ]
-        }
+        let object = try bpfObjects() + "/task_rename.bpf.o"
+        commands += [
+            ["resolve", "--catalog", catalog], ["resolve", "--json", "--catalog", catalog],
+            ["inspect", native],
+            ["minimize", "--object", object, "--btf", native, "-o", scratch.file("min")],
+        ]
         return commands
     }
 
@@ -140,25 +136,23 @@ enum Entropy {
 }
 
 @Suite struct EntropyTests {
-    @Test(.enabled(if: Capability.tool("strace") || Fixture.required, Entropy.whyStrace))
+    @Test(.requires(.hostBTF, .tool("strace")))
     func everyGetrandomIsNonBlocking() throws {
         try Entropy.checkEveryCallIsNonBlocking(Repo.btfgen)
     }
 
-    @Test(
-        .enabled(if: Capability.tool("strace") || Fixture.required, Entropy.whyStrace),
-        .enabled(if: Fixture.staticBtfgen != nil || Fixture.required, Entropy.whyStatic))
+    @Test(.requires(.hostBTF, .tool("strace"), .fixture("BTFGEN_STATIC_BIN")))
     func everyGetrandomOfTheStaticBinaryIsNonBlocking() throws {
-        try Entropy.checkEveryCallIsNonBlocking(try #require(Fixture.staticBtfgen, "BTFGEN_STATIC_BIN is not set"))
+        try Entropy.checkEveryCallIsNonBlocking(try #require(Fixture.staticBtfgen))
     }
 
-    @Test func startsOnAKernelWhoseCRNGIsNotReady() throws {
+    @Test(.requires(.hostBTF)) func startsOnAKernelWhoseCRNGIsNotReady() throws {
         try Entropy.checkStartsWithoutEntropy(Repo.btfgen)
     }
 
-    @Test(.enabled(if: Fixture.staticBtfgen != nil || Fixture.required, Entropy.whyStatic))
+    @Test(.requires(.hostBTF, .fixture("BTFGEN_STATIC_BIN")))
     func theStaticBinaryStartsOnAKernelWhoseCRNGIsNotReady() throws {
-        try Entropy.checkStartsWithoutEntropy(try #require(Fixture.staticBtfgen, "BTFGEN_STATIC_BIN is not set"))
+        try Entropy.checkStartsWithoutEntropy(try #require(Fixture.staticBtfgen))
     }
 
     /// The harness itself: a blocking getrandom really sleeps under it (or this suite proves nothing).

@@ -79,7 +79,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: Capability.isRoot, "needs root: as root every kernel ≥ 4.17 passes"))
+    @Test(.requires(.root))  // as root every kernel ≥ 4.17 passes
     func rootOnARawTracepointKernelPasses() throws {
         try Preflight.check(kernel("4.18.0-513.el8.x86_64"))
     }

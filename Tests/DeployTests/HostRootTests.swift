@@ -9,11 +9,6 @@ import LibBPF
 import TestSupport
 import Testing
 
-enum Namespaces {
-    static var usable: Bool { Capability.isRoot && Capability.tool("unshare") && Capability.tool("mount") }
-    static let why: Comment = "needs root and unshare/mount (util-linux) for mount and pid namespaces"
-}
-
 /// A directory laid out like a distribution's /, holding only its os-release.
 struct FakeHostRoot {
     let dir: ScratchDirectory
@@ -155,10 +150,7 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         }
     }
 
-    @Test(
-        .enabled(
-            if: FileManager.default.isReadableFile(atPath: "/sys/kernel/btf/vmlinux") || Fixture.required,
-            "needs /sys/kernel/btf/vmlinux as the BTF to install"))
+    @Test(.requires(.hostBTF))  // the BTF to install
     func installAndUninstallWorkBelowTheHostRoot() throws {
         let host = try FakeHostRoot()
         defer { host.dir.remove() }
@@ -213,7 +205,7 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         return try runProcess(command[0], Array(command.dropFirst()), environment: [HostRoot.environmentVariable: ""])
     }
 
-    @Test(.enabled(if: Namespaces.usable || Fixture.required, Namespaces.why))
+    @Test(.requires(.root, .tool("unshare"), .tool("mount")))  // mount and pid namespaces
     func aContainerWithTheHostsPidsReadsTheHostsOSReleaseThroughProc1Root() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
@@ -237,7 +229,7 @@ func someBTFFile(_ dir: ScratchDirectory) throws -> String {
         #expect(try runningJSON(explicit)["distro"] as? String == "rhel")
     }
 
-    @Test(.enabled(if: Namespaces.usable || Fixture.required, Namespaces.why))
+    @Test(.requires(.root, .tool("unshare"), .tool("mount")))  // mount and pid namespaces
     func aContainerWithItsOwnPidsHasOnlyItsOwnOSRelease() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }

@@ -1,26 +1,22 @@
-// The proof on kernels without /sys/kernel/btf/vmlinux: the BTF-less 6.1 test kernel and Debian's
-// real 6.1 cloud kernel booted under QEMU (TCG) with an initramfs holding a static btfgen, the BPF
-// objects and catalogs (scripts/qemu/prepare.sh). The guest prints its findings on the serial
-// console (scripts/qemu/init.sh); every assertion is made here, on the host, against facts the
-// guest cannot fake: the build-id readelf reads from the vmlinux, the actor's own pid.
+// The proof on kernels without /sys/kernel/btf/vmlinux: the BTF-less 6.1 test kernel, its twin (the
+// same release built again) and Debian's real 6.1 cloud kernel booted under QEMU (TCG) with an
+// initramfs holding a static btfgen, the BPF objects, catalogs and bundles (scripts/qemu/prepare.sh).
+// The guest prints its findings on the serial console (scripts/qemu/init.sh); every assertion is
+// made here, on the host, against facts the guest cannot fake: the build-id readelf reads from the
+// vmlinux, the actor's own pid.
 import Foundation
 import TestSupport
 import Testing
 
 enum QEMU {
-    static var available: Bool {
-        Capability.isRoot && Fixture.testBzImage != nil && Fixture.testVmlinux != nil
-            && Capability.tool("qemu-system-x86_64") && Capability.tool("busybox")
-    }
-    static let why: Comment =
-        "needs root (mknod in the initramfs), qemu-system-x86_64, busybox-static and BTFGEN_TEST_BZIMAGE/BTFGEN_TEST_VMLINUX (scripts/build-test-kernel.sh)"
-
+    /// Debian's kernel is booted only by the tests that require it; the rest need no catalog of it.
     static var hasDebian: Bool {
         Fixture.debianVmlinux != nil && Fixture.debianVmlinuz != nil
             && ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_RELEASE"] != nil
     }
-    static let whyDebian: Comment =
-        "needs BTFGEN_DEBIAN_VMLINUX, BTFGEN_DEBIAN_RELEASE (scripts/fetch-debian-dbg.sh) and BTFGEN_DEBIAN_VMLINUZ (scripts/fetch-debian-image.sh)"
+    static let debian: [Requirement] = [
+        .fixture("BTFGEN_DEBIAN_VMLINUX"), .fixture("BTFGEN_DEBIAN_RELEASE"), .fixture("BTFGEN_DEBIAN_VMLINUZ"),
+    ]
 
     /// What prepare.sh made.
     struct Prepared: Sendable {
@@ -29,8 +25,9 @@ enum QEMU {
         let testBuildID: String
         let otherBuildID: String
         let hasDebian: Bool
+        /// The test kernel's BTF minimized for bpf/ by `btfgen minimize`: what the test bundle holds.
         let minBTFBytes: Int
-        let minimizer: String
+        let minBTFSHA256: String
     }
 
     /// Built once per test process: the static btfgen, the catalogs and the initramfs.
@@ -67,7 +64,8 @@ enum QEMU {
                 Prepared(
                     work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
                     hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil,
-                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1, minimizer: values["MINIMIZER"] ?? "?"))
+                    minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1,
+                    minBTFSHA256: values["MIN_BTF_SHA256"] ?? "?"))
         } catch {
             return .failure(PrepareFailure(text: "\(error)"))
         }
@@ -156,7 +154,12 @@ func expectActorEvents(_ console: QEMU.Console, sourceLocation: SourceLocation =
     #expect(!console.attachStderr.contains("contradict"), sourceLocation: sourceLocation)
 }
 
-@Suite(.serialized, .enabled(if: QEMU.available || Fixture.required, QEMU.why))
+@Suite(
+    .serialized,
+    .requires(
+        .root, .tool("qemu-system-x86_64"), .tool("busybox"), .fixture("BTFGEN_TEST_BZIMAGE"),
+        .fixture("BTFGEN_TEST_VMLINUX"), .fixture("BTFGEN_TEST_RELEASE"), .fixture("BTFGEN_TEST_TWIN_BZIMAGE"),
+        .fixture("BTFGEN_TEST_TWIN_VMLINUX")))  // root: mknod in the initramfs
 struct QEMUProofTests {
     @Test func autoPicksTheEntryByBuildIDOnAKernelWithoutBTF() throws {
         let p = try QEMU.require()
@@ -171,28 +174,21 @@ struct QEMUProofTests {
         try expectActorEvents(console)
     }
 
-    @Test func minimizedCatalogBTFGivesTheSameEventsOnAKernelWithoutBTF() throws {
-        // What ships to a fleet: the catalog's BTF cut down to the three programs' relocations.
-        let p = try QEMU.require()
-        let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
-        #expect(p.minBTFBytes > 0 && p.minBTFBytes < 16_384, "minimized by \(p.minimizer): \(p.minBTFBytes) B")
-        let console = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=min"])
-        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
-        #expect(console.value("native_btf") == "no")
-        #expect(console.resolve.contains("BTF:            /kernels/min/"), "\(console.resolve)")
-        #expect(console.resolve.contains("source:         catalog-build-id"))
-        try expectActorEvents(console)
-    }
-
     @Test func aBundleAtTheDefaultPathIsPickedByBuildIDAndAnotherBuildsIsRefused() throws {
         // No catalog in the guest at all: only /usr/share/btfgen/bundle.tar.xz, as an image ships it.
+        // Its blob is what ships to a fleet: the catalog's BTF cut down to the three programs'
+        // relocations, the very bytes `btfgen minimize` makes for them, a few KB.
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        #expect(p.minBTFBytes > 0 && p.minBTFBytes < 16_384, "minimized by btfgen minimize: \(p.minBTFBytes) B")
         let good = try QEMU.boot(kernel, p, ["btfgen_case=trace", "btfgen_catalog=none", "btfgen_bundle=test"])
         #expect(good.status == 0, "qemu: \(good.text.suffix(3000))")
         #expect(good.value("native_btf") == "no")
         #expect(good.resolve.contains("source:         bundle-build-id"), "\(good.resolve)")
         #expect(good.resolve.contains("bundle:         /usr/share/btfgen/bundle.tar.xz blob sha256:"))
+        #expect(
+            good.resolve.contains("blob sha256:\(p.minBTFSHA256)"),
+            "the blob used is not `btfgen minimize`'s output \(p.minBTFSHA256): \(good.resolve)")
         #expect(good.attachStderr.contains("[bundle-build-id]"))
         try expectActorEvents(good)
 
@@ -205,10 +201,14 @@ struct QEMUProofTests {
     }
 
     @Test func anotherBuildOfTheSameReleaseIsRefused() throws {
+        // kernels-other holds the BTF of the test kernel's twin: the same release built again.
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
+        #expect(p.otherBuildID == (try readelfBuildID(try #require(Fixture.testTwinVmlinux))))
+        #expect(p.otherBuildID != p.testBuildID)
         let console = try QEMU.boot(kernel, p, ["btfgen_case=refuse", "btfgen_catalog=other"])
         #expect(console.status == 0)
+        try expectRelease(console)
         #expect(console.value("attach-exit") == "1")
         let err = console.attachStderr
         #expect(err.hasPrefix("btfgen: build-id mismatch:"), "\(err)")
@@ -217,7 +217,31 @@ struct QEMUProofTests {
         #expect(!err.contains("attached"))
     }
 
-    @Test(.enabled(if: QEMU.hasDebian || Fixture.required, QEMU.whyDebian))
+    @Test func theTwinKernelRefusesTheTestKernelsCatalog() throws {
+        // The other way round: the twin booted, the test kernel's catalog offered. Same `uname -r`,
+        // so only the build-id tells them apart.
+        let p = try QEMU.require()
+        let twin = try #require(Fixture.testTwinBzImage, "BTFGEN_TEST_TWIN_BZIMAGE")
+        let console = try QEMU.boot(twin, p, ["btfgen_case=refuse", "btfgen_catalog=test"])
+        #expect(console.status == 0, "qemu: \(console.text.suffix(3000))")
+        try expectRelease(console)
+        #expect(console.value("native_btf") == "no")
+        #expect(console.value("attach-exit") == "1")
+        let err = console.attachStderr
+        #expect(err.hasPrefix("btfgen: build-id mismatch:"), "\(err)")
+        #expect(err.contains("has build-id \(p.testBuildID) but the running kernel"))
+        #expect(err.contains("has build-id \(p.otherBuildID)"))
+        #expect(!err.contains("attached"))
+    }
+
+    /// The guest ran the test kernel's release (`uname -r`), whichever of the two builds it booted.
+    func expectRelease(_ console: QEMU.Console, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"], "BTFGEN_TEST_RELEASE")
+        let header = try #require(console.lines.first { $0.hasPrefix("case=") }, "\(console.text.suffix(3000))")
+        #expect(header.contains(" release=\(release) "), "\(header)", sourceLocation: sourceLocation)
+    }
+
+    @Test(.requires(QEMU.debian))
     func anotherKernelsBTFIsRefusedAndForcingItIsCaught() throws {
         let p = try QEMU.require()
         try #require(p.hasDebian, "BTFGEN_DEBIAN_VMLINUX/BTFGEN_DEBIAN_VMLINUZ missing")
@@ -235,7 +259,7 @@ struct QEMUProofTests {
         #expect(forced.attachStderr.contains("does not describe this kernel"))
     }
 
-    @Test(.enabled(if: QEMU.hasDebian || Fixture.required, QEMU.whyDebian))
+    @Test(.requires(QEMU.debian))
     func debiansRealCloudKernelWithCatalogBTFFromItsDbgPackage() throws {
         let p = try QEMU.require()
         try #require(p.hasDebian, "BTFGEN_DEBIAN_VMLINUX/BTFGEN_DEBIAN_VMLINUZ missing")

@@ -144,7 +144,7 @@ let otherHex = "0badc0de0102030405060708"
         }
     }
 
-    @Test(.enabled(if: FileManager.default.isReadableFile(atPath: "/sys/kernel/notes"), "no /sys/kernel/notes here"))
+    @Test(.requires(.kernelNotes))
     func theHostKernelsBuildIDIsReadable() throws {
         // Every distro kernel and the QEMU test kernel link with --build-id (SHA-1: 20 bytes).
         let k = RunningKernel.read()

@@ -52,6 +52,10 @@ public enum Fixture {
     /// The BTF-less test kernel's vmlinux and bzImage (BTFGEN_TEST_VMLINUX, BTFGEN_TEST_BZIMAGE).
     public static var testVmlinux: String? { path("BTFGEN_TEST_VMLINUX") }
     public static var testBzImage: String? { path("BTFGEN_TEST_BZIMAGE") }
+    /// The test kernel's twin: the same release built again with another build-id
+    /// (BTFGEN_TEST_TWIN_VMLINUX, BTFGEN_TEST_TWIN_BZIMAGE).
+    public static var testTwinVmlinux: String? { path("BTFGEN_TEST_TWIN_VMLINUX") }
+    public static var testTwinBzImage: String? { path("BTFGEN_TEST_TWIN_BZIMAGE") }
     /// Debian's bootable vmlinuz matching the -dbg package (BTFGEN_DEBIAN_VMLINUZ, scripts/fetch-debian-image.sh).
     public static var debianVmlinuz: String? { path("BTFGEN_DEBIAN_VMLINUZ") }
     /// Debian's arm64 linux-image-*-cloud-arm64-dbg .deb, its vmlinux and its bootable image
