@@ -25,7 +25,7 @@ bpf_flags    = $(BPF_CFLAGS) -D__TARGET_ARCH_$(BPF_TARGET_$(1)) -isystem $(BPF_A
 BPF_ARCH_OBJS := $(foreach a,$(BPF_ARCHS),$(patsubst bpf/%.bpf.c,bpf/$(a)/%.bpf.o,$(BPF_PROGS)))
 BPF_OBJS    := $(BPF_PROGS:.bpf.c=.bpf.o) $(BPF_TESTS:.bpf.c=.bpf.o) $(BPF_ARCH_OBJS)
 
-.PHONY: all setup build bpf demo test lint clean install
+.PHONY: all setup build bpf demo test lint format clean install
 PREFIX      ?= /usr/local
 all: build bpf
 
@@ -67,7 +67,10 @@ install: build bpf
 	install -m 644 bpf/$(HOST_ARCH)/*.bpf.o $(DESTDIR)$(PREFIX)/share/btfgen/bpf/
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift bench/btf-bench
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift bench/btf-bench
 
 clean:
 	rm -f $(BPF_OBJS)

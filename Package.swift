@@ -6,17 +6,19 @@ let package = Package(
     name: "btfgen",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "btfgen", targets: ["btfgen"]),
+        .executable(name: "btfgen", targets: ["btfgen"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C libraries from Debian's -dev packages.
-        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive",
-                       providers: [.apt(["libarchive-dev"])]),
-        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf",
-                       providers: [.apt(["libbpf-dev", "libelf-dev"])]),
+        .systemLibrary(
+            name: "CLibArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(
+            name: "CLibBPF", pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev", "libelf-dev"])]),
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
@@ -46,41 +48,55 @@ let package = Package(
         // DWARF vmlinux -> validated BTF -> catalog entry. The build side: Builder and Deploy never
         // import each other, so building BTF links no selection or installation, and deploying
         // links no build pipeline.
-        .target(name: "Builder", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
-        ]),
+        .target(
+            name: "Builder",
+            dependencies: [
+                "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
+            ]),
         // On the target: which BTF matches the running kernel (catalog, bundle, native), its
         // verification, install where the host's libbpf looks, preflight and default paths.
-        .target(name: "Deploy", dependencies: [
-            "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "SystemSupport",
-        ]),
+        .target(
+            name: "Deploy",
+            dependencies: [
+                "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "SystemSupport",
+            ]),
         // Kernel BTF cut down to what a set of BPF objects needs, one kernel per core (minimize, bundle).
         .target(name: "Minimize", dependencies: ["BTF", "Catalog", "Kernel", "SystemSupport"]),
         // Command-line parsing only.
-        .target(name: "Commands", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Deploy", "Builder", "BTF",
-            "Bundle", "Minimize", "SystemSupport",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "Commands",
+            dependencies: [
+                "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Deploy", "Builder", "BTF",
+                "Bundle", "Minimize", "SystemSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "BuildTests", dependencies: [
-            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
-        ], exclude: ["Fixtures"]),
-        .testTarget(name: "BundleTests", dependencies: [
-            "TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
-        ]),
+        .testTarget(
+            name: "BuildTests",
+            dependencies: [
+                "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
+            ], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "BundleTests",
+            dependencies: [
+                "TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
+            ]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "LibBPF"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "LibBPF", "Catalog", "Kernel", "TestSupport"]),
-        .testTarget(name: "DeployTests", dependencies: [
-            "TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "Deploy", "CLibBPF",
-        ]),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: [
+                "TestSupport", "BTF", "ELF", "Kernel", "Catalog", "Bundle", "LibBPF", "Deploy", "CLibBPF",
+            ]),
         // Commands parsed and validated in-process, and the libraries behind them (minimize, build sizing).
-        .testTarget(name: "CommandTests", dependencies: [
-            "TestSupport", "Commands", "Minimize", "Builder", "Catalog", "BTF", "Kernel",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .testTarget(
+            name: "CommandTests",
+            dependencies: [
+                "TestSupport", "Commands", "Minimize", "Builder", "Catalog", "BTF", "Kernel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
     ]
 )

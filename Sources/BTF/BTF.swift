@@ -52,7 +52,9 @@ public struct StringTable: Sendable, Hashable {
     public func withUnsafeBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         if let blob {
             return try withExtendedLifetime(blob) {
-                try body(UnsafeBufferPointer(start: blob.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + base, count: count))
+                try body(
+                    UnsafeBufferPointer(
+                        start: blob.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + base, count: count))
             }
         }
         return try storage.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[base..<base + count])) }

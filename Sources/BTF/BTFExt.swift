@@ -295,4 +295,3 @@ func btfSection(of bytes: UnsafeRawBufferPointer) throws(BTFError) -> UnsafeRawB
 func openELF(_ bytes: UnsafeRawBufferPointer) throws(BTFError) -> ELFFile {
     do { return try ELFFile(bytes: bytes) } catch { throw .elf(error) }
 }
-

@@ -4,10 +4,11 @@
 // ~100,000 types.
 import ELF
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Types already decoded from an index: CO-RE asks for the same few structs again and again.
@@ -151,7 +152,9 @@ public struct BTFIndex: TypeTable, Sendable {
     /// Index the file at `path` (raw BTF, or ELF with a .BTF section) in place: the file is
     /// mapped, not copied. Returns nil when the file cannot be mapped (sysfs, pipes); the caller
     /// then reads it whole. `fileSize` is the file's size.
-    public static func mapping(_ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil) throws -> (index: BTFIndex, fileSize: Int)? {
+    public static func mapping(_ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil) throws -> (
+        index: BTFIndex, fileSize: Int
+    )? {
         // O_NONBLOCK: a fifo must not block the open; the caller refuses what is not a file.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }

@@ -62,7 +62,8 @@ extension CatalogError: CustomStringConvertible {
             return
                 "catalog file \(path) has sha256 \(actual) but the index records \(recorded): it changed after btfgen wrote it and is not used; rebuild it with `btfgen build --force <its debuginfo>`"
         case .entryUnreadable(let path, let reason):
-            return "catalog file \(path) cannot be read (\(reason)); rebuild it with `btfgen build --force <its debuginfo>`"
+            return
+                "catalog file \(path) cannot be read (\(reason)); rebuild it with `btfgen build --force <its debuginfo>`"
         case .readDenied(let path):
             return
                 "no read permission on catalog file \(path) (running as uid \(geteuid())); run as the catalog's owner, or have it made readable (chmod a+r)"

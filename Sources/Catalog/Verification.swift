@@ -44,7 +44,8 @@ extension Catalog {
             if code == EACCES || code == EPERM { throw .readDenied(path: path) }
             throw .entryUnreadable(path: path, reason: String(cString: strerror(code)))
         }
-        return "\(path)\0\(entry.sha256)\0\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+        return
+            "\(path)\0\(entry.sha256)\0\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
     }
 
     /// Why an entry's file cannot be mapped: not ours to read is not a reason to rebuild it.

@@ -65,7 +65,9 @@ extension BTFGen {
                 let bad = checked.compactMap(\.problem)
                 for problem in bad { warn("\(problem)") }
                 if bad.isEmpty {
-                    rows.append(["ok", "catalog", "\(checked.count) entries", catalog.root.path, "every file matches its sha256"])
+                    rows.append([
+                        "ok", "catalog", "\(checked.count) entries", catalog.root.path, "every file matches its sha256",
+                    ])
                 } else {
                     rows.append([
                         "error", "catalog", "\(checked.count) entries", catalog.root.path,

@@ -49,7 +49,8 @@ extension BTFGen {
             }
             if let blob = choice.btf.blob {
                 warn(
-                    "note: this BTF comes from bundle \(blob.bundle), minimized for its \(blob.objects.count) BPF object\(blob.objects.count == 1 ? "" : "s"); other libbpf tools on this machine will find only the types those objects use")
+                    "note: this BTF comes from bundle \(blob.bundle), minimized for its \(blob.objects.count) BPF object\(blob.objects.count == 1 ? "" : "s"); other libbpf tools on this machine will find only the types those objects use"
+                )
             }
             switch outcome {
             case .installed(let f): print("installed \(host.onDisk(f.path)) (\(choice.reason))")

@@ -14,7 +14,8 @@ import FoundationEssentials
 /// errors (user info keys sorted; Foundation printed them in hash order), anything else as is.
 package func describe(_ error: any Error) -> String {
     if let e = error as? CocoaError {
-        var text = "Error Domain=NSCocoaErrorDomain Code=\(e.code.rawValue) \"\(cocoaReason(e.code.rawValue) ?? "(null)")\""
+        var text =
+            "Error Domain=NSCocoaErrorDomain Code=\(e.code.rawValue) \"\(cocoaReason(e.code.rawValue) ?? "(null)")\""
         if !e.userInfo.isEmpty {
             let items = e.userInfo.sorted { $0.key < $1.key }.map { key, value -> String in
                 if let underlying = value as? any Error { return "\(key)=\(describe(underlying))" }
@@ -25,7 +26,8 @@ package func describe(_ error: any Error) -> String {
         return text
     }
     if let e = error as? POSIXError {
-        return "Error Domain=NSPOSIXErrorDomain Code=\(e.code.rawValue) \"\(String(cString: strerror(e.code.rawValue)))\""
+        return
+            "Error Domain=NSPOSIXErrorDomain Code=\(e.code.rawValue) \"\(String(cString: strerror(e.code.rawValue)))\""
     }
     return "\(error)"
 }

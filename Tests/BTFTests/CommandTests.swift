@@ -171,7 +171,8 @@ import Testing
                         ours.types[$0 - 1].kind.code == .structure && ours.name(of: TypeID(UInt32($0))) == "task_struct"
                     }
                     #expect(seen.status == 0, "\(kernel.label) compat=\(compat): \(seen.stdout) \(seen.stderr)")
-                    #expect(seen.stdout.contains("types=\(ours.types.count) task_struct=\(task ?? -2)"), "\(seen.stdout)")
+                    #expect(
+                        seen.stdout.contains("types=\(ours.types.count) task_struct=\(task ?? -2)"), "\(seen.stdout)")
                 } else {
                     #expect(seen.status == 1, "\(kernel.label): libbpf 0.3 took BTF with kinds it predates")
                     refusedOurDefault += 1

@@ -51,7 +51,6 @@ func remountReadOnly(_ path: String) throws {
     try #require(r.status == 0, "remount ro: \(r.stderr)")
 }
 
-
 @Suite struct HostileInputTests {
     /// One-line refusal: non-zero exit, one `btfgen: ` line holding every phrase and none of `never`.
     func expectOneLine(

@@ -5,8 +5,8 @@ import Bundle
 import Catalog
 import Foundation
 import Kernel
-import Testing
 import TestSupport
+import Testing
 
 @Suite(.requires(.root, .hostBTF))
 struct BundleAttachTests {
@@ -15,12 +15,15 @@ struct BundleAttachTests {
         let running = RunningKernel.read()
         let id = try #require(running.buildID, "running build-id unreadable: \(running.buildIDProblem ?? "?")")
         let btf = [UInt8](try #require(FileManager.default.contents(atPath: "/sys/kernel/btf/vmlinux")))
-        let identity = KernelIdentity(release: running.release, arch: running.arch, buildID: id, distro: running.distro,
-                                      distroVersion: running.distroVersion, compiler: nil, banner: nil)
-        let entry = CatalogEntry(identity: identity, path: "host.btf", sha256: "", size: btf.count, typeCount: 0,
-                                 build: nil, source: "/sys/kernel/btf/vmlinux", builtAt: "2026-11-23T00:00:00Z")
+        let identity = KernelIdentity(
+            release: running.release, arch: running.arch, buildID: id, distro: running.distro,
+            distroVersion: running.distroVersion, compiler: nil, banner: nil)
+        let entry = CatalogEntry(
+            identity: identity, path: "host.btf", sha256: "", size: btf.count, typeCount: 0,
+            build: nil, source: "/sys/kernel/btf/vmlinux", builtAt: "2026-11-23T00:00:00Z")
         let path = dir.file("host.tar.xz")
-        let m = try Bundle.write(to: path, kernels: [(entry, btf)], objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        let m = try Bundle.write(
+            to: path, kernels: [(entry, btf)], objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
         return (path, m.kernels[0].blob)
     }
 

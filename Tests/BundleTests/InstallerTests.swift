@@ -104,8 +104,11 @@ import Testing
         #expect(r.path == "/lib/modules/\(Self.release)/vmlinux-\(Self.release)")
         #expect(r.createdDirectories == ["/lib/modules/\(Self.release)"])
         _ = try installer.uninstall()
-        #expect(!FileManager.default.fileExists(atPath: dir.path + "/lib/modules/\(Self.release)"), "left the directory it made")
-        #expect(FileManager.default.fileExists(atPath: dir.path + "/lib/modules"), "removed a directory it did not make")
+        #expect(
+            !FileManager.default.fileExists(atPath: dir.path + "/lib/modules/\(Self.release)"),
+            "left the directory it made")
+        #expect(
+            FileManager.default.fileExists(atPath: dir.path + "/lib/modules"), "removed a directory it did not make")
         #expect(FileManager.default.fileExists(atPath: dir.path + "/boot/vmlinux-\(Self.release)"))
         // Where nothing existed, the whole chain it made goes, innermost first.
         let bare = try ScratchDirectory()

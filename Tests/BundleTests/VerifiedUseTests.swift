@@ -7,8 +7,8 @@ import Bundle
 import Catalog
 import Foundation
 import Kernel
-import Testing
 import TestSupport
+import Testing
 
 /// Root and a kernel with its own BTF (CI has both): the host's BTF plays the role of a kernel's.
 @Suite(.requires(.root, .hostBTF))
@@ -83,7 +83,8 @@ struct VerifiedUseTests {
     /// `btfgen bundle` of the host catalog for `objects`.
     func bundle(_ dir: ScratchDirectory, _ catalog: Catalog, objects: [String], name: String) throws -> String {
         let out = dir.file(name)
-        let r = try btfgen(["bundle", "--catalog", catalog.root.path, "-o", out] + objects.flatMap { ["--object", $0] })
+        let r = try btfgen(
+            ["bundle", "--catalog", catalog.root.path, "-o", out] + objects.flatMap { ["--object", $0] })
         try #require(r.status == 0, "\(r.stderr)")
         return out
     }
@@ -145,7 +146,9 @@ struct VerifiedUseTests {
             let bad = dir.file("\(mode).tar.xz")
             try #require(try runProcess("python3", ["-c", script, b, bad, mode]).status == 0)
             let base = ["--bundle", bad, "--catalog", dir.file("none"), "--force-catalog"]
-            for arguments in [["resolve"], ["attach", "--dry-run", "--object", task], ["resolve", "--extract", dir.file("x")]] {
+            for arguments in [
+                ["resolve"], ["attach", "--dry-run", "--object", task], ["resolve", "--extract", dir.file("x")],
+            ] {
                 let r = try btfgen(arguments + base)
                 #expect(r.status == 1, "\(mode) \(arguments): \(r.stderr)")
                 #expect(r.stderrLines.count == 1, "\(r.stderr)")
@@ -204,7 +207,9 @@ struct VerifiedUseTests {
                 "--format", format, "--json",
             ])
             try #require(r.status == 0, "\(r.stderr)")
-            #expect(r.stdout.contains("\"source\":\"bundle-build-id\"") || r.stdout.contains("\"source\" : \"bundle-build-id\""), "\(r.stdout)")
+            #expect(
+                r.stdout.contains("\"source\":\"bundle-build-id\"")
+                    || r.stdout.contains("\"source\" : \"bundle-build-id\""), "\(r.stdout)")
             let head = try #require(FileManager.default.contents(atPath: out)).prefix(4)
             #expect(format == "elf" ? Array(head) == [0x7f, 0x45, 0x4c, 0x46] : Array(head.prefix(2)) == [0x9f, 0xeb])
             let truth = try traceWithPlainLoader(loader, btf: out, objects: [task, unlink], actor: actor, dir: dir)
@@ -253,7 +258,8 @@ struct VerifiedUseTests {
         let fields = Dictionary(
             uniqueKeysWithValues: ran.stdout.split(separator: " ").dropFirst().compactMap { part -> (String, String)? in
                 let kv = part.split(separator: "=", maxSplits: 1)
-                return kv.count == 2 ? (String(kv[0]), String(kv[1]).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+                return kv.count == 2
+                    ? (String(kv[0]), String(kv[1]).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
             })
         let pid = try #require(fields["pid"].flatMap { Int($0) }, "actor said: \(ran.stdout)")
         // The loader prints and flushes each event as it polls (every 50 ms). Foundation starts it

@@ -290,19 +290,27 @@ struct QEMUProofTests {
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
         let console = try QEMU.boot(kernel, p, ["btfgen_case=install", "btfgen_catalog=none", "btfgen_bundle=test"])
         try expectInstallProof(console, p)
-        #expect(console.lines.contains { $0.hasPrefix("install: btfgen: note: this BTF comes from bundle /usr/share/btfgen/bundle.tar.xz") }, "\(console.lines.filter { $0.hasPrefix("install: ") })")
+        #expect(
+            console.lines.contains {
+                $0.hasPrefix("install: btfgen: note: this BTF comes from bundle /usr/share/btfgen/bundle.tar.xz")
+            }, "\(console.lines.filter { $0.hasPrefix("install: ") })")
     }
 
     /// The `install` case: btfgen installed the test kernel's BTF, a plain libbpf loader saw the
     /// actor truthfully, and uninstall took the file away again.
-    func expectInstallProof(_ console: QEMU.Console, _ p: QEMU.Prepared, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectInstallProof(
+        _ console: QEMU.Console, _ p: QEMU.Prepared, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let release = try #require(ProcessInfo.processInfo.environment["BTFGEN_TEST_RELEASE"], "BTFGEN_TEST_RELEASE")
         #expect(console.status == 0, "qemu: \(console.text.suffix(3000))", sourceLocation: sourceLocation)
         #expect(console.value("native_btf") == "no", sourceLocation: sourceLocation)
         let installed = console.lines.filter { $0.hasPrefix("install: ") }
         #expect(console.value("install-exit") == "0", "\(installed)", sourceLocation: sourceLocation)
-        #expect(installed.contains { $0.hasPrefix("install: installed /boot/vmlinux-\(release) ") && $0.contains(p.testBuildID) },
-                "\(installed)", sourceLocation: sourceLocation)
+        #expect(
+            installed.contains {
+                $0.hasPrefix("install: installed /boot/vmlinux-\(release) ") && $0.contains(p.testBuildID)
+            },
+            "\(installed)", sourceLocation: sourceLocation)
         #expect(console.lines.contains("boot-file: vmlinux-\(release)"), sourceLocation: sourceLocation)
 
         let actorLine = try #require(console.lines.first { $0.hasPrefix("actor pid=") }, "\(console.text.suffix(3000))")
@@ -310,17 +318,21 @@ struct QEMUProofTests {
         let mine = console.events.filter { $0["pid"] as? Int == truth.pid }
         let rename = mine.first { $0["kind"] as? String == "rename" && $0["new_comm"] as? String == "btfgen-probe" }
         let unlink = mine.first { $0["kind"] as? String == "unlinkat" }
-        #expect(rename?["comm"] as? String == "actor", "events: \(console.events) stderr: \(console.attachStderr)",
-                sourceLocation: sourceLocation)
+        #expect(
+            rename?["comm"] as? String == "actor", "events: \(console.events) stderr: \(console.attachStderr)",
+            sourceLocation: sourceLocation)
         #expect(rename?["tid"] as? Int == truth.pid, sourceLocation: sourceLocation)
-        #expect(rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree", sourceLocation: sourceLocation)
+        #expect(
+            rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree", sourceLocation: sourceLocation
+        )
         #expect(unlink?["path"] as? String == "/tmp/unlink-me", sourceLocation: sourceLocation)
         #expect(unlink?["syscall"] as? Int == 263, sourceLocation: sourceLocation)
         #expect(console.attachStderr.contains("plain_loader: attached 2 programs"), sourceLocation: sourceLocation)
         #expect(console.value("attach-exit") == "0", sourceLocation: sourceLocation)
         // uninstall removes exactly what install wrote.
-        #expect(console.lines.contains("uninstall: removed /boot/vmlinux-\(release)"),
-                "\(console.lines.filter { $0.hasPrefix("uninstall") })", sourceLocation: sourceLocation)
+        #expect(
+            console.lines.contains("uninstall: removed /boot/vmlinux-\(release)"),
+            "\(console.lines.filter { $0.hasPrefix("uninstall") })", sourceLocation: sourceLocation)
         #expect(!console.lines.contains { $0.hasPrefix("boot-file-after: vmlinux-") }, sourceLocation: sourceLocation)
     }
 }

@@ -389,7 +389,9 @@ let otherHex = "0badc0de0102030405060708"
         #expect(throws: DeployError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
         let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
         #expect(forced.source == .bundleForced)
-        #expect(try forced.btf.verified().libbpfPath().flatMap { FileManager.default.contents(atPath: $0) } == Data([9, 9, 9]))
+        #expect(
+            try forced.btf.verified().libbpfPath().flatMap { FileManager.default.contents(atPath: $0) }
+                == Data([9, 9, 9]))
     }
 
     @Test func aBlobTheBundleDoesNotHoldIsNeverHandedToLibbpf() throws {

@@ -18,7 +18,8 @@ public enum Repo {
 
     /// The directory of the running test binary, which holds the products SwiftPM built with it.
     public static let productsDirectory: URL = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: exe)
         while url.pathExtension != "xctest" && url.path != "/" && !url.lastPathComponent.hasSuffix("PackageTests") {
@@ -42,7 +43,8 @@ public enum Repo {
 public enum Fixture {
     static func path(_ variable: String) -> String? {
         guard let p = ProcessInfo.processInfo.environment[variable], !p.isEmpty,
-              FileManager.default.fileExists(atPath: p) else { return nil }
+            FileManager.default.fileExists(atPath: p)
+        else { return nil }
         return p
     }
     /// Debian's linux-image-*-dbg .deb (BTFGEN_DEBIAN_DEB).
@@ -85,8 +87,10 @@ extension ProcessResult {
 
 /// Run `executable` with `arguments` (no shell), capturing both streams.
 @discardableResult
-public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                       currentDirectory: String? = nil, stdin: Data? = nil) throws -> ProcessResult {
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    currentDirectory: String? = nil, stdin: Data? = nil
+) throws -> ProcessResult {
     let process = Process()
     if executable.contains("/") {
         process.executableURL = URL(fileURLWithPath: executable)
@@ -118,9 +122,10 @@ public func runProcess(_ executable: String, _ arguments: [String], environment:
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// Run the built `btfgen` with `arguments`.
