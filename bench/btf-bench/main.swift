@@ -2,6 +2,7 @@
 // libbpf's btf__parse, each including reading the file.
 //
 //   btfgen-bench parse FILE [ITERATIONS]
+//   btfgen-bench canonical FILE [OUT]
 import BTF
 import Foundation
 import Loader
@@ -55,6 +56,21 @@ if args.count >= 4, args[1] == "minimize" {
         String(
             format: "read %.2f ms, index validated %.2f ms, index unvalidated %.2f ms, minimize+encode %.2f ms",
             read[0], indexV[0], indexN[0], minimize[0]))
+    exit(0)
+}
+if args.count >= 3, args[1] == "canonical" {
+    // btfgen-bench canonical FILE [OUT]: decode, canonicalize and encode timings; OUT gets the bytes.
+    let bytes = readFile(args[2])
+    let decode = try time(5) { _ = try BTF(decoding: bytes) }
+    let btf = try BTF(decoding: bytes)
+    let canon = try time(5) { _ = try btf.canonicalized() }
+    let c = try btf.canonicalized()
+    let encode = time(5) { _ = c.btf.encoded() }
+    print(
+        String(
+            format: "decode %.1f ms, canonicalize %.1f ms, encode %.1f ms; %d types in, %d out (%d merged), %d rounds",
+            decode[0], canon[0], encode[0], c.inputTypes, c.btf.types.count, c.mergedDuplicates, c.rounds))
+    if args.count > 3 { FileManager.default.createFile(atPath: args[3], contents: Data(c.btf.encoded())) }
     exit(0)
 }
 guard args.count >= 3, args[1] == "parse" else {
