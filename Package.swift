@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
         // DWARF vmlinux -> validated BTF -> catalog entry.
         .target(name: "Builder", dependencies: [
-            "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
+            "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
         ]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
@@ -53,7 +53,7 @@ let package = Package(
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BuildTests", dependencies: [
-            "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
+            "TestSupport", "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),

@@ -1,7 +1,8 @@
 // One input → one validated catalog entry:
 //   ingest (unpack if packaged) → identify (banner, build-id, arch) → skip if already catalogued
-//   → pahole [→ llvm-objcopy → strip] → validate with libbpf (parses, sane, has task_struct;
+//   → pahole [→ llvm-objcopy → strip] → rewrite in canonical order → validate with libbpf (parses, sane, has task_struct;
 //   matches the image's native .BTF when it has one) → insert atomically into the catalog.
+import BTF
 import Catalog
 import ELF
 import FoundationEssentials
@@ -49,9 +50,11 @@ extension BuildError: CustomStringConvertible {
 /// Choices for one build.
 public struct BuildOptions: Sendable {
     public var method: BuildMethod?
-    /// Use pahole's parallel encoder (`-j`): faster, but pahole 1.24's type order and deduplicated
-    /// type count vary between runs (95,042 vs 95,052 types seen for one Debian 6.1 image), so the
-    /// default is the single-threaded, reproducible encoding.
+    /// Use pahole's parallel encoder (`-j`). The canonical rewrite removes its run-to-run type
+    /// order, but pahole 1.24 also encodes a function defined in several compilation units once
+    /// per worker thread that meets it (95,016 to 95,079 types over three runs of one Debian 6.1
+    /// image, against 94,762 single-threaded), so which duplicates exist still varies and the
+    /// default stays the single-threaded, reproducible encoding.
     public var parallel: Bool = false
     public var force: Bool = false
     public var distro: String?
@@ -71,17 +74,41 @@ public struct NativeComparison: Sendable, Equatable {
 
 /// What a build did.
 public struct BuildResult: Sendable {
-    public enum Outcome: String, Sendable { case added, replaced, unchanged }
+    /// `identical`: a forced rebuild produced the catalogued bytes again; nothing was rewritten.
+    public enum Outcome: String, Sendable { case added, replaced, unchanged, identical }
     public let input: String
     public let outcome: Outcome
     public let entry: CatalogEntry
     public let native: NativeComparison?
     public let seconds: Double
+    /// Where the time went (all zero when the build-id was already catalogued).
+    public var timings = BuildTimings()
+}
+
+/// Seconds spent in each part of a build: what the external tools cost against btfgen's own work.
+public struct BuildTimings: Sendable, Equatable, Codable {
+    /// Unpacking and identifying the input (reading the vmlinux).
+    public var ingest = 0.0
+    /// pahole (and, for the objcopy method, llvm-objcopy and strip).
+    public var encode = 0.0
+    /// Decoding pahole's BTF, rewriting it in canonical order, writing it out.
+    public var canonicalize = 0.0
+    /// libbpf's parse and the sanity checks.
+    public var validate = 0.0
+    /// Comparing with the image's own .BTF.
+    public var native = 0.0
+    /// sha256 and the catalog insert.
+    public var store = 0.0
+
+    public init() {}
+
+    /// Everything but the external tools.
+    public var own: Double { ingest + canonicalize + validate + native + store }
 }
 
 /// Pipeline stages, reported as they start.
 public enum BuildStage: String, Sendable {
-    case unpacking, identifying, encoding, validating, storing
+    case unpacking, identifying, encoding, canonicalizing, validating, storing
 }
 
 /// Builds catalog entries from debuginfo kernels.
@@ -106,6 +133,13 @@ public struct KernelBTFBuilder: Sendable {
     /// Build one input. `progress` is called as each stage starts.
     public func build(_ input: String, progress: (BuildStage) -> Void = { _ in }) throws(BuildError) -> BuildResult {
         let started = Date()
+        var timings = BuildTimings()
+        var lapStart = started
+        func lap() -> Double {
+            let now = Date()
+            defer { lapStart = now }
+            return now.timeIntervalSince(lapStart)
+        }
         do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
             throw .catalog(.ioFailure(path: catalog.root.path, operation: "preparing", errno: EIO))
         }
@@ -158,6 +192,7 @@ public struct KernelBTFBuilder: Sendable {
             }
         }
 
+        timings.ingest = lap()
         progress(.encoding)
         let flags = tools.paholeFlags(parallel: options.parallel)
         let encoded = catalog.scratchFile("encoded").path
@@ -176,49 +211,77 @@ public struct KernelBTFBuilder: Sendable {
             throw .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
         }
         try extractRawBTF(from: encoded, to: rawBTF, input: input)
+        timings.encode = lap()
+
+        progress(.canonicalizing)
+        let canonicalBTF = catalog.scratchFile("canonical.btf").path
+        scratchFiles.append(canonicalBTF)
+        let bytes = try canonicalize(rawBTF, to: canonicalBTF, input: input)
+        timings.canonicalize = lap()
 
         progress(.validating)
-        let generated = try validate(rawBTF, input: input)
+        let generated = try validate(canonicalBTF, input: input)
+        timings.validate = lap()
         var native: NativeComparison? = nil
         if info.nativeBTFBytes != nil {
             native = try compareWithNative(
                 vmlinux: prepared.vmlinux, generated: generated, input: input,
                 scratch: &scratchFiles)
         }
+        timings.native = lap()
 
         progress(.storing)
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: rawBTF)) } catch {
-            throw .invalidBTF(input: input, reason: "cannot read back \(rawBTF): \(describe(error))")
-        }
-        let digest = data.withUnsafeBytes { SHA256.hex($0) }
-        chmod(rawBTF, 0o644)
+        let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
+        chmod(canonicalBTF, 0o644)
         let record = BuildRecord(
             method: method.rawValue, pahole: tools.pahole.version.description,
             llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
             strip: method == .objcopy ? tools.strip?.version.description : nil,
             paholeFlags: flags, btfgen: options.btfgenVersion)
         let entry = CatalogEntry(
-            identity: identity, path: "", sha256: digest, size: data.count,
+            identity: identity, path: "", sha256: digest, size: bytes.count,
             typeCount: generated.typeCount, build: record,
             source: URL(fileURLWithPath: input).lastPathComponent,
-            builtAt: utcTimestamp(started))
+            builtAt: utcTimestamp(started), canonical: true)
         let outcome: Catalog.InsertOutcome
         do {
-            outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
+            outcome = try catalog.insert(btfFile: URL(fileURLWithPath: canonicalBTF), entry: entry, force: options.force)
         } catch let e as CatalogError {
             if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
             throw .catalog(e)
         } catch { throw .catalog(.ioFailure(path: catalog.root.path, operation: "storing into", errno: EIO)) }
+        timings.store = lap()
         let seconds = Date().timeIntervalSince(started)
         switch outcome {
         case .added(let e):
-            return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
+            return BuildResult(
+                input: input, outcome: .added, entry: e, native: native, seconds: seconds, timings: timings)
         case .replaced(let e):
-            return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
+            return BuildResult(
+                input: input, outcome: .replaced, entry: e, native: native, seconds: seconds, timings: timings)
         case .unchanged(let e):
-            return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
+            // Only a forced rebuild gets this far; the catalog kept its entry because the bytes matched.
+            return BuildResult(
+                input: input, outcome: .identical, entry: e, native: native, seconds: seconds, timings: timings)
         }
+    }
+
+    /// Rewrite pahole's BTF at `path` in canonical order (types sorted by structure, exact
+    /// duplicates merged, a fresh string table) into `output`, so that the bytes depend only on
+    /// the kernel's types and never on the order pahole happened to emit them in.
+    func canonicalize(_ path: String, to output: String, input: String) throws(BuildError) -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            let btf = try MappedFile(path: path).withBytes { (raw) throws in try BTF(decoding: raw) }
+            bytes = try btf.canonicalized().btf.encoded()
+        } catch {
+            throw .invalidBTF(input: input, reason: "\(error)")
+        }
+        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: output)) } catch let e as CatalogError {
+            if case .noSpace = e { throw .noSpace(path: catalog.root.path) }
+            throw .catalog(e)
+        } catch { throw .catalog(.ioFailure(path: output, operation: "writing", errno: EIO)) }
+        return bytes
     }
 
     /// The catalog stores raw BTF; the objcopy method yields an ELF holding a .BTF section.
