@@ -51,7 +51,7 @@ let package = Package(
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands"]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BTF"], path: "Tests/TestSupport"),
         .testTarget(name: "BuildTests", dependencies: [
             "TestSupport", "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
