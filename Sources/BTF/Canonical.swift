@@ -158,7 +158,7 @@ struct CanonicalOrder {
             }
             for (copy, of) in duplicates where exact(copy) != exact(of) {
                 throw BTFError.internalError(
-                    "canonical order: types [\(of + 1)] and [\(copy + 1)] share a structural hash but differ (a 64-bit collision); please report it with the input BTF"
+                    "canonical order: types [\(of + 1)] and [\(copy + 1)] share a structural hash but differ (a 64-bit collision)"
                 )
             }
         }

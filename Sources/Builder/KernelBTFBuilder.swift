@@ -260,9 +260,11 @@ public struct KernelBTFBuilder: Sendable {
             return BuildResult(
                 input: input, outcome: .replaced, entry: e, native: native, seconds: seconds, timings: timings)
         case .unchanged(let e):
-            // Only a forced rebuild gets this far; the catalog kept its entry because the bytes matched.
+            // Forced: the catalog kept its entry because the bytes matched. Not forced: another
+            // build of the same build-id got there first.
             return BuildResult(
-                input: input, outcome: .identical, entry: e, native: native, seconds: seconds, timings: timings)
+                input: input, outcome: options.force ? .identical : .unchanged, entry: e, native: native,
+                seconds: seconds, timings: timings)
         }
     }
 
