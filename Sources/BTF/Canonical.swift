@@ -53,6 +53,7 @@ extension BTF {
     /// This BTF with its types in canonical order, exact duplicates merged and a canonical string
     /// table: the bytes depend only on the set of distinct types, not on their ids.
     public func canonicalized() throws -> Canonicalization {
+        try validateReferences()  // the refinement indexes by reference
         var c = CanonicalOrder(self)
         return try c.run()
     }

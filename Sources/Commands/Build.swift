@@ -42,7 +42,7 @@ extension BTFGen {
 
         @Flag(
             help:
-                "Let pahole encode in parallel (-j): about 1.5× faster, but the type order and even the deduplicated type count vary from run to run."
+                "Let pahole encode in parallel (-j): faster on idle cores, but pahole 1.24 then encodes functions defined in several compilation units a run-dependent number of times, so the bytes vary (the type order no longer does: it is canonical)."
         )
         var parallel = false
 
