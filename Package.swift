@@ -57,7 +57,7 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
-        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),
+        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "ELF", "Loader"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "Loader", "Catalog", "Kernel", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["TestSupport", "ELF", "Kernel", "Catalog", "Bundle", "Loader", "CLibBPF"]),
     ]
