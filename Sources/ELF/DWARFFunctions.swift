@@ -53,6 +53,31 @@ struct DWARFReader {
         var tag: UInt64
         var hasChildren: Bool
         var attributes: [Attribute]
+        /// The DIE's size after its code when every form has a fixed size (the common case for
+        /// type DIEs), so that the scan can step over it without decoding.
+        var fixedSize: Int?
+        /// Where DW_AT_sibling's value sits after the code, and its form, when only fixed-size
+        /// attributes precede it.
+        var sibling: (at: Int, form: UInt64)?
+        /// DW_AT_declaration as DW_FORM_flag_present: a declaration, whatever the DIE holds.
+        var isDeclaration: Bool
+    }
+
+    /// Bytes a form's value takes, when that does not depend on the value.
+    static func fixedSize(_ form: UInt64, offsetSize: Int, addressSize: Int, version: Int) -> Int? {
+        switch form {
+        case 0x01: return addressSize
+        case 0x05, 0x12, 0x26, 0x2a: return 2
+        case 0x06, 0x13, 0x1c, 0x28, 0x2c: return 4
+        case 0x07, 0x14, 0x20, 0x24: return 8
+        case 0x0b, 0x0c, 0x11, 0x25, 0x29: return 1
+        case 0x0e, 0x17, 0x1d, 0x1f, 0x1f20, 0x1f21: return offsetSize
+        case 0x10: return version <= 2 ? addressSize : offsetSize
+        case 0x19, 0x21: return 0
+        case 0x1e: return 16
+        case 0x27: return 3
+        default: return nil
+        }
     }
     struct Unit {
         var start: Int
@@ -62,7 +87,8 @@ struct DWARFReader {
         var version: Int
         var abbreviations: [Abbreviation?]
     }
-    var tables: [Int: [Abbreviation?]] = [:]
+    /// Abbreviation tables by (offset, offset size, address size, version): the fixed sizes depend on them.
+    var tables: [[Int]: [Abbreviation?]] = [:]
     var units: [Unit] = []
 
     init(
@@ -80,6 +106,10 @@ struct DWARFReader {
 
     @inline(__always) func u8(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt64 { UInt64(b[at]) }
     @inline(__always) func fixed(_ b: UnsafeRawBufferPointer, _ at: Int, _ size: Int) -> UInt64 {
+        if size == 4 {
+            let v = b.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            return UInt64(little ? UInt32(littleEndian: v) : UInt32(bigEndian: v))
+        }
         var v: UInt64 = 0
         for i in 0..<size {
             let byte = UInt64(b[at + i])
@@ -112,8 +142,9 @@ struct DWARFReader {
         return result
     }
 
-    mutating func table(at offset: Int) throws -> [Abbreviation?] {
-        if let t = tables[offset] { return t }
+    mutating func table(at offset: Int, offsetSize: Int, addressSize: Int, version: Int) throws -> [Abbreviation?] {
+        let key = [offset, offsetSize, addressSize, version]
+        if let t = tables[key] { return t }
         var t: [Abbreviation?] = []
         var at = offset
         while at < abbrev.count {
@@ -129,11 +160,23 @@ struct DWARFReader {
                 let implicit = form == 0x21 ? sleb(abbrev, &at) : 0
                 attributes.append(Attribute(name: name, form: form, implicitConst: implicit))
             }
+            var size: Int? = 0
+            var sibling: (at: Int, form: UInt64)? = nil
+            for a in attributes {
+                if a.name == 0x01, let at = size { sibling = (at, a.form) }
+                if let s = size, let f = Self.fixedSize(a.form, offsetSize: offsetSize, addressSize: addressSize, version: version) {
+                    size = s + f
+                } else {
+                    size = nil
+                }
+            }
             guard code < 1 << 20 else { throw fail(offset, "abbreviation code \(code) is implausible") }
             if t.count <= code { t += [Abbreviation?](repeating: nil, count: code + 1 - t.count) }
-            t[code] = Abbreviation(tag: tag, hasChildren: children, attributes: attributes)
+            t[code] = Abbreviation(
+                tag: tag, hasChildren: children, attributes: attributes, fixedSize: size, sibling: sibling,
+                isDeclaration: attributes.contains { $0.name == 0x3c && $0.form == 0x19 })
         }
-        tables[offset] = t
+        tables[key] = t
         return t
     }
 
@@ -171,7 +214,8 @@ struct DWARFReader {
             } else {
                 throw fail(start, "DWARF version \(version) is not supported")
             }
-            let abbreviations = try table(at: abbrevOffset)
+            let abbreviations = try table(
+                at: abbrevOffset, offsetSize: offsetSize, addressSize: addressSize, version: version)
             units.append(
                 Unit(
                     start: start, end: end, offsetSize: offsetSize, addressSize: addressSize, version: version,
@@ -352,7 +396,28 @@ struct DWARFReader {
             guard let root = try entry(at: at, unit) else { continue }
             guard root.hasChildren else { continue }
             at = root.end
+            let abbreviations = unit.abbreviations
             while at < unit.end {
+                // Fast path: step over DIEs that are not subprograms without decoding them.
+                var body = at
+                let code = Int(uleb(info, &body))
+                if code == 0 { break }
+                guard code < abbreviations.count, let a = abbreviations[code] else {
+                    throw fail(at, "abbreviation \(code) is not defined")
+                }
+                if a.tag != 0x2e || a.isDeclaration {
+                    if !a.hasChildren, let size = a.fixedSize {
+                        at = body + size
+                        continue
+                    }
+                    if a.hasChildren, let (offset, form) = a.sibling {
+                        var p = body + offset
+                        if let target = reference(form, try value(form, 0, unit, &p), unit), target > at, target <= unit.end {
+                            at = target
+                            continue
+                        }
+                    }
+                }
                 guard let e = try entry(at: at, unit) else { break }
                 if e.tag == 0x2e, !e.declaration {
                     // Names are compared as text: merged .debug_str sections share tails, so a
