@@ -50,12 +50,13 @@ extension BuildError: CustomStringConvertible {
 /// Choices for one build.
 public struct BuildOptions: Sendable {
     public var method: BuildMethod?
-    /// Use pahole's parallel encoder (`-j`). The canonical rewrite removes its run-to-run type
-    /// order, but pahole 1.24 also encodes a function defined in several compilation units once
-    /// per worker thread that meets it (95,016 to 95,079 types over three runs of one Debian 6.1
-    /// image, against 94,762 single-threaded), so which duplicates exist still varies and the
-    /// default stays the single-threaded, reproducible encoding.
-    public var parallel: Bool = false
+    /// Use pahole's parallel encoder (`-j`, one thread per core). Its output varies from run to
+    /// run in two ways, both undone before anything is stored: the type order (canonical order
+    /// removes it) and, in pahole 1.24, extra copies of functions defined in several compilation
+    /// units (95,016 to 95,079 types over three runs of one Debian 6.1 image, against 94,762
+    /// single-threaded; the copy from the first unit is kept, as the single-threaded encoder
+    /// does). The result is byte-identical to the single-threaded build's.
+    public var parallel: Bool = true
     public var force: Bool = false
     public var distro: String?
     public var distroVersion: String?
@@ -91,8 +92,10 @@ public struct BuildTimings: Sendable, Equatable, Codable {
     public var ingest = 0.0
     /// pahole (and, for the objcopy method, llvm-objcopy and strip).
     public var encode = 0.0
-    /// Decoding pahole's BTF, rewriting it in canonical order, writing it out.
+    /// Decoding pahole's BTF, rewriting it in canonical order, writing it out (includes `functions`).
     public var canonicalize = 0.0
+    /// Of that, reading the DWARF for the first definition of functions pahole -j wrote twice.
+    public var functions = 0.0
     /// libbpf's parse and the sanity checks.
     public var validate = 0.0
     /// Comparing with the image's own .BTF.
@@ -193,31 +196,43 @@ public struct KernelBTFBuilder: Sendable {
         }
 
         timings.ingest = lap()
-        progress(.encoding)
-        let flags = tools.paholeFlags(parallel: options.parallel)
+        var flags = tools.paholeFlags(parallel: options.parallel)
         let encoded = catalog.scratchFile("encoded").path
         let rawBTF = catalog.scratchFile("raw.btf").path
-        scratchFiles += [encoded, rawBTF]
-        do {
-            try BTFPipeline(tools: tools).encode(
-                vmlinux: prepared.vmlinux, method: method, flags: flags,
-                output: encoded, scratch: catalog.scratchFile("vmlinux-copy").path,
-                vmlinuxIsPrivate: prepared.isPrivate)
-        } catch let e as ToolError {
-            if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
-            throw .tool(e)
-        } catch {
-            if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
-            throw .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
-        }
-        try extractRawBTF(from: encoded, to: rawBTF, input: input)
-        timings.encode = lap()
-
-        progress(.canonicalizing)
         let canonicalBTF = catalog.scratchFile("canonical.btf").path
-        scratchFiles.append(canonicalBTF)
-        let bytes = try canonicalize(rawBTF, to: canonicalBTF, input: input)
-        timings.canonicalize = lap()
+        scratchFiles += [encoded, rawBTF, canonicalBTF]
+        var bytes: [UInt8]
+        while true {
+            progress(.encoding)
+            do {
+                try BTFPipeline(tools: tools).encode(
+                    vmlinux: prepared.vmlinux, method: method, flags: flags,
+                    output: encoded, scratch: catalog.scratchFile("vmlinux-copy").path,
+                    vmlinuxIsPrivate: prepared.isPrivate)
+            } catch let e as ToolError {
+                if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
+                throw .tool(e)
+            } catch {
+                if Self.diskFull(at: catalog.scratchURL.path) { throw .noSpace(path: catalog.root.path) }
+                throw .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
+            }
+            try extractRawBTF(from: encoded, to: rawBTF, input: input)
+            timings.encode += lap()
+
+            progress(.canonicalizing)
+            let parallel = flags.contains("-j")
+            let result = try canonicalize(
+                rawBTF, vmlinux: prepared.vmlinux, to: canonicalBTF, input: input, mayGiveUp: parallel,
+                timings: &timings)
+            timings.canonicalize += lap()
+            if let result {
+                bytes = result
+                break
+            }
+            // pahole -j wrote copies of a function that the DWARF does not tell apart: the
+            // single-threaded encoder decides which copy it keeps, so let it run instead.
+            flags = tools.paholeFlags(parallel: false)
+        }
 
         progress(.validating)
         let generated = try validate(canonicalBTF, input: input)
@@ -270,11 +285,28 @@ public struct KernelBTFBuilder: Sendable {
 
     /// Rewrite pahole's BTF at `path` in canonical order (types sorted by structure, exact
     /// duplicates merged, a fresh string table) into `output`, so that the bytes depend only on
-    /// the kernel's types and never on the order pahole happened to emit them in.
-    func canonicalize(_ path: String, to output: String, input: String) throws(BuildError) -> [UInt8] {
+    /// the kernel's types and never on the order pahole happened to emit them in. Functions pahole
+    /// -j wrote more than once keep only the copy from their first compilation unit, as the
+    /// single-threaded encoder does; when the DWARF cannot tell which copy that is, returns nil if
+    /// `mayGiveUp` (the caller then encodes single-threaded) and keeps every copy otherwise.
+    func canonicalize(
+        _ path: String, vmlinux: String, to output: String, input: String, mayGiveUp: Bool,
+        timings: inout BuildTimings
+    ) throws(BuildError) -> [UInt8]? {
         let bytes: [UInt8]
         do {
-            let btf = try MappedFile(path: path).withBytes { (raw) throws in try BTF(decoding: raw) }
+            var btf = try MappedFile(path: path).withBytes { (raw) throws in try BTF(decoding: raw) }
+            let duplicated = btf.duplicatedFunctionNames
+            if !duplicated.isEmpty {
+                let scan = Date()
+                let definitions = try MappedFile(path: vmlinux).withBytes { (raw) throws in
+                    try DWARFFunctions.definitions(in: ELFFile(bytes: raw), named: duplicated)
+                }
+                let kept = btf.keepingFirstDefinitions(definitions)
+                timings.functions = Date().timeIntervalSince(scan)
+                if !kept.unresolved.isEmpty && mayGiveUp { return nil }
+                btf = kept.btf
+            }
             bytes = try btf.canonicalized().btf.encoded()
         } catch {
             throw .invalidBTF(input: input, reason: "\(error)")

@@ -41,10 +41,11 @@ extension BTFGen {
         var jobs: Int?
 
         @Flag(
+            inversion: .prefixedNo,
             help:
-                "Let pahole encode in parallel (-j): faster on idle cores, but pahole 1.24 then encodes functions defined in several compilation units a run-dependent number of times, so the bytes vary (the type order no longer does: it is canonical)."
+                "Let pahole encode on every core (-j; the default). The BTF stored is byte-identical either way: btfgen rewrites it in canonical order and keeps each function's first definition, as single-threaded pahole does."
         )
-        var parallel = false
+        var parallel = true
 
         @Flag(help: "Rebuild even when an entry with the same build-id exists.")
         var force = false
