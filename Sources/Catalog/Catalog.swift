@@ -127,7 +127,9 @@ public struct Catalog: Sendable {
                 // forced rebuild that changed nothing keeps the entry (and its builtAt) as it was.
                 let identical =
                     current.canonical == true && proposed.canonical == true && current.sha256 == proposed.sha256
-                    && FileManager.default.fileExists(atPath: url(of: current).path)
+                    && (FileManager.default.contents(atPath: url(of: current).path)?.withUnsafeBytes {
+                        SHA256.hex($0)
+                    }) == current.sha256
                 if !force || identical {
                     try? FileManager.default.removeItem(at: btfFile)
                     return .unchanged(current)
