@@ -3,7 +3,8 @@
 # linux-image-6.1.0-*-cloud-amd64-dbg, fetched and cached by scripts/fetch-debian-dbg.sh).
 # Prints wall time (hyperfine, mean of N runs) and peak RSS (GNU time, max over the run incl.
 # children) for each, the ratios btfgen / bare tool, where btfgen's own time goes (its stage
-# timings), and how many distinct sha256s five runs of each encoder produced (reproducible = 1).
+# timings), and how many distinct sha256s five runs of each encoder produced (reproducible = 1;
+# btfgen's default, pahole -j, must also match its --no-parallel builds).
 #   bench/build.sh [VMLINUX] [RUNS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,13 +35,13 @@ cp "$vmlinux" "$work/copy" && pahole $flags -J "$work/copy" \
 SH
 declare -A cmd=(
     [btfgen-default]="$btfgen build --force --catalog $work/cat-d $vmlinux"
-    [btfgen-parallel]="$btfgen build --force --parallel --catalog $work/cat-j $vmlinux"
+    [btfgen-single]="$btfgen build --force --no-parallel --catalog $work/cat-s $vmlinux"
     [bare-detached]="sh $work/bare-detached.sh"
     [bare-detached-j]="sh $work/bare-detached-j.sh"
     [btfgen-objcopy]="$btfgen build --force --method objcopy --catalog $work/cat-o $vmlinux"
     [bare-objcopy]="sh $work/bare-objcopy.sh"
 )
-order=(btfgen-default bare-detached btfgen-parallel bare-detached-j btfgen-objcopy bare-objcopy)
+order=(btfgen-default bare-detached bare-detached-j btfgen-single btfgen-objcopy bare-objcopy)
 args=()
 for name in "${order[@]}"; do args+=(-n "$name" "${cmd[$name]}"); done
 hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$work/h.json" "${args[@]}" >&2
@@ -56,13 +57,14 @@ done
 declare -A distinct
 for i in 1 2 3 4 5; do
     "$btfgen" build --catalog "$work/r-d$i" "$vmlinux" >/dev/null
-    "$btfgen" build --parallel --catalog "$work/r-j$i" "$vmlinux" >/dev/null
+    "$btfgen" build --no-parallel --catalog "$work/r-s$i" "$vmlinux" >/dev/null
     sh "$work/bare-detached.sh" >/dev/null 2>&1 && cp "$work/bare.btf" "$work/r-bare$i.btf"
     sh "$work/bare-detached-j.sh" >/dev/null 2>&1 && cp "$work/bare-j.btf" "$work/r-barej$i.btf"
 done
 count() { sha256sum "$@" | cut -d' ' -f1 | sort -u | wc -l; }
 distinct[btfgen-default]=$(count "$work"/r-d*/*/*/*/*.btf)
-distinct[btfgen-parallel]=$(count "$work"/r-j*/*/*/*/*.btf)
+distinct[btfgen-single]=$(count "$work"/r-s*/*/*/*/*.btf)
+both=$(count "$work"/r-d*/*/*/*/*.btf "$work"/r-s*/*/*/*/*.btf)
 distinct[bare-detached]=$(count "$work"/r-bare[0-9].btf)
 distinct[bare-detached-j]=$(count "$work"/r-barej[0-9].btf)
 
@@ -75,14 +77,15 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo
 echo "btfgen default  / bare pahole single-threaded: wall $(ratio "${mean[btfgen-default]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-default]}" "${rss[bare-detached]}")×"
 echo "btfgen default  / bare pahole -j:              wall $(ratio "${mean[btfgen-default]}" "${mean[bare-detached-j]}")×  peak RSS $(ratio "${rss[btfgen-default]}" "${rss[bare-detached-j]}")×"
-echo "btfgen parallel / bare pahole single-threaded: wall $(ratio "${mean[btfgen-parallel]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-parallel]}" "${rss[bare-detached]}")×"
+echo "btfgen --no-parallel / bare single-threaded:  wall $(ratio "${mean[btfgen-single]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-single]}" "${rss[bare-detached]}")×"
 echo "bare pahole -j  / bare pahole single-threaded: wall $(ratio "${mean[bare-detached-j]}" "${mean[bare-detached]}")×"
 echo "btfgen objcopy  / bare objcopy pipeline:       wall $(ratio "${mean[btfgen-objcopy]}" "${mean[bare-objcopy]}")×  peak RSS $(ratio "${rss[btfgen-objcopy]}" "${rss[bare-objcopy]}")×"
+echo "distinct sha256s over the ten btfgen builds, default and --no-parallel together: $both"
 python3 - "$work/stages.json" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))[0]["timings"]
 own = sum(v for k, v in t.items() if k != "encode")
 total = own + t["encode"]
-print("btfgen's own work (default build): %.3f s of %.2f s = %.1f%%  (read %.3f, canonical order %.3f, libbpf check %.3f, native comparison %.3f, sha256+store %.3f)"
-      % (own, total, 100 * own / total, t["ingest"], t["canonicalize"], t["validate"], t["native"], t["store"]))
+print("btfgen's own work (default build): %.3f s of %.2f s = %.1f%%  (read %.3f, canonical order %.3f of which first definitions from DWARF %.3f, libbpf check %.3f, native comparison %.3f, sha256+store %.3f)"
+      % (own, total, 100 * own / total, t["ingest"], t["canonicalize"], t["functions"], t["validate"], t["native"], t["store"]))
 PY

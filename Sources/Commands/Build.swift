@@ -133,7 +133,7 @@ extension BTFGen {
             if r.outcome != .unchanged {
                 let t = r.timings
                 lines.append(
-                    "  took      \(fixed(r.seconds, digits: 1)) s (\(e.build?.method ?? "?")): pahole \(fixed(t.encode, digits: 2)) s, btfgen \(fixed(t.own, digits: 2)) s (read \(fixed(t.ingest, digits: 2)), canonical order \(fixed(t.canonicalize, digits: 2)), libbpf check \(fixed(t.validate, digits: 2)), native \(fixed(t.native, digits: 2)), sha256+store \(fixed(t.store, digits: 2)))"
+                    "  took      \(fixed(r.seconds, digits: 1)) s (\(e.build?.method ?? "?")): pahole \(fixed(t.encode, digits: 2)) s, btfgen \(fixed(t.own, digits: 2)) s (read \(fixed(t.ingest, digits: 2)), canonical order \(fixed(t.canonicalize, digits: 2)) incl. first definitions \(fixed(t.functions, digits: 2)), libbpf check \(fixed(t.validate, digits: 2)), native \(fixed(t.native, digits: 2)), sha256+store \(fixed(t.store, digits: 2)))"
                 )
             }
             return lines.joined(separator: "\n")
