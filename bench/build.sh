@@ -13,6 +13,7 @@ root=$(cd "$here/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 vmlinux="${1:-$(bash "$root/scripts/fetch-debian-dbg.sh" | sed -n 's/^VMLINUX=//p')}"
 runs="${2:-3}"
+[ -f "$vmlinux" ] || die "no vmlinux at '$vmlinux': give a debuginfo vmlinux, or nothing for the cached Debian one"
 for t in hyperfine pahole llvm-objcopy strip /usr/bin/time python3; do command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh"; done
 (cd "$root" && swift build -c release --product btfgen >&2)
 btfgen="$root/.build/release/btfgen"

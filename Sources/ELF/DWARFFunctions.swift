@@ -391,6 +391,8 @@ struct DWARFReader {
     mutating func definitions(named wanted: Set<String>) throws -> [String: [String]] {
         try readUnits()
         var found: [String: [String]] = [:]
+        // Per .debug_str offset: 0 not seen yet, 1 not wanted, 2 wanted.
+        var verdicts = [UInt8](repeating: 0, count: strings?.count ?? 0)
         for (index, unit) in units.enumerated() {
             var at = firstDIE[index]
             guard let root = try entry(at: at, unit) else { continue }
@@ -420,9 +422,24 @@ struct DWARFReader {
                 }
                 guard let e = try entry(at: at, unit) else { break }
                 if e.tag == 0x2e, !e.declaration {
-                    // Names are compared as text: merged .debug_str sections share tails, so a
-                    // name's offset may point into the middle of a longer string.
-                    if let match = name(e), wanted.contains(match), let signature = try signature(e, unit) {
+                    // Names are compared as text (a merged .debug_str shares tails, so a wanted
+                    // name may sit inside a longer string), once per string offset: the same
+                    // inline functions are defined again in thousands of units.
+                    var match: String? = nil
+                    if e.nameForm == 0x0e, Int(e.name) < verdicts.count {
+                        switch verdicts[Int(e.name)] {
+                        case 1: match = nil
+                        case 2: match = name(e)
+                        default:
+                            let n = name(e)
+                            let wantedName = n.map { wanted.contains($0) } ?? false
+                            verdicts[Int(e.name)] = wantedName ? 2 : 1
+                            match = wantedName ? n : nil
+                        }
+                    } else if let n = name(e), wanted.contains(n) {
+                        match = n
+                    }
+                    if let match, let signature = try signature(e, unit) {
                         found[match, default: []].append(signature)
                     }
                 }
