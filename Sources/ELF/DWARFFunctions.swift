@@ -164,7 +164,9 @@ struct DWARFReader {
             var sibling: (at: Int, form: UInt64)? = nil
             for a in attributes {
                 if a.name == 0x01, let at = size { sibling = (at, a.form) }
-                if let s = size, let f = Self.fixedSize(a.form, offsetSize: offsetSize, addressSize: addressSize, version: version) {
+                if let s = size,
+                    let f = Self.fixedSize(a.form, offsetSize: offsetSize, addressSize: addressSize, version: version)
+                {
                     size = s + f
                 } else {
                     size = nil
@@ -245,7 +247,8 @@ struct DWARFReader {
         case 0x0b, 0x0c, 0x11, 0x25, 0x29: defer { at += 1 }; return UInt64(b[at])
         case 0x0d: return UInt64(bitPattern: sleb(b, &at))
         case 0x0f, 0x15, 0x1a, 0x1b, 0x22, 0x23, 0x1f01, 0x1f02: return uleb(b, &at)
-        case 0x0e, 0x17, 0x1d, 0x1f, 0x1f20, 0x1f21: defer { at += unit.offsetSize }; return fixed(b, at, unit.offsetSize)
+        case 0x0e, 0x17, 0x1d, 0x1f, 0x1f20, 0x1f21:
+            defer { at += unit.offsetSize }; return fixed(b, at, unit.offsetSize)
         case 0x10:
             let size = unit.version <= 2 ? unit.addressSize : unit.offsetSize
             defer { at += size }
@@ -414,7 +417,9 @@ struct DWARFReader {
                     }
                     if a.hasChildren, let (offset, form) = a.sibling {
                         var p = body + offset
-                        if let target = reference(form, try value(form, 0, unit, &p), unit), target > at, target <= unit.end {
+                        if let target = reference(form, try value(form, 0, unit, &p), unit), target > at,
+                            target <= unit.end
+                        {
                             at = target
                             continue
                         }

@@ -28,7 +28,11 @@ func shuffled(_ btf: BTF, seed: UInt64) -> BTF {
     var newID = [UInt32](repeating: 0, count: btf.types.count)
     for (position, old) in order.enumerated() { newID[old] = UInt32(position + 1) }
     var offsets: [UInt32] = []
-    for t in btf.types { _ = t.renamingStrings { offsets.append($0); return $0 } }
+    for t in btf.types {
+        _ = t.renamingStrings {
+            offsets.append($0); return $0
+        }
+    }
     offsets.shuffle(using: &rng)
     var strings = StringTableBuilder()
     var moved: [UInt32: UInt32] = [:]
@@ -47,7 +51,8 @@ func shuffled(_ btf: BTF, seed: UInt64) -> BTF {
     static func cyclic() -> BTF {
         var strings = StringTableBuilder()
         var btf = BTF()
-        let int = btf.append(BTFType(nameOffset: strings.add("int"), kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
+        let int = btf.append(
+            BTFType(nameOffset: strings.add("int"), kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
         // struct node { struct node *next; int v; }
         let node = TypeID(2), nodePtr = TypeID(3)
         btf.append(
@@ -107,7 +112,8 @@ func shuffled(_ btf: BTF, seed: UInt64) -> BTF {
         let proto = btf.append(
             BTFType(
                 nameOffset: 0,
-                kind: .functionProto(returns: int, parameters: [Parameter(nameOffset: strings.add("n"), type: nodePtr)])))
+                kind: .functionProto(returns: int, parameters: [Parameter(nameOffset: strings.add("n"), type: nodePtr)])
+            ))
         btf.append(BTFType(nameOffset: strings.add("walk"), kind: .function(proto: proto, linkage: 1)))
         btf.strings = strings.table
         return btf
@@ -138,7 +144,9 @@ func shuffled(_ btf: BTF, seed: UInt64) -> BTF {
         // Strings: "" first, each once, in first-use order along the canonical types.
         let table = Array(expected.btf.strings.bytes)
         #expect(table.first == 0)
-        let words = table.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+        let words = table.split(separator: 0, omittingEmptySubsequences: true).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         #expect(Set(words).count == words.count)
         #expect(words.first == "int")
     }

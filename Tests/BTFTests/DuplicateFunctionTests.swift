@@ -12,14 +12,18 @@ import Testing
     static func twice() -> BTF {
         var strings = StringTableBuilder()
         var btf = BTF()
-        let int = btf.append(BTFType(nameOffset: strings.add("int"), kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
+        let int = btf.append(
+            BTFType(nameOffset: strings.add("int"), kind: .int(size: 4, encoding: 1, bitOffset: 0, bits: 32)))
         let voidPointer = btf.append(BTFType(nameOffset: 0, kind: .pointer(.void)))
         let byValue = btf.append(
-            BTFType(nameOffset: 0, kind: .functionProto(returns: int, parameters: [Parameter(nameOffset: strings.add("x"), type: int)])))
+            BTFType(
+                nameOffset: 0,
+                kind: .functionProto(returns: int, parameters: [Parameter(nameOffset: strings.add("x"), type: int)])))
         let byRegs = btf.append(
             BTFType(
                 nameOffset: 0,
-                kind: .functionProto(returns: int, parameters: [Parameter(nameOffset: strings.add("regs"), type: voidPointer)])))
+                kind: .functionProto(
+                    returns: int, parameters: [Parameter(nameOffset: strings.add("regs"), type: voidPointer)])))
         btf.append(BTFType(nameOffset: strings.add("f"), kind: .function(proto: byValue, linkage: 0)))
         btf.append(BTFType(nameOffset: strings.add("f"), kind: .function(proto: byRegs, linkage: 0)))
         btf.append(BTFType(nameOffset: strings.add("g"), kind: .function(proto: byValue, linkage: 1)))
@@ -33,11 +37,18 @@ import Testing
         #expect(btf.signature(ofFunction: 5) == "base:int(x:base:int)")
         #expect(btf.signature(ofFunction: 6) == "base:int(regs:*void)")
         // A definition no copy has (pahole skipped it) comes first; then the `regs` one.
-        let kept = btf.keepingFirstDefinitions(["f": ["void(y:base:char)", "base:int(regs:*void)", "base:int(x:base:int)"]])
+        let kept = btf.keepingFirstDefinitions([
+            "f": ["void(y:base:char)", "base:int(regs:*void)", "base:int(x:base:int)"]
+        ])
         #expect(kept.unresolved.isEmpty)
         #expect(kept.dropped == 1, "only the FUNC: its prototype is still g's")
-        let functions = kept.btf.types.indices.filter { if case .function = kept.btf.types[$0].kind { return true }; return false }
-        #expect(functions.map { kept.btf.signature(ofFunction: TypeID(UInt32($0 + 1))) } == ["base:int(regs:*void)", "base:int(x:base:int)"])
+        let functions = kept.btf.types.indices.filter {
+            if case .function = kept.btf.types[$0].kind { return true }; return false
+        }
+        #expect(
+            functions.map { kept.btf.signature(ofFunction: TypeID(UInt32($0 + 1))) } == [
+                "base:int(regs:*void)", "base:int(x:base:int)",
+            ])
         try kept.btf.validateReferences()
 
         // Without g, the dropped copy's prototype goes too.
@@ -60,7 +71,8 @@ import Testing
         defer { dir.remove() }
         let sources = [
             "a.c": "static int helper(int x) { return x + 1; }\nint use_a(int v) { return helper(v); }\n",
-            "b.c": "static int __attribute__((noinline)) helper(const char *s) { return s[0]; }\nint use_b(const char *s) { return helper(s); }\nextern int declared_only(long n);\n",
+            "b.c":
+                "static int __attribute__((noinline)) helper(const char *s) { return s[0]; }\nint use_b(const char *s) { return helper(s); }\nextern int declared_only(long n);\n",
             "main.c": "int use_a(int); int use_b(const char *);\nint main(void) { return use_a(1) + use_b(\"x\"); }\n",
         ]
         for (name, text) in sources { try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8) }

@@ -73,7 +73,9 @@ struct FixtureKernel: Sendable, CustomStringConvertible {
         try #require(p.status == 0, "pahole: \(p.stderr)")
         let pj = try runProcess("pahole", flags(first.entry) + ["--btf_encode_detached=\(rawJ)", vmlinux])
         try #require(pj.status == 0, "pahole -j: \(pj.stderr)")
-        func read(_ path: String) throws -> BTF { try BTF(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))) }
+        func read(_ path: String) throws -> BTF {
+            try BTF(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+        }
         let pahole = try read(raw), paholeJ = try read(rawJ), ours = try read(first.path)
         #expect(typeSet(of: ours) == typeSet(of: pahole), "\(kernel): the build lost or changed types")
         #expect(ours.types.count == pahole.types.count, "pahole's single-threaded output holds no exact duplicates")
