@@ -4,11 +4,13 @@
 //   matches the image's native .BTF when it has one) → insert atomically into the catalog.
 import BTF
 import Catalog
+import Dispatch
 import ELF
 import FoundationEssentials
 import Ingest
 import Kernel
 import Loader
+import Synchronization
 import SystemSupport
 import Toolchain
 
@@ -299,9 +301,7 @@ public struct KernelBTFBuilder: Sendable {
             let duplicated = btf.duplicatedFunctionNames
             if !duplicated.isEmpty {
                 let scan = Date()
-                let definitions = try MappedFile(path: vmlinux).withBytes { (raw) throws in
-                    try DWARFFunctions.definitions(in: ELFFile(bytes: raw), named: duplicated)
-                }
+                let definitions = try Self.firstDefinitions(of: duplicated, in: vmlinux)
                 let kept = btf.keepingFirstDefinitions(definitions)
                 timings.functions = Date().timeIntervalSince(scan)
                 if !kept.unresolved.isEmpty && mayGiveUp { return nil }
@@ -340,6 +340,27 @@ public struct KernelBTFBuilder: Sendable {
                 throw .invalidBTF(input: input, reason: "cannot move \(encoded): \(String(cString: strerror(errno)))")
             }
         }
+    }
+
+    /// Each name's definitions in compilation-unit order, read on every core (pahole is done by
+    /// now): one run of units per thread, concatenated in unit order.
+    static func firstDefinitions(of names: Set<String>, in vmlinux: String) throws -> [String: [String]] {
+        let mapped = try MappedFile(path: vmlinux)
+        let shards = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let parts = Mutex([Result<[String: [String]], any Error>?](repeating: nil, count: shards))
+        DispatchQueue.concurrentPerform(iterations: shards) { shard in
+            let part = Result {
+                try mapped.withBytes { (raw) throws in
+                    try DWARFFunctions.definitions(in: ELFFile(bytes: raw), named: names, shard: shard, of: shards)
+                }
+            }
+            parts.withLock { $0[shard] = part }
+        }
+        var merged: [String: [String]] = [:]
+        for part in parts.withLock({ $0 }) {
+            for (name, signatures) in try part!.get() { merged[name, default: []] += signatures }
+        }
+        return merged
     }
 
     func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String) throws(BuildError) {

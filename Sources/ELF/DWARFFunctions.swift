@@ -23,8 +23,12 @@ public struct DWARFError: Error, Equatable, CustomStringConvertible, Sendable {
 /// The definitions of chosen functions, in compilation-unit order.
 public enum DWARFFunctions {
     /// For each name in `wanted`, the signatures of its non-declaration subprograms whose
-    /// parameters are all named (what pahole encodes), in .debug_info order.
-    public static func definitions(in elf: ELFFile, named wanted: Set<String>) throws -> [String: [String]] {
+    /// parameters are all named (what pahole encodes), in .debug_info order. With `shards` > 1,
+    /// only the `shard`-th of that many equal runs of units is read, so that callers can read the
+    /// runs on several threads and concatenate the results in shard order.
+    public static func definitions(
+        in elf: ELFFile, named wanted: Set<String>, shard: Int = 0, of shards: Int = 1
+    ) throws -> [String: [String]] {
         guard !wanted.isEmpty, let info = elf.section(named: ".debug_info"),
             let abbrev = elf.section(named: ".debug_abbrev")
         else { return [:] }
@@ -33,7 +37,7 @@ public enum DWARFFunctions {
             strings: elf.section(named: ".debug_str").map { elf.data(of: $0) },
             lineStrings: elf.section(named: ".debug_line_str").map { elf.data(of: $0) },
             littleEndian: elf.isLittleEndian)
-        return try reader.definitions(named: wanted)
+        return try reader.definitions(named: wanted, shard: shard, of: max(1, shards))
     }
 }
 
@@ -183,7 +187,8 @@ struct DWARFReader {
     }
 
     /// Every unit header, in order.
-    mutating func readUnits() throws {
+    mutating func readUnits(shard: Int, of shards: Int) throws {
+        var headers: [(start: Int, end: Int, offsetSize: Int, addressSize: Int, version: Int, abbrev: Int, first: Int)] = []
         var at = 0
         while at + 11 <= info.count {
             let start = at
@@ -216,18 +221,24 @@ struct DWARFReader {
             } else {
                 throw fail(start, "DWARF version \(version) is not supported")
             }
-            let abbreviations = try table(
-                at: abbrevOffset, offsetSize: offsetSize, addressSize: addressSize, version: version)
-            units.append(
-                Unit(
-                    start: start, end: end, offsetSize: offsetSize, addressSize: addressSize, version: version,
-                    abbreviations: abbreviations))
-            // The first DIE follows the header.
-            units[units.count - 1].start = start
-            firstDIE.append(at)
+            headers.append((start, end, offsetSize, addressSize, version, abbrevOffset, at))
             at = end
         }
+        // Abbreviations only for this shard's units (others stay empty: a reference into them
+        // reads as an unknown type, so a signature through it matches no copy).
+        mine = (shard * headers.count / shards)..<((shard + 1) * headers.count / shards)
+        for (i, h) in headers.enumerated() {
+            let abbreviations =
+                mine.contains(i)
+                ? try table(at: h.abbrev, offsetSize: h.offsetSize, addressSize: h.addressSize, version: h.version) : []
+            units.append(
+                Unit(
+                    start: h.start, end: h.end, offsetSize: h.offsetSize, addressSize: h.addressSize,
+                    version: h.version, abbreviations: abbreviations))
+            firstDIE.append(h.first)
+        }
     }
+    var mine: Range<Int> = 0..<0
     var firstDIE: [Int] = []
 
     /// Skip one attribute value, or read it when it is a constant, reference or string offset.
@@ -353,7 +364,9 @@ struct DWARFReader {
     /// The signature notation of the type at `offset` (see the top of this file).
     func shape(_ offset: Int?, depth: Int = 0) throws -> String {
         guard let offset else { return "void" }
-        guard depth < 16, let unit = unit(containing: offset), let e = try entry(at: offset, unit) else { return "?" }
+        guard depth < 16, let unit = unit(containing: offset), !unit.abbreviations.isEmpty,
+            let e = try entry(at: offset, unit)
+        else { return "?" }
         let named = name(e) ?? ""
         switch e.tag {
         case 0x24: return "base:" + named
@@ -391,12 +404,13 @@ struct DWARFReader {
         return (try shape(e.type)) + "(" + parameters.joined(separator: ",") + ")"
     }
 
-    mutating func definitions(named wanted: Set<String>) throws -> [String: [String]] {
-        try readUnits()
+    mutating func definitions(named wanted: Set<String>, shard: Int, of shards: Int) throws -> [String: [String]] {
+        try readUnits(shard: shard, of: shards)
         var found: [String: [String]] = [:]
         // Per .debug_str offset: 0 not seen yet, 1 not wanted, 2 wanted.
         var verdicts = [UInt8](repeating: 0, count: strings?.count ?? 0)
-        for (index, unit) in units.enumerated() {
+        for index in mine {
+            let unit = units[index]
             var at = firstDIE[index]
             guard let root = try entry(at: at, unit) else { continue }
             guard root.hasChildren else { continue }
