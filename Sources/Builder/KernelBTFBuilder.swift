@@ -1,7 +1,9 @@
 // One input → one validated catalog entry:
 //   ingest (unpack if packaged) → identify (banner, build-id, arch) → skip if already catalogued
-//   → pahole [→ llvm-objcopy → strip] → rewrite in canonical order → validate with libbpf (parses, sane, has task_struct;
-//   matches the image's native .BTF when it has one) → insert atomically into the catalog.
+//   → pahole -j [→ llvm-objcopy → strip] → keep each function's first definition, rewrite in
+//   canonical order (so the bytes depend only on the kernel) → validate with libbpf (parses, sane,
+//   has task_struct; matches the image's native .BTF when it has one) → insert atomically into
+//   the catalog (a forced rebuild with the same sha256 changes nothing).
 import BTF
 import Catalog
 import Dispatch
