@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "Builder",
             dependencies: [
-                "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
+                "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "SystemSupport",
             ]),
         // On the target: which BTF matches the running kernel (catalog, bundle, native), its
         // verification, install where the host's libbpf looks, preflight and default paths.
@@ -72,11 +72,11 @@ let package = Package(
             ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BTF"], path: "Tests/TestSupport"),
         .testTarget(
             name: "BuildTests",
             dependencies: [
-                "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
+                "TestSupport", "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
             ], exclude: ["Fixtures"]),
         .testTarget(
             name: "BundleTests",
@@ -84,7 +84,7 @@ let package = Package(
                 "TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
             ]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
-        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "LibBPF"], path: "bench/btf-bench"),
+        .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "ELF", "LibBPF"], path: "bench/btf-bench"),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "LibBPF", "Catalog", "Kernel", "TestSupport"]),
         .testTarget(
             name: "DeployTests",

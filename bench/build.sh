@@ -2,7 +2,9 @@
 # btfgen build vs the bare tools run by hand on the same debuginfo vmlinux (default: Debian's
 # linux-image-6.1.0-*-cloud-amd64-dbg, fetched and cached by scripts/fetch-debian-dbg.sh).
 # Prints wall time (hyperfine, mean of N runs) and peak RSS (GNU time, max over the run incl.
-# children) for each, and the ratios btfgen / bare tool.
+# children) for each, the ratios btfgen / bare tool, where btfgen's own time goes (its stage
+# timings), and how many distinct sha256s five runs of each encoder produced (reproducible = 1;
+# btfgen's default, pahole -j, must also match its --no-parallel builds).
 #   bench/build.sh [VMLINUX] [RUNS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,17 +13,21 @@ root=$(cd "$here/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 vmlinux="${1:-$(bash "$root/scripts/fetch-debian-dbg.sh" | sed -n 's/^VMLINUX=//p')}"
 runs="${2:-3}"
-for t in hyperfine pahole llvm-objcopy strip /usr/bin/time; do command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh"; done
+[ -f "$vmlinux" ] || die "no vmlinux at '$vmlinux': give a debuginfo vmlinux, or nothing for the cached Debian one"
+for t in hyperfine pahole llvm-objcopy strip /usr/bin/time python3; do command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh"; done
 (cd "$root" && swift build -c release --product btfgen >&2)
 btfgen="$root/.build/release/btfgen"
 work=$(mktemp -d /tmp/btfgen-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 flags=$("$btfgen" doctor --catalog "$work/none" | awk '$2 == "pahole" { sub(/.*flags: /, ""); print; exit }')
-log "input $vmlinux ($(du -h "$vmlinux" | cut -f1)); pahole flags: $flags; $runs runs each"
+log "input $vmlinux ($(du -h "$vmlinux" | cut -f1)); pahole flags: $flags; $runs runs each; $(nproc) cores"
 
 # The bare pipelines, exactly as a person would type them.
 cat > "$work/bare-detached.sh" <<SH
 pahole $flags --btf_encode_detached="$work/bare.btf" "$vmlinux"
+SH
+cat > "$work/bare-detached-j.sh" <<SH
+pahole $flags -j --btf_encode_detached="$work/bare-j.btf" "$vmlinux"
 SH
 cat > "$work/bare-objcopy.sh" <<SH
 cp "$vmlinux" "$work/copy" && pahole $flags -J "$work/copy" \
@@ -29,12 +35,14 @@ cp "$vmlinux" "$work/copy" && pahole $flags -J "$work/copy" \
  && strip -x "$work/bare.o" && rm -f "$work/copy"
 SH
 declare -A cmd=(
-    [btfgen-detached]="$btfgen build --force --method detached --catalog $work/cat-d $vmlinux"
+    [btfgen-default]="$btfgen build --force --catalog $work/cat-d $vmlinux"
+    [btfgen-single]="$btfgen build --force --no-parallel --catalog $work/cat-s $vmlinux"
     [bare-detached]="sh $work/bare-detached.sh"
+    [bare-detached-j]="sh $work/bare-detached-j.sh"
     [btfgen-objcopy]="$btfgen build --force --method objcopy --catalog $work/cat-o $vmlinux"
     [bare-objcopy]="sh $work/bare-objcopy.sh"
 )
-order=(btfgen-detached bare-detached btfgen-objcopy bare-objcopy)
+order=(btfgen-default bare-detached bare-detached-j btfgen-single btfgen-objcopy bare-objcopy)
 args=()
 for name in "${order[@]}"; do args+=(-n "$name" "${cmd[$name]}"); done
 hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$work/h.json" "${args[@]}" >&2
@@ -45,10 +53,40 @@ for name in "${order[@]}"; do
     /usr/bin/time -f '%M' -o "$work/rss" sh -c "${cmd[$name]}" >/dev/null 2>&1
     rss[$name]=$(( $(cat "$work/rss") / 1024 ))
 done
-printf '\n%-18s %10s %12s\n' tool "wall (s)" "peak RSS MB"
-for name in "${order[@]}"; do printf '%-18s %10s %12s\n' "$name" "${mean[$name]}" "${rss[$name]}"; done
+
+# Five fresh builds of each encoder: how many different files came out?
+declare -A distinct
+for i in 1 2 3 4 5; do
+    "$btfgen" build --catalog "$work/r-d$i" "$vmlinux" >/dev/null
+    "$btfgen" build --no-parallel --catalog "$work/r-s$i" "$vmlinux" >/dev/null
+    sh "$work/bare-detached.sh" >/dev/null 2>&1 && cp "$work/bare.btf" "$work/r-bare$i.btf"
+    sh "$work/bare-detached-j.sh" >/dev/null 2>&1 && cp "$work/bare-j.btf" "$work/r-barej$i.btf"
+done
+count() { sha256sum "$@" | cut -d' ' -f1 | sort -u | wc -l; }
+distinct[btfgen-default]=$(count "$work"/r-d*/*/*/*/*.btf)
+distinct[btfgen-single]=$(count "$work"/r-s*/*/*/*/*.btf)
+both=$(count "$work"/r-d*/*/*/*/*.btf "$work"/r-s*/*/*/*/*.btf)
+distinct[bare-detached]=$(count "$work"/r-bare[0-9].btf)
+distinct[bare-detached-j]=$(count "$work"/r-barej[0-9].btf)
+
+# Where btfgen's own time goes (one default build, its stage timings).
+"$btfgen" build --force --json --catalog "$work/cat-d" "$vmlinux" > "$work/stages.json"
+
+printf '\n%-18s %10s %12s %18s\n' tool "wall (s)" "peak RSS MB" "sha256s / 5 runs"
+for name in "${order[@]}"; do printf '%-18s %10s %12s %18s\n' "$name" "${mean[$name]}" "${rss[$name]}" "${distinct[$name]:--}"; done
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo
-echo "ratio btfgen/bare (detached): wall $(ratio "${mean[btfgen-detached]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-detached]}" "${rss[bare-detached]}")×"
-echo "ratio btfgen/bare (objcopy):  wall $(ratio "${mean[btfgen-objcopy]}" "${mean[bare-objcopy]}")×  peak RSS $(ratio "${rss[btfgen-objcopy]}" "${rss[bare-objcopy]}")×"
-echo "btfgen default (detached) vs the seed-004 pipeline by hand: wall $(ratio "${mean[btfgen-detached]}" "${mean[bare-objcopy]}")×"
+echo "btfgen default  / bare pahole single-threaded: wall $(ratio "${mean[btfgen-default]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-default]}" "${rss[bare-detached]}")×"
+echo "btfgen default  / bare pahole -j:              wall $(ratio "${mean[btfgen-default]}" "${mean[bare-detached-j]}")×  peak RSS $(ratio "${rss[btfgen-default]}" "${rss[bare-detached-j]}")×"
+echo "btfgen --no-parallel / bare single-threaded:  wall $(ratio "${mean[btfgen-single]}" "${mean[bare-detached]}")×  peak RSS $(ratio "${rss[btfgen-single]}" "${rss[bare-detached]}")×"
+echo "bare pahole -j  / bare pahole single-threaded: wall $(ratio "${mean[bare-detached-j]}" "${mean[bare-detached]}")×"
+echo "btfgen objcopy  / bare objcopy pipeline:       wall $(ratio "${mean[btfgen-objcopy]}" "${mean[bare-objcopy]}")×  peak RSS $(ratio "${rss[btfgen-objcopy]}" "${rss[bare-objcopy]}")×"
+echo "distinct sha256s over the ten btfgen builds, default and --no-parallel together: $both"
+python3 - "$work/stages.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))[0]["timings"]
+own = sum(v for k, v in t.items() if k not in ("encode", "functions"))  # functions is part of canonicalize
+total = own + t["encode"]
+print("btfgen's own work (default build): %.3f s of %.2f s = %.1f%%  (read %.3f, canonical order %.3f of which first definitions from DWARF %.3f, libbpf check %.3f, native comparison %.3f, sha256+store %.3f)"
+      % (own, total, 100 * own / total, t["ingest"], t["canonicalize"], t["functions"], t["validate"], t["native"], t["store"]))
+PY

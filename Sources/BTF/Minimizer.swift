@@ -174,50 +174,31 @@ public struct Minimizer<Target: TypeTable> {
         var out: [BTFType] = []
         let source = target.strings
         for id in markedTypes {
-            guard let t = target.type(id) else { continue }
+            guard var t = target.type(id) else { continue }
             newIDs[Int(id.rawValue)] = UInt32(out.count + 1)
-            let name = strings.add(source.utf8(at: t.nameOffset))
-            var copy = t
-            copy.nameOffset = name
             switch t.kind {
             case .structure(let c), .union(let c):
                 let keep = members[id] ?? []
-                var body = Composite(size: c.size, bitfieldMembers: false, members: [])
                 var bitfield = false
                 var kept: [(name: UInt32, type: TypeID, bitOffset: UInt32, bitfieldSize: UInt32)] = []
                 for i in c.members.indices where keep.contains(i) {
-                    let m = c.members[i]
                     let size = c.bitfieldSize(i)
                     if size != 0 { bitfield = true }
-                    kept.append((strings.add(source.utf8(at: m.nameOffset)), m.type, c.bitOffset(i), size))
+                    kept.append((c.members[i].nameOffset, c.members[i].type, c.bitOffset(i), size))
                 }
-                body.bitfieldMembers = bitfield
-                body.members = kept.map {
-                    Member(
-                        nameOffset: $0.name, type: $0.type,
-                        offset: bitfield ? $0.bitfieldSize << 24 | $0.bitOffset : $0.bitOffset)
-                }
-                copy.kind = t.kind.code == .structure ? .structure(body) : .union(body)
-            case .enumeration(var e):
-                for i in e.values.indices {
-                    e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset))
-                }
-                copy.kind = .enumeration(e)
-            case .enum64(var e):
-                for i in e.values.indices {
-                    e.values[i].nameOffset = strings.add(source.utf8(at: e.values[i].nameOffset))
-                }
-                copy.kind = .enum64(e)
-            case .functionProto(let returns, var parameters):
-                for i in parameters.indices {
-                    parameters[i].nameOffset = strings.add(source.utf8(at: parameters[i].nameOffset))
-                }
-                copy.kind = .functionProto(returns: returns, parameters: parameters)
-            case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function, .variable,
-                .dataSection, .float, .declTag, .typeTag:
+                let body = Composite(
+                    size: c.size, bitfieldMembers: bitfield,
+                    members: kept.map {
+                        Member(
+                            nameOffset: $0.name, type: $0.type,
+                            offset: bitfield ? $0.bitfieldSize << 24 | $0.bitOffset : $0.bitOffset)
+                    })
+                t.kind = t.kind.code == .structure ? .structure(body) : .union(body)
+            case .int, .pointer, .array, .enumeration, .forward, .typedef, .volatile, .const, .restrict,
+                .function, .functionProto, .variable, .dataSection, .float, .declTag, .typeTag, .enum64:
                 break
             }
-            out.append(copy)
+            out.append(t.renamingStrings { strings.add(source.utf8(at: $0)) })
         }
         let remapped = out.map { t in
             t.remappingTypes { old in

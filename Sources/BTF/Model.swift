@@ -329,6 +329,37 @@ public struct BTFType: Hashable, Sendable {
     }
 }
 
+extension BTFType {
+    /// A copy with every string offset (the type's name, then member, enumerator and parameter
+    /// names in wire order) passed through `map`: the string-side twin of `remappingTypes`, used
+    /// wherever BTF is rewritten with a new string table.
+    public func renamingStrings(_ map: (UInt32) -> UInt32) -> BTFType {
+        var copy = self
+        copy.nameOffset = map(nameOffset)
+        switch kind {
+        case .structure(var c):
+            for i in c.members.indices { c.members[i].nameOffset = map(c.members[i].nameOffset) }
+            copy.kind = .structure(c)
+        case .union(var c):
+            for i in c.members.indices { c.members[i].nameOffset = map(c.members[i].nameOffset) }
+            copy.kind = .union(c)
+        case .enumeration(var e):
+            for i in e.values.indices { e.values[i].nameOffset = map(e.values[i].nameOffset) }
+            copy.kind = .enumeration(e)
+        case .enum64(var e):
+            for i in e.values.indices { e.values[i].nameOffset = map(e.values[i].nameOffset) }
+            copy.kind = .enum64(e)
+        case .functionProto(let returns, var parameters):
+            for i in parameters.indices { parameters[i].nameOffset = map(parameters[i].nameOffset) }
+            copy.kind = .functionProto(returns: returns, parameters: parameters)
+        case .int, .pointer, .array, .forward, .typedef, .volatile, .const, .restrict, .function, .variable,
+            .dataSection, .float, .declTag, .typeTag:
+            break
+        }
+        return copy
+    }
+}
+
 /// Byte order of a BTF blob, detected from its magic.
 public enum ByteOrder: Sendable, Hashable {
     case little, big

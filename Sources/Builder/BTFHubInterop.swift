@@ -4,6 +4,7 @@
 // tools that read BTFHub (Tracee, Inspektor Gadget, …) can read a btfgen catalog.
 // BTFHub records no build-id: imported entries have none, and the loader falls back to
 // release + distro for them, with its warning.
+import BTF
 import Catalog
 import ELF
 import FoundationEssentials
@@ -178,14 +179,27 @@ public enum BTFHubInterop {
             unlink(scratch.path)
             throw ImportRefusal(path: relative, reason: "libbpf cannot parse its BTF (\(error)); not imported")
         }
+        // Stored in canonical order like btfgen's own builds, so that the same kernel's BTF has one
+        // sha256 whether it was built or imported. What only libbpf accepts is kept as it came.
+        var typeCount = btf.typeCount
+        var canonical: Bool? = nil
+        if let c = try? BTF(decoding: bytes).canonicalized() {
+            bytes = c.btf.encoded()
+            typeCount = c.btf.types.count
+            canonical = true
+            do { try writeFileDurably(Data(bytes), to: scratch) } catch {
+                unlink(scratch.path)
+                throw error
+            }
+        }
         let identity = KernelIdentity(
             release: release, arch: arch, buildID: nil, distro: parts[0],
             distroVersion: parts[1], compiler: nil, banner: nil)
         let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
         let entry = CatalogEntry(
             identity: identity, path: "", sha256: digest, size: bytes.count,
-            typeCount: btf.typeCount, build: nil, source: relative,
-            builtAt: utcTimestamp())
+            typeCount: typeCount, build: nil, source: relative,
+            builtAt: utcTimestamp(), canonical: canonical)
         if !force,
             let same = try catalog.entries().first(where: {
                 $0.identity.buildID == nil && $0.identity.release == release && $0.identity.distro == parts[0]

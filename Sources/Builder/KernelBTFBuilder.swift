@@ -1,13 +1,18 @@
 // One input → one validated catalog entry:
 //   ingest (unpack if packaged) → identify (banner, build-id, arch) → skip if already catalogued
-//   → pahole [→ llvm-objcopy → strip] → validate with libbpf (parses, sane, has task_struct;
-//   matches the image's native .BTF when it has one) → insert atomically into the catalog.
+//   → pahole -j [→ llvm-objcopy → strip] → keep each function's first definition, rewrite in
+//   canonical order (so the bytes depend only on the kernel) → validate with libbpf (parses, sane,
+//   has task_struct; matches the image's native .BTF when it has one) → insert atomically into
+//   the catalog (a forced rebuild with the same sha256 changes nothing).
+import BTF
 import Catalog
+import Dispatch
 import ELF
 import FoundationEssentials
 import Ingest
 import Kernel
 import LibBPF
+import Synchronization
 import SystemSupport
 import Toolchain
 
@@ -54,10 +59,13 @@ extension BuildError: CustomStringConvertible {
 /// Choices for one build.
 public struct BuildOptions: Sendable {
     public var method: BuildMethod?
-    /// Use pahole's parallel encoder (`-j`): faster, but pahole 1.24's type order and deduplicated
-    /// type count vary between runs (95,042 vs 95,052 types seen for one Debian 6.1 image), so the
-    /// default is the single-threaded, reproducible encoding.
-    public var parallel: Bool = false
+    /// Use pahole's parallel encoder (`-j`, one thread per core). Its output varies from run to
+    /// run in two ways, both undone before anything is stored: the type order (canonical order
+    /// removes it) and, in pahole 1.24, extra copies of functions defined in several compilation
+    /// units (95,016 to 95,079 types over three runs of one Debian 6.1 image, against 94,762
+    /// single-threaded; the copy from the first unit is kept, as the single-threaded encoder
+    /// does). The result is byte-identical to the single-threaded build's.
+    public var parallel: Bool = true
     public var force: Bool = false
     public var distro: String?
     public var distroVersion: String?
@@ -76,17 +84,43 @@ public struct NativeComparison: Sendable, Equatable {
 
 /// What a build did.
 public struct BuildResult: Sendable {
-    public enum Outcome: String, Sendable { case added, replaced, unchanged }
+    /// `identical`: a forced rebuild produced the catalogued bytes again; nothing was rewritten.
+    public enum Outcome: String, Sendable { case added, replaced, unchanged, identical }
     public let input: String
     public let outcome: Outcome
     public let entry: CatalogEntry
     public let native: NativeComparison?
     public let seconds: Double
+    /// Where the time went (all zero when the build-id was already catalogued).
+    public var timings = BuildTimings()
+}
+
+/// Seconds spent in each part of a build: what the external tools cost against btfgen's own work.
+public struct BuildTimings: Sendable, Equatable, Codable {
+    /// Unpacking and identifying the input (reading the vmlinux).
+    public var ingest = 0.0
+    /// pahole (and, for the objcopy method, llvm-objcopy and strip).
+    public var encode = 0.0
+    /// Decoding pahole's BTF, rewriting it in canonical order, writing it out (includes `functions`).
+    public var canonicalize = 0.0
+    /// Of that, reading the DWARF for the first definition of functions pahole -j wrote twice.
+    public var functions = 0.0
+    /// libbpf's parse and the sanity checks.
+    public var validate = 0.0
+    /// Comparing with the image's own .BTF.
+    public var native = 0.0
+    /// sha256 and the catalog insert.
+    public var store = 0.0
+
+    public init() {}
+
+    /// Everything but the external tools.
+    public var own: Double { ingest + canonicalize + validate + native + store }
 }
 
 /// Pipeline stages, reported as they start.
 public enum BuildStage: String, Sendable {
-    case unpacking, identifying, encoding, validating, storing
+    case unpacking, identifying, encoding, canonicalizing, validating, storing
 }
 
 /// Builds catalog entries from debuginfo kernels.
@@ -111,6 +145,13 @@ public struct KernelBTFBuilder: Sendable {
     /// Build one input. `progress` is called as each stage starts.
     public func build(_ input: String, progress: (BuildStage) -> Void = { _ in }) throws(BuildError) -> BuildResult {
         let started = Date()
+        var timings = BuildTimings()
+        var lapStart = started
+        func lap() -> Double {
+            let now = Date()
+            defer { lapStart = now }
+            return now.timeIntervalSince(lapStart)
+        }
         var work = Work(input: input)
         defer { for f in work.scratchFiles { unlink(f) } }
 
@@ -123,27 +164,57 @@ public struct KernelBTFBuilder: Sendable {
                 input: input, outcome: .unchanged, entry: existing, native: nil,
                 seconds: Date().timeIntervalSince(started))
         }
-        progress(.encoding)
-        let flags = tools.paholeFlags(parallel: options.parallel)
-        let rawBTF = try encode(prepared, flags: flags, &work)
+        timings.ingest = lap()
+        var flags = tools.paholeFlags(parallel: options.parallel)
+        let canonicalBTF = catalog.scratchFile("canonical.btf").path
+        work.scratchFiles.append(canonicalBTF)
+        var bytes: [UInt8]
+        while true {
+            progress(.encoding)
+            let rawBTF = try encode(prepared, flags: flags, &work)
+            timings.encode += lap()
+            progress(.canonicalizing)
+            let result = try canonicalize(
+                rawBTF, vmlinux: prepared.vmlinux, to: canonicalBTF, input: input, mayGiveUp: flags.contains("-j"),
+                timings: &timings)
+            timings.canonicalize += lap()
+            if let result {
+                bytes = result
+                break
+            }
+            // pahole -j wrote copies of a function that the DWARF does not tell apart: the
+            // single-threaded encoder decides which copy it keeps, so let it run instead.
+            flags = tools.paholeFlags(parallel: false)
+        }
         progress(.validating)
-        let generated = try validate(rawBTF, input: input)
+        let generated = try validate(canonicalBTF, input: input)
+        timings.validate = lap()
         var native: NativeComparison? = nil
         if info.nativeBTFBytes != nil {
             native = try compareWithNative(
                 vmlinux: prepared.vmlinux, generated: generated, input: input,
                 scratch: &work.scratchFiles)
         }
+        timings.native = lap()
         progress(.storing)
-        let entry = try store(rawBTF, identity: identity, typeCount: generated.typeCount, flags: flags, started, &work)
+        let outcome = try store(
+            canonicalBTF, bytes: bytes, identity: identity, typeCount: generated.typeCount, flags: flags, started,
+            &work)
+        timings.store = lap()
         let seconds = Date().timeIntervalSince(started)
-        switch entry {
+        switch outcome {
         case .added(let e):
-            return BuildResult(input: input, outcome: .added, entry: e, native: native, seconds: seconds)
+            return BuildResult(
+                input: input, outcome: .added, entry: e, native: native, seconds: seconds, timings: timings)
         case .replaced(let e):
-            return BuildResult(input: input, outcome: .replaced, entry: e, native: native, seconds: seconds)
+            return BuildResult(
+                input: input, outcome: .replaced, entry: e, native: native, seconds: seconds, timings: timings)
         case .unchanged(let e):
-            return BuildResult(input: input, outcome: .unchanged, entry: e, native: native, seconds: seconds)
+            // Forced: the catalog kept its entry because the bytes matched. Not forced: another
+            // build of the same build-id got there first.
+            return BuildResult(
+                input: input, outcome: options.force ? .identical : .unchanged, entry: e, native: native,
+                seconds: seconds, timings: timings)
         }
     }
 
@@ -160,7 +231,7 @@ public struct KernelBTFBuilder: Sendable {
         case opening, preparingCatalog, unpacking
         /// Reading the kernel image; `name` is how the user knows it (the package member, if unpacked).
         case identifying(name: String)
-        case checkingCatalog, encoding, readingBack(path: String), storing
+        case checkingCatalog, encoding, storing
     }
 
     /// Every failure of a step as the build error the user reads: the input's own problems
@@ -187,8 +258,6 @@ public struct KernelBTFBuilder: Sendable {
             if Self.diskFull(at: catalog.scratchURL.path) { return .noSpace(path: root) }
             if let e = error as? ToolError { return .tool(e) }
             return .tool(.launchFailed(tool: "pipeline", reason: describe(error)))
-        case .readingBack(let path):
-            return .invalidBTF(input: input, reason: "cannot read back \(path): \(describe(error))")
         case .storing:
             return Self.catalogFailure(error, path: root, operation: "storing into", root: root)
         }
@@ -267,27 +336,59 @@ public struct KernelBTFBuilder: Sendable {
         return rawBTF
     }
 
-    /// The validated raw BTF inserted into the catalog with its build record.
+    /// The validated canonical BTF inserted into the catalog with its build record.
     func store(
-        _ rawBTF: String, identity: KernelIdentity, typeCount: Int, flags: [String], _ started: Date,
+        _ path: String, bytes: [UInt8], identity: KernelIdentity, typeCount: Int, flags: [String], _ started: Date,
         _ work: inout Work
     ) throws(BuildError) -> Catalog.InsertOutcome {
-        let data = try step(.readingBack(path: rawBTF), work) { try Data(contentsOf: URL(fileURLWithPath: rawBTF)) }
-        let digest = data.withUnsafeBytes { SHA256.hex($0) }
-        chmod(rawBTF, 0o644)
+        let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
+        chmod(path, 0o644)
         let record = BuildRecord(
             method: method.rawValue, pahole: tools.pahole.version.description,
             llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
             strip: method == .objcopy ? tools.strip?.version.description : nil,
             paholeFlags: flags, btfgen: options.btfgenVersion)
         let entry = CatalogEntry(
-            identity: identity, path: "", sha256: digest, size: data.count,
+            identity: identity, path: "", sha256: digest, size: bytes.count,
             typeCount: typeCount, build: record,
             source: URL(fileURLWithPath: work.input).lastPathComponent,
-            builtAt: utcTimestamp(started))
+            builtAt: utcTimestamp(started), canonical: true)
         return try step(.storing, work) {
-            try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)
+            try catalog.insert(btfFile: URL(fileURLWithPath: path), entry: entry, force: options.force)
         }
+    }
+
+    /// Rewrite pahole's BTF at `path` in canonical order (types sorted by structure, exact
+    /// duplicates merged, a fresh string table) into `output`, so that the bytes depend only on
+    /// the kernel's types and never on the order pahole happened to emit them in. Functions pahole
+    /// -j wrote more than once keep only the copy from their first compilation unit, as the
+    /// single-threaded encoder does; when the DWARF cannot tell which copy that is, returns nil if
+    /// `mayGiveUp` (the caller then encodes single-threaded) and keeps every copy otherwise.
+    func canonicalize(
+        _ path: String, vmlinux: String, to output: String, input: String, mayGiveUp: Bool,
+        timings: inout BuildTimings
+    ) throws(BuildError) -> [UInt8]? {
+        let bytes: [UInt8]
+        do {
+            var btf = try MappedFile(path: path).withBytes { (raw) throws in try BTF(decoding: raw) }
+            let duplicated = btf.duplicatedFunctionNames
+            if !duplicated.isEmpty {
+                let scan = Date()
+                let definitions = try Self.firstDefinitions(of: duplicated, in: vmlinux)
+                let kept = btf.keepingFirstDefinitions(definitions)
+                timings.functions = Date().timeIntervalSince(scan)
+                if !kept.unresolved.isEmpty && mayGiveUp { return nil }
+                btf = kept.btf
+            }
+            bytes = try btf.canonicalized().btf.encoded()
+        } catch {
+            throw .invalidBTF(input: input, reason: "\(error)")
+        }
+        do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: output)) } catch {
+            if case .noSpace? = error as? CatalogError { throw .noSpace(path: catalog.root.path) }
+            throw Self.catalogFailure(error, path: output, operation: "writing", root: catalog.root.path)
+        }
+        return bytes
     }
 
     /// The catalog stores raw BTF; the objcopy method yields an ELF holding a .BTF section.
@@ -312,6 +413,27 @@ public struct KernelBTFBuilder: Sendable {
                 throw .invalidBTF(input: input, reason: "cannot move \(encoded): \(String(cString: strerror(errno)))")
             }
         }
+    }
+
+    /// Each name's definitions in compilation-unit order, read on every core (pahole is done by
+    /// now): one run of units per thread, concatenated in unit order.
+    static func firstDefinitions(of names: Set<String>, in vmlinux: String) throws -> [String: [String]] {
+        let mapped = try MappedFile(path: vmlinux)
+        let shards = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let parts = Mutex([Result<[String: [String]], any Error>?](repeating: nil, count: shards))
+        DispatchQueue.concurrentPerform(iterations: shards) { shard in
+            let part = Result {
+                try mapped.withBytes { (raw) throws in
+                    try DWARFFunctions.definitions(in: ELFFile(bytes: raw), named: names, shard: shard, of: shards)
+                }
+            }
+            parts.withLock { $0[shard] = part }
+        }
+        var merged: [String: [String]] = [:]
+        for part in parts.withLock({ $0 }) {
+            for (name, signatures) in try part!.get() { merged[name, default: []] += signatures }
+        }
+        return merged
     }
 
     func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String) throws(BuildError) {

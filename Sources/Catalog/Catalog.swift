@@ -112,7 +112,8 @@ public struct Catalog: Sendable {
     public enum InsertOutcome: Equatable, Sendable {
         case added(CatalogEntry)
         case replaced(CatalogEntry)
-        /// An entry with the same build-id was already there and `force` was off.
+        /// An entry with the same build-id was already there and `force` was off, or `force` was on
+        /// and both are canonical BTF with the same sha256 (the same types): nothing was rewritten.
         case unchanged(CatalogEntry)
     }
 
@@ -128,9 +129,17 @@ public struct Catalog: Sendable {
             if let id = proposed.identity.buildID,
                 let existing = index.entries.firstIndex(where: { $0.identity.buildID == id })
             {
-                if !force {
+                let current = index.entries[existing]
+                // Canonical bytes depend only on the types, so an equal digest is an equal BTF: a
+                // forced rebuild that changed nothing keeps the entry (and its builtAt) as it was.
+                let identical =
+                    current.canonical == true && proposed.canonical == true && current.sha256 == proposed.sha256
+                    && (FileManager.default.contents(atPath: url(of: current).path)?.withUnsafeBytes {
+                        SHA256.hex($0)
+                    }) == current.sha256
+                if !force || identical {
                     try? FileManager.default.removeItem(at: btfFile)
-                    return .unchanged(index.entries[existing])
+                    return .unchanged(current)
                 }
                 entry.path = index.entries[existing].path
                 index.entries[existing] = entry

@@ -58,10 +58,14 @@ public struct CatalogEntry: Codable, Hashable, Sendable {
     public var source: String
     /// ISO 8601 UTC.
     public var builtAt: String
+    /// True when the file is in btfgen's canonical type order (written by `btfgen build`): its
+    /// bytes depend only on the kernel's types, so two canonical entries with one sha256 hold the
+    /// same BTF, whoever built them. Absent for imports and older entries.
+    public var canonical: Bool?
 
     public init(
         identity: KernelIdentity, path: String, sha256: String, size: Int, typeCount: Int,
-        build: BuildRecord?, source: String, builtAt: String
+        build: BuildRecord?, source: String, builtAt: String, canonical: Bool? = nil
     ) {
         self.identity = identity
         self.path = path
@@ -71,6 +75,7 @@ public struct CatalogEntry: Codable, Hashable, Sendable {
         self.build = build
         self.source = source
         self.builtAt = builtAt
+        self.canonical = canonical
     }
 }
 

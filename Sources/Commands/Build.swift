@@ -41,10 +41,11 @@ extension BTFGen {
         var jobs: Int?
 
         @Flag(
+            inversion: .prefixedNo,
             help:
-                "Let pahole encode in parallel (-j): about 1.5× faster, but the type order and even the deduplicated type count vary from run to run."
+                "Let pahole encode on every core (-j; the default). The BTF stored is byte-identical either way: btfgen rewrites it in canonical order and keeps each function's first definition, as single-threaded pahole does."
         )
-        var parallel = false
+        var parallel = true
 
         @Flag(help: "Rebuild even when an entry with the same build-id exists.")
         var force = false
@@ -117,6 +118,10 @@ extension BTFGen {
                 lines.append("\(r.outcome == .added ? "stored" : "replaced") \(catalog.url(of: e).path)")
             case .unchanged:
                 lines.append("already in the catalog (same build-id; --force rebuilds): \(catalog.url(of: e).path)")
+            case .identical:
+                lines.append(
+                    "unchanged: the rebuilt BTF is byte-identical to \(catalog.url(of: e).path) (same sha256), left as is"
+                )
             }
             lines.append("  release   \(id.release)  arch \(id.arch)  distro \(id.distro) \(id.distroVersion)")
             lines.append("  build-id  \(id.buildID?.hex ?? "none")")
@@ -128,7 +133,10 @@ extension BTFGen {
                 )
             }
             if r.outcome != .unchanged {
-                lines.append("  took      \(fixed(r.seconds, digits: 1)) s (\(e.build?.method ?? "?"))")
+                let t = r.timings
+                lines.append(
+                    "  took      \(fixed(r.seconds, digits: 1)) s (\(e.build?.method ?? "?")): pahole \(fixed(t.encode, digits: 2)) s, btfgen \(fixed(t.own, digits: 2)) s (read \(fixed(t.ingest, digits: 2)), canonical order \(fixed(t.canonicalize, digits: 2)) incl. first definitions \(fixed(t.functions, digits: 2)), libbpf check \(fixed(t.validate, digits: 2)), native \(fixed(t.native, digits: 2)), sha256+store \(fixed(t.store, digits: 2)))"
+                )
             }
             return lines.joined(separator: "\n")
         }
@@ -145,6 +153,8 @@ struct BuildSummary: Encodable {
     let entry: CatalogEntry
     let nativeTypes: Int?
     let seconds: Double
+    /// Seconds per part of the build (pahole against btfgen's own work).
+    let timings: BuildTimings
 
     init(_ r: BuildResult, catalog: Catalog) {
         input = r.input
@@ -153,6 +163,7 @@ struct BuildSummary: Encodable {
         entry = r.entry
         nativeTypes = r.native?.nativeTypes
         seconds = (r.seconds * 100).rounded() / 100
+        timings = r.timings
     }
 }
 

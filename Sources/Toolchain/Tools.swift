@@ -180,7 +180,8 @@ public struct Toolchain: Sendable {
     }
 
     /// pahole's encoding flags for its version, as the kernel's scripts/pahole-flags.sh picks them.
-    /// `parallel` adds `-j`, which is faster but makes the type order vary from run to run.
+    /// `parallel` adds `-j` (one thread per core): faster, but its output varies from run to run
+    /// until the builder rewrites it (canonical order, first definitions of duplicated functions).
     public func paholeFlags(parallel: Bool) -> [String] {
         let v = pahole.version
         var flags: [String] = []

@@ -32,7 +32,8 @@ import Testing
         let build = try #require(e["build"] as? [String: Any])
         #expect(build["method"] as? String == "detached")
         #expect((build["pahole"] as? String)?.hasPrefix("1.") == true)
-        #expect((build["paholeFlags"] as? [String])?.contains("-j") == false)
+        #expect((build["paholeFlags"] as? [String])?.contains("-j") == true, "pahole -j is the default")
+        #expect(e["canonical"] as? Bool == true)
         #expect(e["builtAt"] as? String != nil)
 
         let btfPath = catalog + "/" + (e["path"] as! String)
@@ -76,12 +77,24 @@ import Testing
         #expect(again.stdout.contains("already in the catalog"))
         #expect(try indexEntries(catalog).count == 1)
         Thread.sleep(forTimeInterval: 1.1)
+        // Forced, the same kernel gives the same canonical bytes: the entry stays as it was.
         let forced = try btfgen(["build", vmlinux, "--force", "--catalog", catalog])
         #expect(forced.status == 0)
-        #expect(forced.stdout.contains("replaced"))
+        #expect(forced.stdout.contains("byte-identical"), "\(forced.stdout)")
+        #expect(try indexEntries(catalog)[0]["builtAt"] as? String == first)
+        // A stored file that no longer matches its digest is rewritten.
+        let stored = catalog + "/" + (try indexEntries(catalog)[0]["path"] as! String)
+        let handle = try #require(FileHandle(forWritingAtPath: stored))
+        handle.seekToEndOfFile()
+        handle.write(Data([0]))
+        handle.closeFile()
+        let repaired = try btfgen(["build", vmlinux, "--force", "--catalog", catalog])
+        #expect(repaired.status == 0)
+        #expect(repaired.stdout.contains("replaced"))
         let entries = try indexEntries(catalog)
         #expect(entries.count == 1)
         #expect(entries[0]["builtAt"] as? String != first)
+        #expect(try sha256sum(stored) == entries[0]["sha256"] as? String)
     }
 
     @Test func compressedInputsBuildTheSameEntry() throws {

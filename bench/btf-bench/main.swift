@@ -2,7 +2,9 @@
 // libbpf's btf__parse, each including reading the file.
 //
 //   btfgen-bench parse FILE [ITERATIONS]
+//   btfgen-bench canonical FILE [OUT]
 import BTF
+import ELF
 import Foundation
 import LibBPF
 
@@ -55,6 +57,45 @@ if args.count >= 4, args[1] == "minimize" {
         String(
             format: "read %.2f ms, index validated %.2f ms, index unvalidated %.2f ms, minimize+encode %.2f ms",
             read[0], indexV[0], indexN[0], minimize[0]))
+    exit(0)
+}
+if args.count >= 5, args[1] == "first-definitions" {
+    // btfgen-bench first-definitions BTF VMLINUX OUT: drop pahole -j's extra function copies, canonicalize.
+    let btf = try BTF(decoding: readFile(args[2]))
+    let start = DispatchTime.now().uptimeNanoseconds
+    let names = btf.duplicatedFunctionNames
+    let vmlinux = readFile(args[3])
+    let read = DispatchTime.now().uptimeNanoseconds
+    let definitions = try vmlinux.withUnsafeBytes {
+        try DWARFFunctions.definitions(in: ELFFile(bytes: $0), named: names)
+    }
+    let scanned = DispatchTime.now().uptimeNanoseconds
+    let d = btf.keepingFirstDefinitions(definitions)
+    let c = try d.btf.canonicalized()
+    let end = DispatchTime.now().uptimeNanoseconds
+    print(
+        String(
+            format:
+                "%d duplicated names, %d found in DWARF; read %.0f ms, scan %.0f ms, dedup+canonical %.0f ms; dropped %d, unresolved %d, %d types",
+            names.count, definitions.count, Double(read - start) / 1e6, Double(scanned - read) / 1e6,
+            Double(end - scanned) / 1e6, d.dropped, d.unresolved.count, c.btf.types.count))
+    for u in d.unresolved.prefix(5) { print("unresolved \(u): \(definitions[u] ?? [])") }
+    _ = FileManager.default.createFile(atPath: args[4], contents: Data(c.btf.encoded()))
+    exit(0)
+}
+if args.count >= 3, args[1] == "canonical" {
+    // btfgen-bench canonical FILE [OUT]: decode, canonicalize and encode timings; OUT gets the bytes.
+    let bytes = readFile(args[2])
+    let decode = try time(5) { _ = try BTF(decoding: bytes) }
+    let btf = try BTF(decoding: bytes)
+    let canon = try time(5) { _ = try btf.canonicalized() }
+    let c = try btf.canonicalized()
+    let encode = time(5) { _ = c.btf.encoded() }
+    print(
+        String(
+            format: "decode %.1f ms, canonicalize %.1f ms, encode %.1f ms; %d types in, %d out (%d merged), %d rounds",
+            decode[0], canon[0], encode[0], c.inputTypes, c.btf.types.count, c.mergedDuplicates, c.rounds))
+    if args.count > 3 { _ = FileManager.default.createFile(atPath: args[3], contents: Data(c.btf.encoded())) }
     exit(0)
 }
 guard args.count >= 3, args[1] == "parse" else {
