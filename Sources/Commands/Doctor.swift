@@ -29,7 +29,7 @@ extension BTFGen {
             let probe = Toolchain.probeEach()
             switch probe.pahole {
             case .success(let pahole):
-                let flags = probe.usable?.paholeFlags(parallel: false) ?? []
+                let flags = probe.usable?.paholeFlags(parallel: true) ?? []
                 rows.append([
                     "ok", "pahole", pahole.version.description, pahole.path, "flags: \(flags.joined(separator: " "))",
                 ])
