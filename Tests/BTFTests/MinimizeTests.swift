@@ -53,23 +53,27 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
 
     @Test(.requires(.bpfObjects), arguments: cases)
     func keepsTheSameTypesAndMembersAsBpftool(_ kernel: KernelBTF) throws {
-        let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
-        let all = try objects()
+        try expectMinimizedAsBpftool(kernel.path, objects: try objects())
+    }
+
+    /// Each object alone, then all together, minimized by btfgen and by `bpftool gen
+    /// min_core_btf` against the kernel BTF at `path`: the same types and members, and the same bytes.
+    func expectMinimizedAsBpftool(_ path: String, objects all: [(String, BPFObject)]) throws {
+        let full = try BTF(decoding: try BTFFixtures.read(path))
         let scratch = try ScratchDirectory("btfgen-min")
         defer { scratch.remove() }
-        // Each object alone, then all together.
         for objs in all.map({ [$0] }) + [all] {
             let ours = try full.minimized(for: objs.map(\.1))
             let theirsPath = scratch.file("bpftool.btf")
-            let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
+            let r = try runProcess("bpftool", ["gen", "min_core_btf", path, theirsPath] + objs.map(\.0))
             try #require(r.status == 0, "bpftool failed: \(r.stderr)")
             let theirs = try BTF(decoding: try BTFFixtures.read(theirsPath))
             let a = canonicalTypes(ours), b = canonicalTypes(theirs)
-            #expect(a.subtracting(b).sorted() == [], "kept by btfgen only")
-            #expect(b.subtracting(a).sorted() == [], "kept by bpftool only")
+            #expect(a.subtracting(b).sorted() == [], "\(objs.map(\.0)): kept by btfgen only")
+            #expect(b.subtracting(a).sorted() == [], "\(objs.map(\.0)): kept by bpftool only")
             #expect(ours.types.count == theirs.types.count)
             // Stronger than the set equality asked for: same type order and string order too.
-            #expect(ours.encoded() == (try BTFFixtures.read(theirsPath)), "not byte-identical to bpftool's output")
+            #expect(ours.encoded() == (try BTFFixtures.read(theirsPath)), "\(objs.map(\.0)): not bpftool's bytes")
         }
     }
 
@@ -137,16 +141,8 @@ func canonicalTypes(_ btf: BTF) -> Set<String> {
         let paths = BTFFixtures.arm64Objects
         try #require(!paths.isEmpty, "no bpf/arm64/*.bpf.o: run `make bpf` before the tests")
         let all = try paths.map { ($0, try BPFObject(bytes: try BTFFixtures.read($0))) }
+        try expectMinimizedAsBpftool(kernel.path, objects: all)
         let full = try BTF(decoding: try BTFFixtures.read(kernel.path))
-        let scratch = try ScratchDirectory("btfgen-min-arm64")
-        defer { scratch.remove() }
-        for objs in all.map({ [$0] }) + [all] {
-            let ours = try full.minimized(for: objs.map(\.1))
-            let theirsPath = scratch.file("bpftool.btf")
-            let r = try runProcess("bpftool", ["gen", "min_core_btf", kernel.path, theirsPath] + objs.map(\.0))
-            try #require(r.status == 0, "bpftool failed: \(r.stderr)")
-            #expect(ours.encoded() == (try BTFFixtures.read(theirsPath)), "\(objs.map(\.0)): not bpftool's bytes")
-        }
 
         // unlinkat reads the pathname as PT_REGS_PARM2_CORE_SYSCALL: user_pt_regs.regs[1] on arm64.
         let unlinkat = try #require(all.first { $0.0.hasSuffix("/unlinkat.bpf.o") }?.1)
