@@ -17,6 +17,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev", "libelf-dev"])]),
+        .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
@@ -46,10 +48,14 @@ let package = Package(
         .target(name: "Builder", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "SystemSupport",
         ]),
+        // `btfgen sync`: package repositories (apt) → verified downloads → builds, incrementally.
+        .target(name: "Sync", dependencies: [
+            "CLibCurl", "Builder", "Catalog", "Ingest", "Kernel", "Toolchain", "SystemSupport",
+        ]),
         // Command-line parsing only.
         .target(name: "Commands", dependencies: [
             "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder", "BTF", "Bundle",
-            "SystemSupport",
+            "SystemSupport", "Sync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
@@ -58,6 +64,7 @@ let package = Package(
         .testTarget(name: "BuildTests", dependencies: [
             "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "SyncTests", dependencies: ["TestSupport", "Sync", "Catalog"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),

@@ -63,6 +63,8 @@ public struct BuildOptions: Sendable {
     public var distroVersion: String?
     /// Recorded in each entry's build record.
     public var btfgenVersion: String = "unknown"
+    /// The repository package the input came from (`btfgen sync`), recorded in the entry.
+    public var sourcePackage: SourcePackage?
     public init() {}
 }
 
@@ -215,11 +217,12 @@ public struct KernelBTFBuilder: Sendable {
             llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
             strip: method == .objcopy ? tools.strip?.version.description : nil,
             paholeFlags: flags, btfgen: options.btfgenVersion)
-        let entry = CatalogEntry(
+        var entry = CatalogEntry(
             identity: identity, path: "", sha256: digest, size: data.count,
             typeCount: generated.typeCount, build: record,
             source: URL(fileURLWithPath: input).lastPathComponent,
             builtAt: utcTimestamp(started))
+        entry.package = options.sourcePackage
         let outcome: Catalog.InsertOutcome
         do {
             outcome = try catalog.insert(btfFile: URL(fileURLWithPath: rawBTF), entry: entry, force: options.force)

@@ -13,8 +13,12 @@ extension BTFGen {
         @Flag(help: "Print the entries as JSON.")
         var json = false
 
+        @Flag(help: "List the repository packages `btfgen sync` could not build, with the reason.")
+        var failed = false
+
         func run() throws {
             let catalog = catalogOptions.resolved
+            if failed { return try listFailures(catalog) }
             let entries = try reporting { try catalog.entries() }
             if json {
                 try printJSON(entries)
@@ -36,6 +40,27 @@ extension BTFGen {
             }
             print(table([header] + rows))
             print("\(entries.count) kernel\(entries.count == 1 ? "" : "s") in \(catalog.root.path)")
+        }
+
+        func listFailures(_ catalog: Catalog) throws {
+            let failures = try reporting { try catalog.failures() }
+            if json {
+                try printJSON(failures)
+                return
+            }
+            if failures.isEmpty {
+                print("no failed packages recorded in \(catalog.root.path)")
+                return
+            }
+            let header = ["PACKAGE", "VERSION", "ARCH", "STAGE", "PAHOLE", "FAILED", "REASON"]
+            let rows = failures.map { f in
+                [
+                    f.package.name, f.package.version, f.package.architecture, f.stage.rawValue, f.pahole, f.failedAt,
+                    f.reason,
+                ]
+            }
+            print(table([header] + rows))
+            print("\(failures.count) failed package\(failures.count == 1 ? "" : "s") in \(catalog.root.path)")
         }
     }
 

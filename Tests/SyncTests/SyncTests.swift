@@ -1,0 +1,285 @@
+// `btfgen sync` against a real apt repository on loopback: what is fetched (nginx's access log),
+// what the catalog then holds (entries with their package records, failure records), the exit
+// status and the one line a failure prints.
+import Foundation
+import TestSupport
+import Testing
+
+/// A repository with kernels, served by nginx; stopped and removed at the end, even on failure.
+struct ServedRepository {
+    let dir: ScratchDirectory
+    let repo: AptRepository
+    let nginx: Nginx
+
+    init(kernels: [(String, Int)]) throws {
+        dir = try ScratchDirectory("btfgen-sync")
+        repo = try AptRepository(scratch: dir)
+        for (release, variant) in kernels { try repo.addKernel(release: release, variant: variant) }
+        try repo.addOther(name: "linux-image-amd64-dbg")  // Debian's meta package: no vmlinux, not a kernel
+        try repo.publish()
+        nginx = try Nginx(serving: repo.root, scratch: dir)
+    }
+
+    var line: String { repo.sourceLine(nginx.url) }
+
+    func sync(_ catalog: String, _ extra: [String] = []) throws -> ProcessResult {
+        try btfgen(["sync", line, "--catalog", catalog, "--keyring", repo.keyring] + extra)
+    }
+
+    func close() {
+        nginx.stop()
+        repo.stopAgents()
+        dir.remove()
+    }
+}
+
+/// The stderr lines about one package other than its progress line.
+func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
+    r.stderrLines.filter { $0.contains(package) && !$0.contains("] fetching ") }
+}
+
+@Suite(.serialized) struct SyncTests {
+    static let two = [("6.1.0-90-amd64", 1), ("6.1.0-91-cloud-amd64", 2)]
+
+    @Test func firstSyncBuildsAllThenNothingIsFetchedThenOnlyTheNewPackage() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+
+        let first = try served.sync(catalog)
+        try #require(first.status == 0, "sync failed: \(first.stderr)")
+        #expect(
+            served.nginx.debRequests().sorted() == [
+                "linux-image-6.1.0-90-amd64-dbg_6.1.999-1_amd64.deb",
+                "linux-image-6.1.0-91-cloud-amd64-dbg_6.1.999-1_amd64.deb",
+            ])
+        let entries = try catalogEntries(catalog)
+        try #require(entries.count == 2)
+        for e in entries {
+            let package = try #require(e["package"] as? [String: Any], "entry without its package record")
+            let name = try #require(package["name"] as? String)
+            let deb = try #require(served.repo.packages[name])
+            #expect(package["sha256"] as? String == (try sha256sum(deb)))
+            #expect(package["version"] as? String == "6.1.999-1")
+            #expect(package["architecture"] as? String == "amd64")
+            let identity = try #require(e["identity"] as? [String: Any])
+            #expect(identity["distro"] as? String == "debian")
+            #expect(name == "linux-image-\(identity["release"] as! String)-dbg")
+            #expect(e["source"] as? String == URL(fileURLWithPath: deb).lastPathComponent)
+            let btf = catalog + "/" + (e["path"] as! String)
+            #expect(e["sha256"] as? String == (try sha256sum(btf)))
+        }
+        // Nothing of the packages is left in scratch.
+        #expect((try FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) == [])
+        #expect(first.stdout.contains("2 built"))
+
+        let before = try catalogIndex(catalog) as NSDictionary
+        let second = try served.sync(catalog)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(served.nginx.debRequests().count == 2, "the second sync downloaded a package again")
+        #expect(try catalogIndex(catalog) as NSDictionary == before, "a sync with nothing new changed the index")
+        #expect(second.stdout.contains("2 already in the catalog"))
+
+        try served.repo.addKernel(release: "6.1.0-92-rt-amd64", variant: 3)
+        try served.repo.publish()
+        let third = try served.sync(catalog)
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(served.nginx.debRequests().count == 3)
+        #expect(served.nginx.debRequests().last == "linux-image-6.1.0-92-rt-amd64-dbg_6.1.999-1_amd64.deb")
+        #expect(try builtPackages(catalog).keys.sorted() == [
+            "linux-image-6.1.0-90-amd64-dbg", "linux-image-6.1.0-91-cloud-amd64-dbg", "linux-image-6.1.0-92-rt-amd64-dbg",
+        ])
+    }
+
+    @Test func packageBytesThatDoNotMatchTheIndexAreRefusedRetriedOnceAndRecorded() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        // The mirror now serves other bytes (same length) than the signed index promises.
+        let deb = try #require(served.repo.packages["linux-image-6.1.0-90-amd64-dbg"])
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: deb))
+        bytes[bytes.count - 100] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: deb))
+
+        let r = try served.sync(catalog)
+        #expect(r.status != 0)
+        let lines = failureLines(r, "linux-image-6.1.0-90-amd64-dbg")
+        #expect(lines.count == 1, "\(r.stderr)")
+        #expect(lines.first?.contains("does not match the repository's signed index") == true)
+        #expect(served.nginx.debRequests().filter { $0.hasPrefix("linux-image-6.1.0-90-") }.count == 2, "not retried once")
+        #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-91-cloud-amd64-dbg"])
+        let failures = try catalogFailures(catalog)
+        try #require(failures.count == 1)
+        #expect(failures[0]["stage"] as? String == "verify")
+        #expect((failures[0]["package"] as? [String: Any])?["name"] as? String == "linux-image-6.1.0-90-amd64-dbg")
+        #expect((failures[0]["pahole"] as? String)?.hasPrefix("1.") == true)
+        #expect((failures[0]["reason"] as? String)?.contains("sha256") == true)
+        let listed = try btfgen(["list", "--failed", "--catalog", catalog])
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("linux-image-6.1.0-90-amd64-dbg"))
+        #expect(listed.stdout.contains("verify"))
+        // The package never reached the builder: no entry, nothing in scratch.
+        #expect((try FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) == [])
+    }
+
+    @Test func aMissingPackageIsRecordedAsADownloadFailure() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        try FileManager.default.removeItem(atPath: try #require(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]))
+        let r = try served.sync(catalog)
+        #expect(r.status != 0)
+        let lines = failureLines(r, "linux-image-6.1.0-91-cloud-amd64-dbg")
+        #expect(lines.count == 1, "\(r.stderr)")
+        #expect(lines.first?.contains("HTTP 404") == true)
+        #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-90-amd64-dbg"])
+        let failures = try catalogFailures(catalog)
+        #expect(failures.map { $0["stage"] as? String } == ["download"])
+    }
+
+    @Test func aPackageThatDoesNotBuildIsRecordedAndNotRetriedUntilAsked() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        try served.repo.addKernel(release: "6.1.0-93-amd64", variant: 4, withVmlinux: false)
+        try served.repo.publish()
+        let r = try served.sync(catalog)
+        #expect(r.status != 0)
+        let lines = failureLines(r, "linux-image-6.1.0-93-amd64-dbg")
+        #expect(lines.count == 1, "\(r.stderr)")
+        #expect(lines.first?.contains("holds no vmlinux") == true)
+        // The user is told the package, not btfgen's scratch copy of it.
+        #expect(lines.first?.contains("/.tmp/") == false, "\(r.stderr)")
+        #expect(lines.first?.contains("/pool/main/l/linux/linux-image-6.1.0-93-amd64-dbg_6.1.999-1_amd64.deb") == true)
+        let failures = try catalogFailures(catalog)
+        try #require(failures.count == 1)
+        #expect(failures[0]["stage"] as? String == "build")
+        #expect(failures[0]["btfgen"] as? String != nil)
+        #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-90-amd64-dbg"])
+
+        let again = try served.sync(catalog)
+        #expect(again.status == 0, "a failure recorded before is skipped, not an error: \(again.stderr)")
+        #expect(served.nginx.debRequests().count == 2, "the failed package was fetched again")
+        #expect(again.stdout.contains("1 skipped (failed before)"))
+
+        let retried = try served.sync(catalog, ["--retry-failed"])
+        #expect(retried.status != 0)
+        #expect(served.nginx.debRequests().count == 3)
+        #expect(try catalogFailures(catalog).count == 1)
+    }
+
+    @Test func aTruncatedOrGarbagePackagesIndexIsRefused() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        let xz = served.repo.binaryDir + "/Packages.xz"
+        let whole = try Data(contentsOf: URL(fileURLWithPath: xz))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: xz))
+        let truncated = try served.sync(catalog)
+        #expect(truncated.status != 0)
+        #expect(truncated.stderrLines.count == 1, "\(truncated.stderr)")
+        #expect(truncated.stderr.contains("Packages.xz does not match the repository's signed index"))
+        #expect(served.nginx.debRequests().isEmpty)
+        #expect(try catalogEntries(catalog).isEmpty)
+
+        // Garbage that the Release file vouches for (a broken publisher): it does not decompress.
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: xz))
+        try served.repo.sign()
+        let garbage = try served.sync(catalog)
+        #expect(garbage.status != 0)
+        #expect(garbage.stderrLines.count == 1, "\(garbage.stderr)")
+        #expect(garbage.stderr.contains("is not a usable repository index"))
+        #expect(served.nginx.debRequests().isEmpty)
+        #expect(try catalogEntries(catalog).isEmpty)
+    }
+
+    @Test func aBadSignatureStopsTheSyncBeforeAnyIndexIsUsed() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        let other = served.dir.file("other-keyring.gpg")
+        served.repo.extraHomes.append(served.dir.file("other-gnupg"))
+        try AptRepository.makeKey(home: served.dir.file("other-gnupg"), name: "someone else <x@btfgen.invalid>", exportTo: other)
+        let wrongKey = try btfgen(["sync", served.line, "--catalog", catalog, "--keyring", other])
+        #expect(wrongKey.status != 0)
+        #expect(wrongKey.stderrLines.count == 1, "\(wrongKey.stderr)")
+        #expect(wrongKey.stderr.contains("does not verify against"))
+        #expect(!served.nginx.requests().contains { $0.contains("Packages") }, "an index was fetched without a valid signature")
+
+        // The right key, but the signed text was altered after signing.
+        let inRelease = served.repo.distsDir + "/InRelease"
+        let text = try String(contentsOfFile: inRelease, encoding: .utf8)
+        try text.replacing("Origin: btfgen-test", with: "Origin: btfgen-tost").write(
+            toFile: inRelease, atomically: true, encoding: .utf8)
+        let tampered = try served.sync(catalog)
+        #expect(tampered.status != 0)
+        #expect(tampered.stderrLines.count == 1, "\(tampered.stderr)")
+        #expect(tampered.stderr.contains("BAD signature"))
+        #expect(served.nginx.debRequests().isEmpty)
+        #expect(try catalogEntries(catalog).isEmpty)
+    }
+
+    @Test func twoShardsTogetherEqualOneSync() throws {
+        let kernels = (0..<6).map { ("6.1.0-\(80 + $0)-amd64", 10 + $0) }
+        let served = try ServedRepository(kernels: kernels)
+        defer { served.close() }
+        let whole = served.dir.file("whole"), first = served.dir.file("shard1"), second = served.dir.file("shard2")
+        #expect(try served.sync(whole).status == 0)
+        let a = try served.sync(first, ["--shard", "1/2"])
+        let b = try served.sync(second, ["--shard", "2/2"])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        let all = try builtPackages(whole), one = try builtPackages(first), two = try builtPackages(second)
+        #expect(all.count == 6)
+        #expect(!one.isEmpty && !two.isEmpty, "a shard got nothing: the partition is not spreading")
+        #expect(Set(one.keys).isDisjoint(with: two.keys))
+        #expect(one.merging(two) { x, _ in x } == all, "the shards' entries differ from the one-process sync")
+        // Stable across processes: the same shard again builds the same share.
+        let again = served.dir.file("shard1-again")
+        #expect(try served.sync(again, ["--shard", "1/2"]).status == 0)
+        #expect(try builtPackages(again) == one)
+
+        let bad = try btfgen(["sync", served.line, "--shard", "3/2", "--catalog", whole])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--shard takes K/N"))
+    }
+
+    @Test func dryRunListsWhatWouldBeBuiltAndFetchesNoPackage() throws {
+        let served = try ServedRepository(kernels: Self.two)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        let r = try served.sync(catalog, ["--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(served.nginx.debRequests().isEmpty)
+        #expect(r.stdout.contains("would build linux-image-6.1.0-90-amd64-dbg 6.1.999-1 amd64"))
+        #expect(r.stdout.contains("would build linux-image-6.1.0-91-cloud-amd64-dbg 6.1.999-1 amd64"))
+        let bytes = try served.repo.packages.values.reduce(0) {
+            $0 + ((try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0)
+        }
+        #expect(r.stdout.contains("2 to build"))
+        let json = try served.sync(catalog, ["--dry-run", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["outcome"] as? String } == ["wouldBuild", "wouldBuild"])
+        #expect(rows.reduce(0) { $0 + ((($1["package"] as? [String: Any])?["size"] as? Int) ?? 0) } == bytes)
+        #expect(try catalogEntries(catalog).isEmpty)
+
+        // --match narrows by package name.
+        let narrowed = try served.sync(catalog, ["--dry-run", "--match", "*-cloud-*"])
+        #expect(narrowed.stdout.contains("1 package"))
+        #expect(!narrowed.stdout.contains("6.1.0-90-amd64"))
+    }
+
+    @Test func aSourceLineThatIsNotAnAptSourceIsRefusedInOneLine() throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        for (line, words) in [
+            ("deb-src http://127.0.0.1:1/debian bookworm main", "deb-src"),
+            ("deb http://127.0.0.1:1/debian bookworm", "component"),
+            ("deb ftp://127.0.0.1/debian bookworm main", "http"),
+        ] {
+            let r = try btfgen(["sync", line, "--catalog", dir.file("kernels")])
+            #expect(r.status != 0)
+            #expect(r.stderrLines.count == 1, "\(line): \(r.stderr)")
+            #expect(r.stderr.contains(words), "\(line): \(r.stderr)")
+        }
+    }
+}
