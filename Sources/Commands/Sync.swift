@@ -87,6 +87,8 @@ extension BTFGen {
                 switch n {
                 case .unsignedRelease(let url):
                     warn("\(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)")
+                case .noIndex(let url):
+                    warn("the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)")
                 case .fetching(let p, let number, let total):
                     if !quiet { writeStandardError("btfgen: [\(number)/\(total)] fetching \(p.name) \(p.version) (\(formatBytes(p.size)))\n") }
                 case .finished(let o):

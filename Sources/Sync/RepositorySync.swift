@@ -98,9 +98,11 @@ public struct PackageOutcome: Sendable {
     public var bytes: Int
 }
 
-/// Whether a sync is skipping signature checks, and other things worth a line.
+/// What a sync reports as it goes: signature checks skipped, indexes missing, packages fetched and done.
 public enum SyncNotice: Sendable {
     case unsignedRelease(url: String)
+    /// The Release file lists no Packages index for a component and architecture asked for.
+    case noIndex(url: String)
     case fetching(SourcePackage, number: Int, of: Int)
     case finished(PackageOutcome)
 }
@@ -137,7 +139,8 @@ public struct RepositorySync: Sendable {
             for component in source.components {
                 for arch in architectures {
                     guard let (path, expected) = release.packagesIndex(component: component, architecture: arch) else {
-                        continue  // a component without this architecture: nothing to sync there
+                        notice(.noIndex(url: source.distsURL("\(component)/binary-\(arch)/Packages")))
+                        continue
                     }
                     let url = source.distsURL(path)
                     let local = catalog.scratchFile(URL(fileURLWithPath: path).lastPathComponent).path
@@ -250,7 +253,20 @@ public struct RepositorySync: Sendable {
         guard !options.dryRun, !work.isEmpty else { return outcomes.withLock { $0.map { $0! } } }
         let next = Mutex(0)
         let total = work.count
-        DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, total))) { _ in
+        // Builds block in waitpid for minutes: each worker gets a thread of its own rather than
+        // one of Dispatch's pool, which would cap the workers at the core count.
+        let group = DispatchGroup()
+        for _ in 0..<max(1, min(options.jobs, total)) {
+            group.enter()
+            detachThread {
+                defer { group.leave() }
+                worker()
+            }
+        }
+        group.wait()
+        return outcomes.withLock { $0.map { $0! } }
+
+        @Sendable func worker() {
             while true {
                 let n: Int? = next.withLock { k in
                     guard k < total else { return nil }
@@ -266,7 +282,6 @@ public struct RepositorySync: Sendable {
                 notice(.finished(outcome))
             }
         }
-        return outcomes.withLock { $0.map { $0! } }
     }
 
     /// Download, verify, build and delete one package; a failure is recorded in the catalog.

@@ -166,6 +166,75 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(retried.status != 0)
         #expect(served.nginx.debRequests().count == 3)
         #expect(try catalogFailures(catalog).count == 1)
+
+        // A record made by another pahole is stale: the next sync tries the package again.
+        let indexPath = catalog + "/index.json"
+        let text = try String(contentsOfFile: indexPath, encoding: .utf8)
+        let pahole = try #require(try catalogFailures(catalog).first?["pahole"] as? String)
+        try text.replacing("\"pahole\" : \"\(pahole)\"", with: "\"pahole\" : \"0.1\"").write(
+            toFile: indexPath, atomically: true, encoding: .utf8)
+        #expect(try catalogFailures(catalog).first?["pahole"] as? String == "0.1")
+        let newTools = try served.sync(catalog)
+        #expect(newTools.status != 0)
+        #expect(served.nginx.debRequests().count == 4, "a failure recorded by another pahole was not retried")
+        #expect(try catalogFailures(catalog).first?["pahole"] as? String == pahole)
+    }
+
+    @Test func aKernelBuiltFromTheSamePackageBeforeIsRecordedNotBuiltAgain() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        let deb = try #require(served.repo.packages["linux-image-6.1.0-90-amd64-dbg"])
+        try #require(try btfgen(["build", deb, "--catalog", catalog]).status == 0)
+        let built = try catalogEntries(catalog)
+        #expect(built.first?["package"] == nil)
+        #expect(try catalogIndex(catalog)["failures"] == nil, "an index without failures must look as before")
+
+        let r = try served.sync(catalog)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("same build-id already in the catalog"))
+        let entries = try catalogEntries(catalog)
+        try #require(entries.count == 1)
+        #expect(entries[0]["sha256"] as? String == built[0]["sha256"] as? String)
+        #expect((entries[0]["package"] as? [String: Any])?["sha256"] as? String == (try sha256sum(deb)))
+        let again = try served.sync(catalog)
+        #expect(again.status == 0)
+        #expect(served.nginx.debRequests().count == 1, "the package was fetched again although its entry records it")
+    }
+
+    @Test func releaseWithADetachedSignatureAndSignedByOnTheLine() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        let dists = served.repo.distsDir
+        try FileManager.default.removeItem(atPath: dists + "/InRelease")
+        let sign = try runProcess(
+            "gpg", ["--batch", "--yes", "--armor", "--detach-sign", "--output", dists + "/Release.gpg", dists + "/Release"],
+            environment: ["GNUPGHOME": served.repo.gnupgHome])
+        try #require(sign.status == 0, "\(sign.stderr)")
+        let line = "deb [arch=amd64 signed-by=\(served.repo.keyring)] \(served.nginx.url) bookworm main"
+        let catalog = served.dir.file("kernels")
+        let r = try btfgen(["sync", line, "--catalog", catalog])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-90-amd64-dbg"])
+        #expect(served.nginx.requests().contains("/dists/bookworm/Release.gpg"))
+
+        // The detached signature no longer covers an altered Release.
+        try (try String(contentsOfFile: dists + "/Release", encoding: .utf8) + "X-Extra: 1\n").write(
+            toFile: dists + "/Release", atomically: true, encoding: .utf8)
+        let bad = try btfgen(["sync", line, "--catalog", served.dir.file("other")])
+        #expect(bad.status != 0)
+        #expect(bad.stderrLines.count == 1, "\(bad.stderr)")
+        #expect(bad.stderr.contains("BAD signature"))
+    }
+
+    @Test func anArchitectureTheRepositoryLacksIsSaidOnce() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        let r = try served.sync(served.dir.file("kernels"), ["--arch", "aarch64", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderrLines.count == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("main/binary-arm64/Packages"))
+        #expect(r.stdout.contains("0 packages"))
     }
 
     @Test func aTruncatedOrGarbagePackagesIndexIsRefused() throws {
