@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "BuildTests", dependencies: [
             "TestSupport", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "Loader", "Builder",
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "SyncTests", dependencies: ["TestSupport", "Sync", "Catalog"]),
+        .testTarget(name: "SyncTests", dependencies: ["TestSupport", "Sync", "Catalog"], exclude: ["Fixtures"]),
         .testTarget(name: "BundleTests", dependencies: ["TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "Loader"]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "Loader"], path: "bench/btf-bench"),

@@ -337,6 +337,40 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(!narrowed.stdout.contains("6.1.0-90-amd64"))
     }
 
+    @Test func aDroppedDownloadIsResumedWithARangeRequest() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        let deb = "linux-image-6.1.0-90-amd64-dbg_6.1.999-1_amd64.deb"
+        let portFile = served.dir.file("port"), log = served.dir.file("requests.log")
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = [
+            Repo.root.appendingPathComponent("Tests/SyncTests/Fixtures/dropping_server.py").path,
+            served.repo.root, portFile, log, deb,
+        ]
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        var port: String? = nil
+        for _ in 0..<200 where port == nil {
+            port = try? String(contentsOfFile: portFile, encoding: .utf8)
+            if port == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let url = "http://127.0.0.1:\(try #require(port, "the server did not start"))"
+        let catalog = served.dir.file("kernels")
+        let r = try btfgen(["sync", served.repo.sourceLine(url), "--catalog", catalog, "--keyring", served.repo.keyring])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-90-amd64-dbg"])
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: served.repo.packages.values.first!)[.size] as? Int)
+        let requests = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains(deb) }
+        #expect(requests.count == 2, "\(requests)")
+        #expect(requests.last?.hasSuffix("bytes=\(size / 2)-") == true, "the second request did not resume: \(requests)")
+        let entry = try #require(try catalogEntries(catalog).first)
+        #expect((entry["package"] as? [String: Any])?["sha256"] as? String == (try sha256sum(served.repo.packages.values.first!)))
+    }
+
     @Test func aSourceLineThatIsNotAnAptSourceIsRefusedInOneLine() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
