@@ -40,8 +40,12 @@ final class AptRepository {
     /// Add `linux-image-<release>-dbg` holding a fake vmlinux at usr/lib/debug/boot/vmlinux-<release>
     /// (or nothing there when `withVmlinux` is off).
     @discardableResult
-    func addKernel(release: String, version: String = "6.1.999-1", variant: Int, withVmlinux: Bool = true) throws -> String {
-        let name = "linux-image-\(release)-dbg"
+    /// `ubuntu` makes Ubuntu's `linux-image-unsigned-<release>-dbgsym` as a .ddeb instead.
+    func addKernel(
+        release: String, version: String = "6.1.999-1", variant: Int, withVmlinux: Bool = true, ubuntu: Bool = false
+    ) throws -> String {
+        let name = ubuntu ? "linux-image-unsigned-\(release)-dbgsym" : "linux-image-\(release)-dbg"
+        let distro = ubuntu ? "Ubuntu" : "Debian"
         let build = scratch.file("build-\(name)")
         try FileManager.default.createDirectory(atPath: build + "/DEBIAN", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: build + "/usr/lib/debug/boot", withIntermediateDirectories: true)
@@ -52,7 +56,7 @@ final class AptRepository {
                 "gcc",
                 [
                     "-O0", "-g", "-Wl,--build-id=sha1", "-DRELEASE=\"\(release)\"", "-DVARIANT=\(variant)",
-                    "-DUTS_VERSION=\"#1 SMP PREEMPT_DYNAMIC Debian \(version) (2026-11-01)\"", "-o", vmlinux, source,
+                    "-DUTS_VERSION=\"#1 SMP PREEMPT_DYNAMIC \(distro) \(version) (2026-11-01)\"", "-o", vmlinux, source,
                 ])
             try #require(cc.status == 0, "gcc: \(cc.stderr)")
             try FileManager.default.moveItem(atPath: vmlinux, toPath: build + "/usr/lib/debug/boot/vmlinux-\(release)")
@@ -64,7 +68,7 @@ final class AptRepository {
         Source: linux
         Version: \(version)
         Architecture: amd64
-        Maintainer: Debian Kernel Team <debian-kernel@lists.debian.org>
+        Maintainer: \(ubuntu ? "Ubuntu Kernel Team <kernel-team@lists.ubuntu.com>" : "Debian Kernel Team <debian-kernel@lists.debian.org>")
         Section: debug
         Priority: optional
         Description: Debug symbols for linux-image-\(release)
@@ -72,7 +76,7 @@ final class AptRepository {
         """.write(toFile: build + "/DEBIAN/control", atomically: true, encoding: .utf8)
         let pool = root + "/pool/main/l/linux"
         try FileManager.default.createDirectory(atPath: pool, withIntermediateDirectories: true)
-        let deb = pool + "/\(name)_\(version)_amd64.deb"
+        let deb = pool + "/\(name)_\(version)_amd64.\(ubuntu ? "ddeb" : "deb")"
         let pack = try runProcess("dpkg-deb", ["-Zxz", "--build", "--root-owner-group", build, deb])
         try #require(pack.status == 0, "dpkg-deb: \(pack.stderr)")
         packages[name] = deb
@@ -102,9 +106,16 @@ final class AptRepository {
     /// Regenerate Packages(.xz) with apt-ftparchive, the Release file, and InRelease signed by the key.
     func publish() throws {
         try FileManager.default.createDirectory(atPath: binaryDir, withIntermediateDirectories: true)
-        let packages = try runProcess("apt-ftparchive", ["packages", "pool"], currentDirectory: root)
-        try #require(packages.status == 0, "apt-ftparchive packages: \(packages.stderr)")
-        try packages.stdout.write(toFile: binaryDir + "/Packages", atomically: true, encoding: .utf8)
+        // Ubuntu's .ddeb packages sit in the same index as .deb ones.
+        var index = ""
+        for ext in [".deb", ".ddeb"] {
+            let packages = try runProcess(
+                "apt-ftparchive", ["-o", "APT::FTPArchive::Packages::Extensions=\(ext)", "packages", "pool"],
+                currentDirectory: root)
+            try #require(packages.status == 0, "apt-ftparchive packages: \(packages.stderr)")
+            index += packages.stdout
+        }
+        try index.write(toFile: binaryDir + "/Packages", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: binaryDir + "/Packages.xz")
         try #require(try runProcess("xz", ["-k", "-f", binaryDir + "/Packages"]).status == 0)
         try sign()
@@ -219,7 +230,7 @@ final class Nginx {
 
     /// The .deb files requested so far, by file name.
     func debRequests() -> [String] {
-        requests().filter { $0.hasSuffix(".deb") }.map { String($0.split(separator: "/").last!) }
+        requests().filter { $0.hasSuffix(".deb") || $0.hasSuffix(".ddeb") }.map { String($0.split(separator: "/").last!) }
     }
 
     static func freePort() throws -> Int {

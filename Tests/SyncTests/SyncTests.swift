@@ -337,6 +337,24 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(!narrowed.stdout.contains("6.1.0-90-amd64"))
     }
 
+    @Test func ubuntuDbgsymDdebsAreSyncedToo() throws {
+        let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
+        defer { served.close() }
+        try served.repo.addKernel(release: "5.15.0-91-generic", version: "5.15.0-91.101", variant: 5, ubuntu: true)
+        try served.repo.publish()
+        let catalog = served.dir.file("kernels")
+        let r = try served.sync(catalog)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(served.nginx.debRequests().contains("linux-image-unsigned-5.15.0-91-generic-dbgsym_5.15.0-91.101_amd64.ddeb"))
+        let entry = try #require(try catalogEntries(catalog).first {
+            ($0["package"] as? [String: Any])?["name"] as? String == "linux-image-unsigned-5.15.0-91-generic-dbgsym"
+        })
+        let identity = try #require(entry["identity"] as? [String: Any])
+        #expect(identity["release"] as? String == "5.15.0-91-generic")
+        #expect(identity["distro"] as? String == "ubuntu")
+        #expect(try catalogEntries(catalog).count == 2)
+    }
+
     @Test func aDroppedDownloadIsResumedWithARangeRequest() throws {
         let served = try ServedRepository(kernels: [("6.1.0-90-amd64", 1)])
         defer { served.close() }
