@@ -66,7 +66,9 @@ extension Catalog {
         try withLock {
             try recoverInterruptedWrites()
             var index = try index()
-            index.failures.removeAll { $0.package.name == record.package.name && $0.package.architecture == record.package.architecture }
+            index.failures.removeAll {
+                $0.package.name == record.package.name && $0.package.architecture == record.package.architecture
+            }
             index.failures.append(record)
             try commit(index)
         }
@@ -83,7 +85,9 @@ extension Catalog {
             if let buildID, let i = index.entries.firstIndex(where: { $0.identity.buildID == buildID }) {
                 index.entries[i].package = package
             }
-            index.failures.removeAll { $0.package.name == package.name && $0.package.architecture == package.architecture }
+            index.failures.removeAll {
+                $0.package.name == package.name && $0.package.architecture == package.architecture
+            }
             try commit(index)
         }
     }

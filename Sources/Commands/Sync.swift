@@ -1,8 +1,8 @@
 import ArgumentParser
 import Catalog
 import FoundationEssentials
-import SystemSupport
 import Sync
+import SystemSupport
 import Toolchain
 
 #if canImport(Glibc)
@@ -39,7 +39,11 @@ extension BTFGen {
                 valueName: "list"))
         var arch: String?
 
-        @Option(name: .shortAndLong, help: "Packages to download and build at once (default 1; each needs ~1 GB for pahole and one package of disk).")
+        @Option(
+            name: .shortAndLong,
+            help:
+                "Packages to download and build at once (default 1; each needs ~1 GB for pahole and one package of disk)."
+        )
         var jobs: Int = 1
 
         @Flag(help: "List what would be built and the bytes to fetch; download no package.")
@@ -86,11 +90,18 @@ extension BTFGen {
             let notice: @Sendable (SyncNotice) -> Void = { n in
                 switch n {
                 case .unsignedRelease(let url):
-                    warn("\(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)")
+                    warn(
+                        "\(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)"
+                    )
                 case .noIndex(let url):
-                    warn("the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)")
+                    warn(
+                        "the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)"
+                    )
                 case .fetching(let p, let number, let total):
-                    if !quiet { writeStandardError("btfgen: [\(number)/\(total)] fetching \(p.name) \(p.version) (\(formatBytes(p.size)))\n") }
+                    if !quiet {
+                        writeStandardError(
+                            "btfgen: [\(number)/\(total)] fetching \(p.name) \(p.version) (\(formatBytes(p.size)))\n")
+                    }
                 case .finished(let o):
                     if case .failed(let f) = o.result { warn("\(o.package.name) \(o.package.version): \(f.reason)") }
                 }
@@ -115,7 +126,8 @@ extension BTFGen {
             case .built(let e): return "built       \(p) → \(catalog.url(of: e).path)"
             case .alreadyCatalogued(let e): return "catalogued  \(p) (same build-id already in the catalog: \(e.path))"
             case .present: return "present     \(p)"
-            case .failedBefore(let f): return "failed      \(p) (before, \(f.failedAt); --retry-failed retries): \(f.reason)"
+            case .failedBefore(let f):
+                return "failed      \(p) (before, \(f.failedAt); --retry-failed retries): \(f.reason)"
             case .wouldFetch: return "would build \(p) (\(formatBytes(o.package.size)))"
             case .failed(let f): return "FAILED      \(p): \(f.reason)"
             }

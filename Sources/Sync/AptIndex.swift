@@ -115,7 +115,11 @@ public struct SignatureCheck: Sendable {
         } catch { throw .tool(.launchFailed(tool: "gpgv", reason: "\(error)")) }
         guard result.status == 0 else {
             let lines = result.stderr.split(separator: "\n").map { $0.replacing("gpgv: ", with: "") }
-            let detail = lines.first { $0.contains("BAD signature") || $0.contains("No public key") || $0.contains("no valid OpenPGP") || $0.contains("not a detached") } ?? lines.last ?? ""
+            let detail =
+                lines.first {
+                    $0.contains("BAD signature") || $0.contains("No public key") || $0.contains("no valid OpenPGP")
+                        || $0.contains("not a detached")
+                } ?? lines.last ?? ""
             throw .badSignature(url: url, keyring: keyring, detail: String(detail))
         }
     }
@@ -162,7 +166,8 @@ public struct AptPackage: Sendable, Equatable {
             guard let version = p["Version"], let arch = p["Architecture"], let filename = p["Filename"],
                 let sizeText = p["Size"], let size = Int(sizeText), let sha = p["SHA256"], sha.count == 64
             else {
-                throw .badIndex(url: url, problem: "package \(name) lacks Version, Architecture, Filename, Size or SHA256")
+                throw .badIndex(
+                    url: url, problem: "package \(name) lacks Version, Architecture, Filename, Size or SHA256")
             }
             guard !filename.hasPrefix("/"), !filename.split(separator: "/").contains("..") else {
                 throw .badIndex(url: url, problem: "package \(name) has Filename \(filename) outside the archive")

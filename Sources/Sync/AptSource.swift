@@ -24,7 +24,8 @@ public struct AptSource: Sendable, Equatable {
         guard kind == "deb" else {
             throw .badSourceLine(
                 line: line,
-                problem: kind == "deb-src" ? "deb-src holds source packages, not debuginfo" : "it does not start with 'deb'")
+                problem: kind == "deb-src"
+                    ? "deb-src holds source packages, not debuginfo" : "it does not start with 'deb'")
         }
         words.removeFirst()
         var architectures: [String] = []
@@ -61,7 +62,8 @@ public struct AptSource: Sendable, Equatable {
         baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         suite = words[1]
         guard !suite.hasSuffix("/") else {
-            throw .badSourceLine(line: line, problem: "flat repositories ('\(suite)') are not supported; name a suite and components")
+            throw .badSourceLine(
+                line: line, problem: "flat repositories ('\(suite)') are not supported; name a suite and components")
         }
         components = Array(words.dropFirst(2))
         guard !components.isEmpty else {
@@ -84,7 +86,9 @@ public struct AptSource: Sendable, Equatable {
         if let signedBy { return signedBy }
         let candidates: [String]
         if baseURL.contains("ddebs.ubuntu.com") {
-            candidates = ["/usr/share/keyrings/ubuntu-dbgsym-keyring.gpg", "/usr/share/keyrings/ubuntu-archive-keyring.gpg"]
+            candidates = [
+                "/usr/share/keyrings/ubuntu-dbgsym-keyring.gpg", "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+            ]
         } else if baseURL.contains("ubuntu") {
             candidates = ["/usr/share/keyrings/ubuntu-archive-keyring.gpg"]
         } else {

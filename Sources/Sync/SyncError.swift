@@ -27,7 +27,8 @@ extension SyncError: CustomStringConvertible {
             return
                 "'\(line)' is not an apt source: \(problem); give a sources.list line such as 'deb [arch=amd64] http://deb.debian.org/debian bookworm main'"
         case .download(let url, let status, let reason):
-            return "cannot fetch \(url): \(status > 0 ? "HTTP \(status)" : reason); check the repository URL and the network (proxy variables are honoured)"
+            return
+                "cannot fetch \(url): \(status > 0 ? "HTTP \(status)" : reason); check the repository URL and the network (proxy variables are honoured)"
         case .mismatch(let url, let expected, let actual):
             return
                 "\(url) does not match the repository's signed index (expected \(expected), got \(actual)); refused: the mirror is stale or tampered with, try again later or another mirror"

@@ -31,7 +31,8 @@ final class AptRepository {
         chmod(home, 0o700)
         let env = ["GNUPGHOME": home]
         let gen = try runProcess(
-            "gpg", ["--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never"], environment: env)
+            "gpg", ["--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never"],
+            environment: env)
         try #require(gen.status == 0, "gpg --quick-gen-key: \(gen.stderr)")
         let export = try runProcess("gpg", ["--batch", "--output", keyring, "--export"], environment: env)
         try #require(export.status == 0, "gpg --export: \(export.stderr)")
@@ -48,7 +49,8 @@ final class AptRepository {
         let distro = ubuntu ? "Ubuntu" : "Debian"
         let build = scratch.file("build-\(name)")
         try FileManager.default.createDirectory(atPath: build + "/DEBIAN", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: build + "/usr/lib/debug/boot", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: build + "/usr/lib/debug/boot", withIntermediateDirectories: true)
         if withVmlinux {
             let vmlinux = scratch.file("vmlinux-\(release)")
             let source = Repo.root.appendingPathComponent("Tests/BuildTests/Fixtures/fake_kernel.c").path
@@ -123,12 +125,15 @@ final class AptRepository {
 
     /// Rewrite Release (digests of whatever the index files are now) and sign it as InRelease.
     func sign() throws {
-        for f in ["Release", "InRelease", "Release.gpg"] { try? FileManager.default.removeItem(atPath: distsDir + "/" + f) }
+        for f in ["Release", "InRelease", "Release.gpg"] {
+            try? FileManager.default.removeItem(atPath: distsDir + "/" + f)
+        }
         let release = try runProcess(
             "apt-ftparchive",
             [
                 "-o", "APT::FTPArchive::Release::Origin=btfgen-test", "-o", "APT::FTPArchive::Release::Suite=\(suite)",
-                "-o", "APT::FTPArchive::Release::Architectures=amd64", "-o", "APT::FTPArchive::Release::Components=main",
+                "-o", "APT::FTPArchive::Release::Architectures=amd64", "-o",
+                "APT::FTPArchive::Release::Components=main",
                 "release", ".",
             ], currentDirectory: distsDir)
         try #require(release.status == 0, "apt-ftparchive release: \(release.stderr)")
@@ -188,7 +193,9 @@ final class Nginx {
         }
 
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         let executable = try #require(nginx, "nginx is not installed (scripts/setup.sh installs it)")
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-p", prefix, "-c", config, "-e", prefix + "/logs/error.log"]
@@ -230,7 +237,9 @@ final class Nginx {
 
     /// The .deb files requested so far, by file name.
     func debRequests() -> [String] {
-        requests().filter { $0.hasSuffix(".deb") || $0.hasSuffix(".ddeb") }.map { String($0.split(separator: "/").last!) }
+        requests().filter { $0.hasSuffix(".deb") || $0.hasSuffix(".ddeb") }.map {
+            String($0.split(separator: "/").last!)
+        }
     }
 
     static func freePort() throws -> Int {

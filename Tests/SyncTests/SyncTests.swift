@@ -86,9 +86,11 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(third.status == 0, "\(third.stderr)")
         #expect(served.nginx.debRequests().count == 3)
         #expect(served.nginx.debRequests().last == "linux-image-6.1.0-92-rt-amd64-dbg_6.1.999-1_amd64.deb")
-        #expect(try builtPackages(catalog).keys.sorted() == [
-            "linux-image-6.1.0-90-amd64-dbg", "linux-image-6.1.0-91-cloud-amd64-dbg", "linux-image-6.1.0-92-rt-amd64-dbg",
-        ])
+        #expect(
+            try builtPackages(catalog).keys.sorted() == [
+                "linux-image-6.1.0-90-amd64-dbg", "linux-image-6.1.0-91-cloud-amd64-dbg",
+                "linux-image-6.1.0-92-rt-amd64-dbg",
+            ])
     }
 
     @Test func packageBytesThatDoNotMatchTheIndexAreRefusedRetriedOnceAndRecorded() throws {
@@ -106,7 +108,8 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let lines = failureLines(r, "linux-image-6.1.0-90-amd64-dbg")
         #expect(lines.count == 1, "\(r.stderr)")
         #expect(lines.first?.contains("does not match the repository's signed index") == true)
-        #expect(served.nginx.debRequests().filter { $0.hasPrefix("linux-image-6.1.0-90-") }.count == 2, "not retried once")
+        #expect(
+            served.nginx.debRequests().filter { $0.hasPrefix("linux-image-6.1.0-90-") }.count == 2, "not retried once")
         #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-91-cloud-amd64-dbg"])
         let failures = try catalogFailures(catalog)
         try #require(failures.count == 1)
@@ -126,7 +129,8 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let served = try ServedRepository(kernels: Self.two)
         defer { served.close() }
         let catalog = served.dir.file("kernels")
-        try FileManager.default.removeItem(atPath: try #require(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]))
+        try FileManager.default.removeItem(
+            atPath: try #require(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]))
         let r = try served.sync(catalog)
         #expect(r.status != 0)
         let lines = failureLines(r, "linux-image-6.1.0-91-cloud-amd64-dbg")
@@ -208,7 +212,8 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let dists = served.repo.distsDir
         try FileManager.default.removeItem(atPath: dists + "/InRelease")
         let sign = try runProcess(
-            "gpg", ["--batch", "--yes", "--armor", "--detach-sign", "--output", dists + "/Release.gpg", dists + "/Release"],
+            "gpg",
+            ["--batch", "--yes", "--armor", "--detach-sign", "--output", dists + "/Release.gpg", dists + "/Release"],
             environment: ["GNUPGHOME": served.repo.gnupgHome])
         try #require(sign.status == 0, "\(sign.stderr)")
         let line = "deb [arch=amd64 signed-by=\(served.repo.keyring)] \(served.nginx.url) bookworm main"
@@ -268,12 +273,15 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let catalog = served.dir.file("kernels")
         let other = served.dir.file("other-keyring.gpg")
         served.repo.extraHomes.append(served.dir.file("other-gnupg"))
-        try AptRepository.makeKey(home: served.dir.file("other-gnupg"), name: "someone else <x@btfgen.invalid>", exportTo: other)
+        try AptRepository.makeKey(
+            home: served.dir.file("other-gnupg"), name: "someone else <x@btfgen.invalid>", exportTo: other)
         let wrongKey = try btfgen(["sync", served.line, "--catalog", catalog, "--keyring", other])
         #expect(wrongKey.status != 0)
         #expect(wrongKey.stderrLines.count == 1, "\(wrongKey.stderr)")
         #expect(wrongKey.stderr.contains("does not verify against"))
-        #expect(!served.nginx.requests().contains { $0.contains("Packages") }, "an index was fetched without a valid signature")
+        #expect(
+            !served.nginx.requests().contains { $0.contains("Packages") },
+            "an index was fetched without a valid signature")
 
         // The right key, but the signed text was altered after signing.
         let inRelease = served.repo.distsDir + "/InRelease"
@@ -345,10 +353,13 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let catalog = served.dir.file("kernels")
         let r = try served.sync(catalog)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(served.nginx.debRequests().contains("linux-image-unsigned-5.15.0-91-generic-dbgsym_5.15.0-91.101_amd64.ddeb"))
-        let entry = try #require(try catalogEntries(catalog).first {
-            ($0["package"] as? [String: Any])?["name"] as? String == "linux-image-unsigned-5.15.0-91-generic-dbgsym"
-        })
+        #expect(
+            served.nginx.debRequests().contains(
+                "linux-image-unsigned-5.15.0-91-generic-dbgsym_5.15.0-91.101_amd64.ddeb"))
+        let entry = try #require(
+            try catalogEntries(catalog).first {
+                ($0["package"] as? [String: Any])?["name"] as? String == "linux-image-unsigned-5.15.0-91-generic-dbgsym"
+            })
         let identity = try #require(entry["identity"] as? [String: Any])
         #expect(identity["release"] as? String == "5.15.0-91-generic")
         #expect(identity["distro"] as? String == "ubuntu")
@@ -378,15 +389,23 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         }
         let url = "http://127.0.0.1:\(try #require(port, "the server did not start"))"
         let catalog = served.dir.file("kernels")
-        let r = try btfgen(["sync", served.repo.sourceLine(url), "--catalog", catalog, "--keyring", served.repo.keyring])
+        let r = try btfgen([
+            "sync", served.repo.sourceLine(url), "--catalog", catalog, "--keyring", served.repo.keyring,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try builtPackages(catalog).keys.sorted() == ["linux-image-6.1.0-90-amd64-dbg"])
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: served.repo.packages.values.first!)[.size] as? Int)
-        let requests = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains(deb) }
+        let size = try #require(
+            try FileManager.default.attributesOfItem(atPath: served.repo.packages.values.first!)[.size] as? Int)
+        let requests = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
+            $0.contains(deb)
+        }
         #expect(requests.count == 2, "\(requests)")
-        #expect(requests.last?.hasSuffix("bytes=\(size / 2)-") == true, "the second request did not resume: \(requests)")
+        #expect(
+            requests.last?.hasSuffix("bytes=\(size / 2)-") == true, "the second request did not resume: \(requests)")
         let entry = try #require(try catalogEntries(catalog).first)
-        #expect((entry["package"] as? [String: Any])?["sha256"] as? String == (try sha256sum(served.repo.packages.values.first!)))
+        #expect(
+            (entry["package"] as? [String: Any])?["sha256"] as? String
+                == (try sha256sum(served.repo.packages.values.first!)))
     }
 
     @Test func aSourceLineThatIsNotAnAptSourceIsRefusedInOneLine() throws {
