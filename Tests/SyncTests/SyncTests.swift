@@ -2,6 +2,8 @@
 // what the catalog then holds (entries with their package records, failure records), the exit
 // status and the one line a failure prints.
 import Foundation
+import Sync
+import Synchronization
 import TestSupport
 import Testing
 
@@ -294,6 +296,42 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(tampered.stderr.contains("BAD signature"))
         #expect(served.nginx.debRequests().isEmpty)
         #expect(try catalogEntries(catalog).isEmpty)
+
+        // Without --keyring or signed-by, Debian's installed archive keyring is the one: this
+        // repository's key is not in it.
+        try served.repo.sign()
+        let debianKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+        try #require(
+            FileManager.default.fileExists(atPath: debianKeyring), "debian-archive-keyring is not installed (setup.sh)")
+        let byDefault = try btfgen(["sync", served.line, "--catalog", catalog])
+        #expect(byDefault.status != 0)
+        #expect(byDefault.stderrLines.count == 1, "\(byDefault.stderr)")
+        #expect(byDefault.stderr.contains("does not verify against \(debianKeyring)"))
+        #expect(try catalogEntries(catalog).isEmpty)
+    }
+
+    @Test func twoSyncsIntoOneCatalogAtOnceLoseNothing() throws {
+        let kernels = (0..<4).map { ("6.1.0-\(70 + $0)-amd64", 30 + $0) }
+        let served = try ServedRepository(kernels: kernels)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels")
+        let results = Mutex([ProcessResult?](repeating: nil, count: 2))
+        let arguments = ["sync", served.line, "--catalog", catalog, "--keyring", served.repo.keyring]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = try? btfgen(arguments)
+            results.withLock { $0[i] = r }
+        }
+        for r in results.withLock({ $0 }) {
+            let r = try #require(r)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let entries = try catalogEntries(catalog)
+        #expect(entries.count == 4)
+        #expect(Set(try builtPackages(catalog).keys) == Set(kernels.map { "linux-image-\($0.0)-dbg" }))
+        for e in entries {
+            #expect(e["sha256"] as? String == (try sha256sum(catalog + "/" + (e["path"] as! String))))
+        }
+        #expect(try catalogFailures(catalog).isEmpty)
     }
 
     @Test func twoShardsTogetherEqualOneSync() throws {
@@ -301,7 +339,7 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let served = try ServedRepository(kernels: kernels)
         defer { served.close() }
         let whole = served.dir.file("whole"), first = served.dir.file("shard1"), second = served.dir.file("shard2")
-        #expect(try served.sync(whole).status == 0)
+        #expect(try served.sync(whole, ["--jobs", "3"]).status == 0)
         let a = try served.sync(first, ["--shard", "1/2"])
         let b = try served.sync(second, ["--shard", "2/2"])
         #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
@@ -420,6 +458,54 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
             #expect(r.status != 0)
             #expect(r.stderrLines.count == 1, "\(line): \(r.stderr)")
             #expect(r.stderr.contains(words), "\(line): \(r.stderr)")
+        }
+    }
+}
+
+/// The pieces of sync that need no repository.
+@Suite struct SyncUnitTests {
+    @Test func shardingUsesFNV1aOfTheName() {
+        // Published FNV-1a 64-bit test vectors (the FNV reference's test suite).
+        #expect(Shard.fnv1a("") == 0xcbf2_9ce4_8422_2325)
+        #expect(Shard.fnv1a("a") == 0xaf63_dc4c_8601_ec8c)
+        #expect(Shard.fnv1a("foobar") == 0x8594_4171_f739_67e8)
+        let names = (0..<200).map { "linux-image-6.1.0-\($0)-amd64-dbg" }
+        for n in [1, 2, 3, 7] {
+            let shards = (1...n).map { Shard(parsing: "\($0)/\(n)")! }
+            for name in names { #expect(shards.filter { $0.contains(name) }.count == 1) }
+        }
+        #expect(Shard(parsing: "0/2") == nil)
+        #expect(Shard(parsing: "3/2") == nil)
+        #expect(Shard(parsing: "1/0") == nil)
+        #expect(Shard(parsing: "a/b") == nil)
+    }
+
+    @Test func sourceLinesAsAptReadsThem() throws {
+        let s = try AptSource(
+            parsing: "deb [arch=amd64,arm64 signed-by=/k.gpg] https://deb.debian.org/debian/ bookworm main contrib")
+        #expect(s.baseURL == "https://deb.debian.org/debian")
+        #expect(s.suite == "bookworm")
+        #expect(s.components == ["main", "contrib"])
+        #expect(s.architectures == ["amd64", "arm64"])
+        #expect(s.signedBy == "/k.gpg")
+        #expect(s.distsURL("InRelease") == "https://deb.debian.org/debian/dists/bookworm/InRelease")
+        #expect(DebianArch.debian("x86_64") == "amd64")
+        #expect(DebianArch.debian("aarch64") == "arm64")
+        #expect(DebianArch.debian("arm64") == "arm64")
+    }
+
+    @Test func onlyVersionedKernelDebuginfoPackagesAreKernels() {
+        for name in [
+            "linux-image-6.1.0-26-amd64-dbg", "linux-image-6.1.0-26-cloud-amd64-dbg",
+            "linux-image-5.15.0-91-generic-dbgsym", "linux-image-unsigned-5.15.0-91-generic-dbgsym",
+        ] {
+            #expect(AptPackage.isKernelDebuginfo(name), "\(name)")
+        }
+        for name in [
+            "linux-image-amd64-dbg", "linux-image-cloud-amd64-dbg", "linux-image-6.1.0-26-amd64",
+            "linux-headers-6.1.0-26-amd64", "linux-image-unsigned-generic-dbgsym",
+        ] {
+            #expect(!AptPackage.isKernelDebuginfo(name), "\(name)")
         }
     }
 }
