@@ -127,12 +127,13 @@ public struct RepositorySync: Sendable {
     public func discover(_ sources: [AptSource], notice: (SyncNotice) -> Void = { _ in }) throws(SyncError)
         -> [DiscoveredPackage]
     {
-        do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
-            throw .io(path: catalog.root.path, reason: "\(error)")
-        }
+        // Indexes go to the catalog's scratch, where a killed sync's files are cleared by the next
+        // writer; a dry run leaves the catalog untouched and uses a private temporary directory.
+        let scratch = try IndexScratch(catalog: catalog, dryRun: options.dryRun)
+        defer { scratch.remove() }
         var found: [String: DiscoveredPackage] = [:]
         for source in sources {
-            let release = try fetchRelease(source, notice: notice)
+            let release = try fetchRelease(source, scratch: scratch, notice: notice)
             let architectures =
                 !options.architectures.isEmpty
                 ? options.architectures : (!source.architectures.isEmpty ? source.architectures : [DebianArch.host])
@@ -143,7 +144,7 @@ public struct RepositorySync: Sendable {
                         continue
                     }
                     let url = source.distsURL(path)
-                    let local = catalog.scratchFile(URL(fileURLWithPath: path).lastPathComponent).path
+                    let local = scratch.file(URL(fileURLWithPath: path).lastPathComponent)
                     try downloader.fetch(url, to: local, expected: expected)
                     defer { unlink(local) }
                     let text = try decompressIndex(local, url: url)
@@ -169,18 +170,20 @@ public struct RepositorySync: Sendable {
 
     /// InRelease if the repository has one, else Release + Release.gpg; verified with gpgv when
     /// a keyring is known.
-    func fetchRelease(_ source: AptSource, notice: (SyncNotice) -> Void) throws(SyncError) -> AptRelease {
+    func fetchRelease(_ source: AptSource, scratch: IndexScratch, notice: (SyncNotice) -> Void) throws(SyncError)
+        -> AptRelease
+    {
         let keyringPath = options.keyring ?? source.defaultKeyring()
         let check = try keyringPath.map { (k) throws(SyncError) in try SignatureCheck(keyring: k) }
         let inRelease = source.distsURL("InRelease")
-        let local = catalog.scratchFile("InRelease").path
+        let local = scratch.file("InRelease")
         defer { unlink(local) }
         do {
             try downloader.fetch(inRelease, to: local, expected: nil)
             let text: Substring
             if let check {
                 let signed = try check.verifiedClearsigned(
-                    local, output: catalog.scratchFile("InRelease.txt").path, url: inRelease)
+                    local, output: scratch.file("InRelease.txt"), url: inRelease)
                 text = Substring(String(decoding: signed, as: UTF8.self))
             } else {
                 notice(.unsignedRelease(url: inRelease))
@@ -191,11 +194,11 @@ public struct RepositorySync: Sendable {
             // Older archives have only Release and its detached signature.
         }
         let releaseURL = source.distsURL("Release")
-        let releaseFile = catalog.scratchFile("Release").path
+        let releaseFile = scratch.file("Release")
         defer { unlink(releaseFile) }
         try downloader.fetch(releaseURL, to: releaseFile, expected: nil)
         if let check {
-            let signature = catalog.scratchFile("Release.gpg").path
+            let signature = scratch.file("Release.gpg")
             defer { unlink(signature) }
             try downloader.fetch(source.distsURL("Release.gpg"), to: signature, expected: nil)
             try check.verifyDetached(signature: signature, data: releaseFile, url: releaseURL)
@@ -339,5 +342,40 @@ public struct RepositorySync: Sendable {
             // Name the package, not btfgen's scratch copy of it.
             return failed(.build, error.description.replacing(file, with: package.url))
         }
+    }
+}
+
+/// Where a sync keeps the Release and Packages files while it reads them.
+struct IndexScratch {
+    let directory: String
+    /// A temporary directory of its own (dry run), removed with its contents.
+    let isPrivate: Bool
+    let catalog: Catalog
+
+    init(catalog: Catalog, dryRun: Bool) throws(SyncError) {
+        self.catalog = catalog
+        isPrivate = dryRun
+        if dryRun {
+            let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            var template = Array("\(base)/btfgen-sync-XXXXXX".utf8CString)
+            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+                throw .io(path: base, reason: String(cString: strerror(errno)))
+            }
+            directory = String(cString: made)
+        } else {
+            do { try catalog.prepare() } catch let e as CatalogError { throw .catalog(e) } catch {
+                throw .io(path: catalog.root.path, reason: "\(error)")
+            }
+            directory = catalog.scratchURL.path
+        }
+    }
+
+    /// A fresh path in the scratch directory.
+    func file(_ label: String) -> String {
+        isPrivate ? "\(directory)/\(label)" : catalog.scratchFile(label).path
+    }
+
+    func remove() {
+        if isPrivate { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

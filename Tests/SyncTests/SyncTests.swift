@@ -373,6 +373,7 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(r.stdout.contains("2 to build"))
         let json = try served.sync(catalog, ["--dry-run", "--json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(!FileManager.default.fileExists(atPath: catalog), "a dry run created the catalog")
         #expect(rows.map { $0["outcome"] as? String } == ["wouldBuild", "wouldBuild"])
         #expect(rows.reduce(0) { $0 + ((($1["package"] as? [String: Any])?["size"] as? Int) ?? 0) } == bytes)
         #expect(try catalogEntries(catalog).isEmpty)
