@@ -86,9 +86,20 @@ public struct SignatureCheck: Sendable {
     public init(keyring: String) throws(SyncError) {
         let absolute = keyring.hasPrefix("/") ? keyring : FileManager.default.currentDirectoryPath + "/" + keyring
         guard FileManager.default.fileExists(atPath: absolute) else { throw .keyringMissing(path: keyring) }
+        // gpgv takes an armored keyring for an empty one and reports "No public key".
+        if SignatureCheck.isArmored(absolute) { throw .armoredKeyring(path: keyring) }
         guard let gpgv = locateTool(["gpgv"]) else { throw .tool(.missing(tool: "gpgv", package: "gpgv")) }
         self.keyring = absolute
         self.gpgv = gpgv
+    }
+
+    static func isArmored(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 14)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        return n == head.count && head == Array("-----BEGIN PGP".utf8)
     }
 
     /// Verify a clearsigned InRelease at `path` and return the text it signs (gpgv's own output,

@@ -13,6 +13,8 @@ public enum SyncError: Error, Equatable {
     /// The Release file's signature did not verify against the keyring.
     case badSignature(url: String, keyring: String, detail: String)
     case keyringMissing(path: String)
+    /// An ASCII-armored (.asc) keyring, which gpgv cannot read.
+    case armoredKeyring(path: String)
     /// A Release or Packages file that cannot be read as one.
     case badIndex(url: String, problem: String)
     case tool(ToolError)
@@ -37,6 +39,9 @@ extension SyncError: CustomStringConvertible {
                 "the signature of \(url) does not verify against \(keyring)\(detail.isEmpty ? "" : " (\(detail))"); nothing was fetched from it: give the repository's keyring with --keyring FILE"
         case .keyringMissing(let path):
             return "keyring \(path) does not exist; give the repository's public keyring with --keyring FILE"
+        case .armoredKeyring(let path):
+            return
+                "keyring \(path) is ASCII-armored, and gpgv reads only binary keyrings; convert it with `gpg --dearmor < \(path) > keyring.gpg` and pass --keyring keyring.gpg"
         case .badIndex(let url, let problem):
             return "\(url) is not a usable repository index: \(problem); the mirror may be mid-update, try again later"
         case .tool(let e): return e.description

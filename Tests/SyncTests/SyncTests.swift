@@ -285,6 +285,17 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
             !served.nginx.requests().contains { $0.contains("Packages") },
             "an index was fetched without a valid signature")
 
+        // An armored export of the right key is named as such, not taken for "no public key".
+        let armored = served.dir.file("repo-keyring.asc")
+        let export = try runProcess(
+            "gpg", ["--batch", "--armor", "--output", armored, "--export"],
+            environment: ["GNUPGHOME": served.repo.gnupgHome])
+        try #require(export.status == 0, "\(export.stderr)")
+        let asc = try btfgen(["sync", served.line, "--catalog", catalog, "--keyring", armored])
+        #expect(asc.status != 0)
+        #expect(asc.stderrLines.count == 1, "\(asc.stderr)")
+        #expect(asc.stderr.contains("is ASCII-armored"))
+
         // The right key, but the signed text was altered after signing.
         let inRelease = served.repo.distsDir + "/InRelease"
         let text = try String(contentsOfFile: inRelease, encoding: .utf8)
