@@ -192,15 +192,19 @@ public struct AptPackage: Sendable, Equatable {
     }
 
     /// A kernel debuginfo package: Debian's `linux-image-<release>-dbg`, Ubuntu's
-    /// `linux-image-<release>-dbgsym` and `linux-image-unsigned-<release>-dbgsym`. Meta packages
-    /// (`linux-image-amd64-dbg`) hold no vmlinux: a release starts with a digit.
+    /// `linux-image-<release>-dbgsym` and `linux-image-unsigned-<release>-dbgsym`. A release
+    /// starts with three version numbers (`6.1.0-26-…`, `6.12.107+deb12-…`, `5.15.0-91-…`);
+    /// meta packages, which hold no vmlinux, do not (`linux-image-amd64-dbg`,
+    /// `linux-image-6.12-cloud-amd64-dbg`).
     public static func isKernelDebuginfo(_ name: String) -> Bool {
         guard name.hasPrefix("linux-image-"), name.hasSuffix("-dbg") || name.hasSuffix("-dbgsym") else {
             return false
         }
         var rest = name.dropFirst("linux-image-".count)
         if rest.hasPrefix("unsigned-") { rest = rest.dropFirst("unsigned-".count) }
-        return rest.first?.isNumber == true
+        let version = rest.prefix { $0.isNumber || $0 == "." }
+        let numbers = version.split(separator: ".", omittingEmptySubsequences: false)
+        return numbers.count >= 3 && numbers.allSatisfy { !$0.isEmpty }
     }
 }
 

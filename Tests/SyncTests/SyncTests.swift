@@ -510,12 +510,15 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         for name in [
             "linux-image-6.1.0-26-amd64-dbg", "linux-image-6.1.0-26-cloud-amd64-dbg",
             "linux-image-5.15.0-91-generic-dbgsym", "linux-image-unsigned-5.15.0-91-generic-dbgsym",
+            "linux-image-6.12.107+deb12-cloud-amd64-dbg",
         ] {
             #expect(AptPackage.isKernelDebuginfo(name), "\(name)")
         }
         for name in [
             "linux-image-amd64-dbg", "linux-image-cloud-amd64-dbg", "linux-image-6.1.0-26-amd64",
             "linux-headers-6.1.0-26-amd64", "linux-image-unsigned-generic-dbgsym",
+            // Debian's backports meta package: as named in bookworm-security (2026-12).
+            "linux-image-6.12-cloud-amd64-dbg",
         ] {
             #expect(!AptPackage.isKernelDebuginfo(name), "\(name)")
         }
