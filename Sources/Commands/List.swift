@@ -28,6 +28,7 @@ extension BTFGen {
                 print(
                     "catalog \(catalog.root.path) is empty; add kernels with `btfgen build <debuginfo vmlinux or package>`"
                 )
+                printFailureCount(catalog)
                 return
             }
             let header = ["RELEASE", "ARCH", "DISTRO", "VERSION", "BUILD-ID", "TYPES", "SIZE"]
@@ -40,6 +41,15 @@ extension BTFGen {
             }
             print(table([header] + rows))
             print("\(entries.count) kernel\(entries.count == 1 ? "" : "s") in \(catalog.root.path)")
+            printFailureCount(catalog)
+        }
+
+        /// One line pointing at `--failed` when sync recorded failures.
+        func printFailureCount(_ catalog: Catalog) {
+            let count = (try? catalog.failures().count) ?? 0
+            if count > 0 {
+                print("\(count) package\(count == 1 ? "" : "s") failed to build; see `btfgen list --failed`")
+            }
         }
 
         func listFailures(_ catalog: Catalog) throws {
@@ -99,6 +109,11 @@ extension BTFGen {
                 rows.append(["pahole", "\(b.pahole) \(b.paholeFlags.joined(separator: " "))"])
                 if let o = b.llvmObjcopy { rows.append(["llvm-objcopy", o]) }
                 if let s = b.strip { rows.append(["strip", s]) }
+            }
+            if let p = e.package {
+                rows.append(["package", "\(p.name) \(p.version) \(p.architecture)"])
+                rows.append(["package url", p.url])
+                rows.append(["package sha256", p.sha256])
             }
             if let banner = id.banner { rows.append(["banner", banner]) }
             print(table(rows))

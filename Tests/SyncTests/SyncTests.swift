@@ -123,6 +123,10 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         #expect(listed.status == 0)
         #expect(listed.stdout.contains("linux-image-6.1.0-90-amd64-dbg"))
         #expect(listed.stdout.contains("verify"))
+        let plain = try btfgen(["list", "--catalog", catalog])
+        #expect(plain.stdout.contains("1 package failed to build; see `btfgen list --failed`"))
+        let show = try btfgen(["show", "6.1.0-91-cloud-amd64", "--catalog", catalog])
+        #expect(show.stdout.contains("package sha256  \(try sha256sum(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]!))"))
         // The package never reached the builder: no entry, nothing in scratch.
         #expect((try FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) == [])
     }
