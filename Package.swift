@@ -17,8 +17,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev", "libelf-dev"])]),
-        .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl's headers only: `btfgen sync` loads libcurl.so.4 at run time (see its shim.h).
+        .systemLibrary(name: "CLibCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),

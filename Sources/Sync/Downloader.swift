@@ -31,8 +31,6 @@ public struct Downloader: Sendable {
 
     public init() {}
 
-    private static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-
     /// Fetch `url` into `destination`, verified against `expected` when given. A transfer that
     /// drops after some bytes is resumed once with a Range request; bytes that do not match are
     /// fetched once more from the start; a second failure is thrown. Returns the bytes transferred.
@@ -92,41 +90,47 @@ public struct Downloader: Sendable {
 
     /// One libcurl transfer appended to `path`, starting at byte `resumeFrom`.
     func transfer(_ url: String, to path: String, resumeFrom: Int) throws(SyncError) -> Int {
-        guard Downloader.initialized, let curl = curl_easy_init() else {
+        let api = try LibCurl.shared.get()
+        guard let curl = api.pointee.easy_init() else {
             throw .download(url: url, status: 0, reason: "libcurl could not be initialised")
         }
-        defer { curl_easy_cleanup(curl) }
+        defer { api.pointee.easy_cleanup(curl) }
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (resumeFrom > 0 ? O_APPEND : O_TRUNC), 0o600)
         guard fd >= 0 else { throw .io(path: path, reason: String(cString: strerror(errno))) }
         let sink = Sink(fd: fd)
         defer { close(fd) }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { buffer in
-            _ = btfgen_curl_set_string(curl, CURLOPT_URL, url)
-            _ = btfgen_curl_set_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
-            _ = btfgen_curl_set_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-            _ = btfgen_curl_set_long(curl, CURLOPT_FOLLOWLOCATION, 1)
-            _ = btfgen_curl_set_long(curl, CURLOPT_MAXREDIRS, 10)
-            _ = btfgen_curl_set_long(curl, CURLOPT_FAILONERROR, 1)
-            _ = btfgen_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
-            _ = btfgen_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, connectTimeout)
-            _ = btfgen_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, lowSpeedBytes)
-            _ = btfgen_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, lowSpeedSeconds)
-            _ = btfgen_curl_set_string(curl, CURLOPT_USERAGENT, "btfgen-sync")
-            if resumeFrom > 0 { _ = btfgen_curl_set_offset(curl, CURLOPT_RESUME_FROM_LARGE, curl_off_t(resumeFrom)) }
-            _ = btfgen_curl_set_pointer(curl, CURLOPT_ERRORBUFFER, buffer.baseAddress)
-            _ = btfgen_curl_set_write_function(curl, writeToSink)
-            _ = btfgen_curl_set_pointer(curl, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
-            return curl_easy_perform(curl)
+            _ = btfgen_curl_set_string(api, curl, CURLOPT_URL, url)
+            _ = btfgen_curl_set_string(api, curl, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = btfgen_curl_set_string(api, curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_FOLLOWLOCATION, 1)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_MAXREDIRS, 10)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_FAILONERROR, 1)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_NOSIGNAL, 1)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_CONNECTTIMEOUT, connectTimeout)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_LOW_SPEED_LIMIT, lowSpeedBytes)
+            _ = btfgen_curl_set_long(api, curl, CURLOPT_LOW_SPEED_TIME, lowSpeedSeconds)
+            _ = btfgen_curl_set_string(api, curl, CURLOPT_USERAGENT, "btfgen-sync")
+            if resumeFrom > 0 {
+                _ = btfgen_curl_set_offset(api, curl, CURLOPT_RESUME_FROM_LARGE, curl_off_t(resumeFrom))
+            }
+            _ = btfgen_curl_set_pointer(api, curl, CURLOPT_ERRORBUFFER, buffer.baseAddress)
+            _ = btfgen_curl_set_write_function(api, curl, writeToSink)
+            _ = btfgen_curl_set_pointer(api, curl, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+            return api.pointee.easy_perform(curl)
         }
         var status = 0
-        btfgen_curl_get_long(curl, CURLINFO_RESPONSE_CODE, &status)
+        btfgen_curl_get_long(api, curl, CURLINFO_RESPONSE_CODE, &status)
         if sink.failure != 0 {
             throw .io(path: path, reason: String(cString: strerror(sink.failure)))
         }
         guard code == CURLE_OK else {
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+            let reason =
+                detail.isEmpty
+                ? (api.pointee.easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)")
+                : detail
             throw .download(url: url, status: code == CURLE_HTTP_RETURNED_ERROR ? status : 0, reason: reason)
         }
         // A server that ignores Range sends the whole file again with 200: start the file over.
@@ -134,6 +138,35 @@ public struct Downloader: Sendable {
             throw .download(url: url, status: 0, reason: "the server does not resume (sent the whole file)")
         }
         return sink.written
+    }
+}
+
+/// libcurl's functions, resolved from libcurl.so.4 on first use and kept for the process.
+private final class LibCurl: @unchecked Sendable {
+    static let shared = LibCurl()
+    /// Written once in `init`, read-only after: safe to share between threads.
+    private let api: UnsafeMutablePointer<btfgen_curl_api>?
+    private let failure: String
+
+    private init() {
+        let table = UnsafeMutablePointer<btfgen_curl_api>.allocate(capacity: 1)
+        table.initialize(to: btfgen_curl_api())
+        var message = [CChar](repeating: 0, count: 512)
+        if btfgen_curl_load(table, &message, message.count) == 0,
+            table.pointee.global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+        {
+            api = table
+            failure = ""
+        } else {
+            table.deallocate()
+            api = nil
+            failure = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
+    }
+
+    func get() throws(SyncError) -> UnsafeMutablePointer<btfgen_curl_api> {
+        guard let api else { throw .libcurlMissing(reason: failure.isEmpty ? "curl_global_init failed" : failure) }
+        return api
     }
 }
 

@@ -17,6 +17,8 @@ public enum SyncError: Error, Equatable {
     case armoredKeyring(path: String)
     /// A Release or Packages file that cannot be read as one.
     case badIndex(url: String, problem: String)
+    /// libcurl.so.4 could not be loaded (sync loads it at run time).
+    case libcurlMissing(reason: String)
     case tool(ToolError)
     case catalog(CatalogError)
     case io(path: String, reason: String)
@@ -44,6 +46,9 @@ extension SyncError: CustomStringConvertible {
                 "keyring \(path) is ASCII-armored, and gpgv reads only binary keyrings; convert it with `gpg --dearmor < \(path) > keyring.gpg` and pass --keyring keyring.gpg"
         case .badIndex(let url, let problem):
             return "\(url) is not a usable repository index: \(problem); the mirror may be mid-update, try again later"
+        case .libcurlMissing(let reason):
+            return
+                "btfgen sync downloads through libcurl, which cannot be loaded (\(reason)); install it with `apt-get install libcurl4`"
         case .tool(let e): return e.description
         case .catalog(let e): return e.description
         case .io(let path, let reason): return "\(path): \(reason)"

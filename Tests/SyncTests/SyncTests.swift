@@ -126,7 +126,9 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
         let plain = try btfgen(["list", "--catalog", catalog])
         #expect(plain.stdout.contains("1 package failed to build; see `btfgen list --failed`"))
         let show = try btfgen(["show", "6.1.0-91-cloud-amd64", "--catalog", catalog])
-        #expect(show.stdout.contains("package sha256  \(try sha256sum(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]!))"))
+        #expect(
+            show.stdout.contains(
+                "package sha256  \(try sha256sum(served.repo.packages["linux-image-6.1.0-91-cloud-amd64-dbg"]!))"))
         // The package never reached the builder: no entry, nothing in scratch.
         #expect((try FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) == [])
     }
@@ -480,6 +482,13 @@ func failureLines(_ r: ProcessResult, _ package: String) -> [Substring] {
 
 /// The pieces of sync that need no repository.
 @Suite struct SyncUnitTests {
+    @Test func btfgenStartsWithoutLibcurl() throws {
+        // Target machines run attach and install; only sync needs libcurl, loaded when it runs.
+        let r = try runProcess("ldd", [Repo.btfgen])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.contains("libcurl"), "btfgen links libcurl: \(r.stdout)")
+    }
+
     @Test func shardingUsesFNV1aOfTheName() {
         // Published FNV-1a 64-bit test vectors (the FNV reference's test suite).
         #expect(Shard.fnv1a("") == 0xcbf2_9ce4_8422_2325)
