@@ -19,6 +19,8 @@ let package = Package(
         .systemLibrary(
             name: "CLibBPF", pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev"])]),
+        // libcurl's headers only: `btfgen sync` loads libcurl.so.4 at run time (see its shim.h).
+        .systemLibrary(name: "CLibCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
@@ -62,12 +64,18 @@ let package = Package(
             ]),
         // Kernel BTF cut down to what a set of BPF objects needs, one kernel per core (minimize, bundle).
         .target(name: "Minimize", dependencies: ["BTF", "Catalog", "Kernel", "SystemSupport"]),
+        // `btfgen sync`: package repositories (apt) → verified downloads → builds, incrementally.
+        .target(
+            name: "Sync",
+            dependencies: [
+                "CLibCurl", "Builder", "Catalog", "Ingest", "Kernel", "Toolchain", "SystemSupport",
+            ]),
         // Command-line parsing only.
         .target(
             name: "Commands",
             dependencies: [
                 "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Deploy", "Builder", "BTF",
-                "Bundle", "Minimize", "SystemSupport",
+                "Bundle", "Minimize", "Sync", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "btfgen", dependencies: ["Commands", "CNonBlockingRandom"]),
@@ -78,6 +86,7 @@ let package = Package(
             dependencies: [
                 "TestSupport", "BTF", "ELF", "Kernel", "Toolchain", "Ingest", "Catalog", "LibBPF", "Builder",
             ], exclude: ["Fixtures"]),
+        .testTarget(name: "SyncTests", dependencies: ["TestSupport", "Sync", "Catalog"], exclude: ["Fixtures"]),
         .testTarget(
             name: "BundleTests",
             dependencies: [

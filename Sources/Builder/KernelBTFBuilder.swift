@@ -71,6 +71,8 @@ public struct BuildOptions: Sendable {
     public var distroVersion: String?
     /// Recorded in each entry's build record.
     public var btfgenVersion: String = "unknown"
+    /// The repository package the input came from (`btfgen sync`), recorded in the entry.
+    public var sourcePackage: SourcePackage?
     public init() {}
 }
 
@@ -348,11 +350,12 @@ public struct KernelBTFBuilder: Sendable {
             llvmObjcopy: method == .objcopy ? tools.llvmObjcopy?.version.description : nil,
             strip: method == .objcopy ? tools.strip?.version.description : nil,
             paholeFlags: flags, btfgen: options.btfgenVersion)
-        let entry = CatalogEntry(
+        var entry = CatalogEntry(
             identity: identity, path: "", sha256: digest, size: bytes.count,
             typeCount: typeCount, build: record,
             source: URL(fileURLWithPath: work.input).lastPathComponent,
             builtAt: utcTimestamp(started), canonical: true)
+        entry.package = options.sourcePackage
         return try step(.storing, work) {
             try catalog.insert(btfFile: URL(fileURLWithPath: path), entry: entry, force: options.force)
         }

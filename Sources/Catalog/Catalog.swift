@@ -155,6 +155,12 @@ public struct Catalog: Sendable {
                     outcome = .added(entry)
                 }
             }
+            if let package = entry.package {
+                // It built: the package's earlier failure no longer stands.
+                index.failures.removeAll {
+                    $0.package.name == package.name && $0.package.architecture == package.architecture
+                }
+            }
             try commit(index, placing: btfFile, at: entry.path)
             return outcome
         }
@@ -211,7 +217,7 @@ public struct Catalog: Sendable {
     ///   5. files the index no longer names removed, then the intent.
     /// Steps 3–5 are what recovery redoes; each is idempotent. Readers never take the lock: they
     /// see the old index or the new one, whole.
-    private func commit(
+    func commit(
         _ index: CatalogIndex, placing file: URL? = nil, at destination: String? = nil, removing: [String] = []
     ) throws {
         let indexTemp = try writeIndexToScratch(index)

@@ -62,6 +62,9 @@ public struct CatalogEntry: Codable, Hashable, Sendable {
     /// bytes depend only on the kernel's types, so two canonical entries with one sha256 hold the
     /// same BTF, whoever built them. Absent for imports and older entries.
     public var canonical: Bool?
+    /// The repository package the entry was built from (`btfgen sync`); nil for entries built
+    /// from local files and for indexes written before sync existed.
+    public var package: SourcePackage? = nil
 
     public init(
         identity: KernelIdentity, path: String, sha256: String, size: Int, typeCount: Int,
@@ -84,10 +87,31 @@ public struct CatalogIndex: Codable, Sendable, Equatable {
     public static let currentFormat = 1
     public var format: Int
     public var entries: [CatalogEntry]
+    /// Repository packages that could not be built (`btfgen sync`), so they are not retried.
+    /// Absent from indexes written before sync existed, and omitted while empty, so older
+    /// btfgens read the index unchanged.
+    public var failures: [FailureRecord]
 
-    public init(entries: [CatalogEntry] = []) {
+    public init(entries: [CatalogEntry] = [], failures: [FailureRecord] = []) {
         format = CatalogIndex.currentFormat
         self.entries = entries
+        self.failures = failures
+    }
+
+    enum CodingKeys: String, CodingKey { case format, entries, failures }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(Int.self, forKey: .format)
+        entries = try c.decode([CatalogEntry].self, forKey: .entries)
+        failures = try c.decodeIfPresent([FailureRecord].self, forKey: .failures) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(entries, forKey: .entries)
+        if !failures.isEmpty { try c.encode(failures, forKey: .failures) }
     }
 
     /// Entries in a stable order: distro, version, arch, release, build-id.
@@ -102,5 +126,6 @@ public struct CatalogIndex: Codable, Sendable, Equatable {
                     $1.identity.buildID?.hex ?? ""
                 )
         }
+        failures.sort { ($0.package.name, $0.package.version) < ($1.package.name, $1.package.version) }
     }
 }

@@ -11,7 +11,7 @@ public struct BTFGen: AsyncParsableCommand {
             """,
         version: BTFGenVersion.string,
         subcommands: [
-            Build.self, List.self, Show.self, Doctor.self, CatalogCommand.self, Minimize.self, Inspect.self,
+            Build.self, Sync.self, List.self, Show.self, Doctor.self, CatalogCommand.self, Minimize.self, Inspect.self,
             Attach.self, Resolve.self, BundleCommand.self, Install.self, Uninstall.self,
         ]
     )

@@ -13,8 +13,12 @@ extension BTFGen {
         @Flag(help: "Print the entries as JSON.")
         var json = false
 
+        @Flag(help: "List the repository packages `btfgen sync` could not build, with the reason.")
+        var failed = false
+
         func run() throws {
             let catalog = catalogOptions.resolved
+            if failed { return try listFailures(catalog) }
             let entries = try reporting { try catalog.entries() }
             if json {
                 try printJSON(entries)
@@ -24,6 +28,7 @@ extension BTFGen {
                 print(
                     "catalog \(catalog.root.path) is empty; add kernels with `btfgen build <debuginfo vmlinux or package>`"
                 )
+                printFailureCount(catalog)
                 return
             }
             let header = ["RELEASE", "ARCH", "DISTRO", "VERSION", "BUILD-ID", "TYPES", "SIZE"]
@@ -36,6 +41,36 @@ extension BTFGen {
             }
             print(table([header] + rows))
             print("\(entries.count) kernel\(entries.count == 1 ? "" : "s") in \(catalog.root.path)")
+            printFailureCount(catalog)
+        }
+
+        /// One line pointing at `--failed` when sync recorded failures.
+        func printFailureCount(_ catalog: Catalog) {
+            let count = (try? catalog.failures().count) ?? 0
+            if count > 0 {
+                print("\(count) package\(count == 1 ? "" : "s") failed to build; see `btfgen list --failed`")
+            }
+        }
+
+        func listFailures(_ catalog: Catalog) throws {
+            let failures = try reporting { try catalog.failures() }
+            if json {
+                try printJSON(failures)
+                return
+            }
+            if failures.isEmpty {
+                print("no failed packages recorded in \(catalog.root.path)")
+                return
+            }
+            let header = ["PACKAGE", "VERSION", "ARCH", "STAGE", "PAHOLE", "FAILED", "REASON"]
+            let rows = failures.map { f in
+                [
+                    f.package.name, f.package.version, f.package.architecture, f.stage.rawValue, f.pahole, f.failedAt,
+                    f.reason,
+                ]
+            }
+            print(table([header] + rows))
+            print("\(failures.count) failed package\(failures.count == 1 ? "" : "s") in \(catalog.root.path)")
         }
     }
 
@@ -74,6 +109,11 @@ extension BTFGen {
                 rows.append(["pahole", "\(b.pahole) \(b.paholeFlags.joined(separator: " "))"])
                 if let o = b.llvmObjcopy { rows.append(["llvm-objcopy", o]) }
                 if let s = b.strip { rows.append(["strip", s]) }
+            }
+            if let p = e.package {
+                rows.append(["package", "\(p.name) \(p.version) \(p.architecture)"])
+                rows.append(["package url", p.url])
+                rows.append(["package sha256", p.sha256])
             }
             if let banner = id.banner { rows.append(["banner", banner]) }
             print(table(rows))

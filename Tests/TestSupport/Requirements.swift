@@ -156,6 +156,8 @@ extension Capability {
         case "rpmbuild": return "rpm"
         case "pahole": return "dwarves"
         case "setpriv", "unshare", "mount": return "util-linux"
+        case "apt-ftparchive": return "apt-utils"
+        case "gpg": return "gnupg"
         case _ where tool.hasPrefix("llvm-"): return "llvm"
         case "readelf": return "binutils"
         default: return tool

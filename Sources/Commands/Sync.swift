@@ -1,0 +1,181 @@
+import ArgumentParser
+import Catalog
+import FoundationEssentials
+import Sync
+import SystemSupport
+import Toolchain
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension BTFGen {
+    /// `btfgen sync REPO...`: every kernel debuginfo package of apt repositories → catalog entries.
+    struct Sync: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build BTF for every kernel debuginfo package an apt repository holds.",
+            discussion: """
+                REPO is a sources.list line: 'deb [arch=amd64 signed-by=KEYRING] URL SUITE COMPONENT...'. \
+                The Release file's signature is checked with gpgv, and every Packages index and package \
+                against the digests the signed index gives; nothing unverified is built. Packages already \
+                in the catalog (same name, version and sha256) are skipped without downloading; packages \
+                that failed to build are recorded (`btfgen list --failed`) and skipped until --retry-failed \
+                or a different pahole or btfgen. --shard K/N builds the K-th of N disjoint shares (by a \
+                stable hash of the package name) into this catalog; a Kubernetes Indexed Job passes \
+                --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Argument(help: ArgumentHelp("sources.list lines, each one argument (quote it).", valueName: "repo"))
+        var repositories: [String]
+
+        @Option(help: ArgumentHelp("Only packages whose name matches this shell glob.", valueName: "glob"))
+        var match: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Architectures, comma-separated (x86_64, aarch64, or Debian's amd64, arm64). Default: each line's [arch=…], else this machine's.",
+                valueName: "list"))
+        var arch: String?
+
+        @Option(
+            name: .shortAndLong,
+            help:
+                "Packages to download and build at once (default 1; each needs ~1 GB for pahole and one package of disk)."
+        )
+        var jobs: Int = 1
+
+        @Flag(help: "List what would be built and the bytes to fetch; download no package.")
+        var dryRun = false
+
+        @Flag(help: "Print the outcome per package as JSON.")
+        var json = false
+
+        @Option(
+            help: ArgumentHelp(
+                "Keyring to verify the Release signature with (default: the line's signed-by, else the distribution's archive keyring when installed).",
+                valueName: "file"))
+        var keyring: String?
+
+        @Flag(help: "Retry packages recorded as failed with the same tool versions.")
+        var retryFailed = false
+
+        @Option(help: ArgumentHelp("Build only the K-th of N shares of the packages (1 ≤ K ≤ N).", valueName: "K/N"))
+        var shard: String?
+
+        func validate() throws {
+            if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if repositories.isEmpty { throw ValidationError("give at least one repository as a sources.list line") }
+            if let shard, Shard(parsing: shard) == nil {
+                throw ValidationError("--shard takes K/N with 1 ≤ K ≤ N, e.g. --shard 1/4")
+            }
+        }
+
+        func run() throws {
+            let sources = try reporting { try repositories.map { (l) throws(SyncError) in try AptSource(parsing: l) } }
+            let tools = try reporting { try Toolchain.probe() }
+            try reporting { try tools.require(tools.defaultMethod) }
+            var options = SyncOptions()
+            options.match = match
+            options.architectures = (arch ?? "").split(separator: ",").map { DebianArch.debian(String($0)) }
+            options.jobs = jobs
+            options.dryRun = dryRun
+            options.keyring = keyring
+            options.retryFailed = retryFailed
+            options.shard = shard.flatMap(Shard.init(parsing:))
+            options.btfgenVersion = BTFGenVersion.string
+            let sync = RepositorySync(catalog: catalogOptions.resolved, tools: tools, options: options)
+            let quiet = json
+            let notice: @Sendable (SyncNotice) -> Void = { n in
+                switch n {
+                case .unsignedRelease(let url):
+                    warn(
+                        "\(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)"
+                    )
+                case .noIndex(let url):
+                    warn(
+                        "the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)"
+                    )
+                case .fetching(let p, let number, let total):
+                    if !quiet {
+                        writeStandardError(
+                            "btfgen: [\(number)/\(total)] fetching \(p.name) \(p.version) (\(formatBytes(p.size)))\n")
+                    }
+                case .finished(let o):
+                    if case .failed(let f) = o.result { warn("\(o.package.name) \(o.package.version): \(f.reason)") }
+                }
+            }
+            let discovered = try reporting { try sync.discover(sources, notice: notice) }
+            let planned = try reporting { try sync.plan(discovered) }
+            let outcomes = sync.run(planned, notice: notice)
+            if json {
+                try printJSON(outcomes.map { SyncSummary($0, catalog: sync.catalog) })
+            } else {
+                for o in outcomes { print(describe(o, catalog: sync.catalog)) }
+                print(summary(outcomes))
+            }
+            if outcomes.contains(where: { if case .failed = $0.result { return true } else { return false } }) {
+                throw ExitCode.failure
+            }
+        }
+
+        func describe(_ o: PackageOutcome, catalog: Catalog) -> String {
+            let p = "\(o.package.name) \(o.package.version) \(o.package.architecture)"
+            switch o.result {
+            case .built(let e): return "built       \(p) → \(catalog.url(of: e).path)"
+            case .alreadyCatalogued(let e): return "catalogued  \(p) (same build-id already in the catalog: \(e.path))"
+            case .present: return "present     \(p)"
+            case .failedBefore(let f):
+                return "failed      \(p) (before, \(f.failedAt); --retry-failed retries): \(f.reason)"
+            case .wouldFetch: return "would build \(p) (\(formatBytes(o.package.size)))"
+            case .failed(let f): return "FAILED      \(p): \(f.reason)"
+            }
+        }
+
+        func summary(_ outcomes: [PackageOutcome]) -> String {
+            var built = 0, present = 0, failedBefore = 0, wouldFetch = 0, failed = 0, bytes = 0, toFetch = 0
+            for o in outcomes {
+                bytes += o.bytes
+                switch o.result {
+                case .built, .alreadyCatalogued: built += 1
+                case .present: present += 1
+                case .failedBefore: failedBefore += 1
+                case .wouldFetch:
+                    wouldFetch += 1
+                    toFetch += o.package.size
+                case .failed: failed += 1
+                }
+            }
+            if dryRun {
+                return
+                    "\(outcomes.count) package\(outcomes.count == 1 ? "" : "s"): \(wouldFetch) to build (\(formatBytes(toFetch)) to fetch), \(present) in the catalog, \(failedBefore) failed before"
+            }
+            return
+                "\(outcomes.count) package\(outcomes.count == 1 ? "" : "s"): \(built) built, \(present) already in the catalog, \(failed) failed, \(failedBefore) skipped (failed before); \(formatBytes(bytes)) downloaded"
+        }
+    }
+}
+
+/// The JSON form of one package's outcome.
+struct SyncSummary: Encodable {
+    let package: SourcePackage
+    /// built, catalogued, present, failedBefore, wouldBuild, failed.
+    let outcome: String
+    let path: String?
+    let failure: FailureRecord?
+    let bytes: Int
+
+    init(_ o: PackageOutcome, catalog: Catalog) {
+        package = o.package
+        bytes = o.bytes
+        switch o.result {
+        case .built(let e): (outcome, path, failure) = ("built", catalog.url(of: e).path, nil)
+        case .alreadyCatalogued(let e): (outcome, path, failure) = ("catalogued", catalog.url(of: e).path, nil)
+        case .present(let e): (outcome, path, failure) = ("present", catalog.url(of: e).path, nil)
+        case .failedBefore(let f): (outcome, path, failure) = ("failedBefore", nil, f)
+        case .wouldFetch: (outcome, path, failure) = ("wouldBuild", nil, nil)
+        case .failed(let f): (outcome, path, failure) = ("failed", nil, f)
+        }
+    }
+}
