@@ -19,7 +19,9 @@ for t in hyperfine pahole llvm-objcopy strip /usr/bin/time python3; do command -
 btfgen="$root/.build/release/btfgen"
 work=$(mktemp -d /tmp/btfgen-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-flags=$("$btfgen" doctor --catalog "$work/none" | awk '$2 == "pahole" { sub(/.*flags: /, ""); print; exit }')
+# The flags btfgen gives pahole, without -j: the bare baselines add -j themselves where they want it.
+flags=$("$btfgen" doctor --catalog "$work/none" | awk '$2 == "pahole" { sub(/.*flags: /, ""); print; exit }' \
+    | sed -E 's/(^| )-j( |$)/ /g; s/^ +| +$//g')
 log "input $vmlinux ($(du -h "$vmlinux" | cut -f1)); pahole flags: $flags; $runs runs each; $(nproc) cores"
 
 # The bare pipelines, exactly as a person would type them.
