@@ -157,6 +157,8 @@ public struct VerifiedBTF: Sendable {
         }
         if index.describesFunctions { return }
         let listed = Set(chosen.blob?.objects ?? [])
+        // One resolver for every object: the target's candidate names are scanned once.
+        var resolver = CoreResolver(target: index)
         for path in objects {
             let bytes: [UInt8]
             do { bytes = try readWholeFile(path) } catch {
@@ -164,7 +166,6 @@ public struct VerifiedBTF: Sendable {
                 throw .object(.openFailed(path: path, errno: EIO, libbpf: [error.description]))
             }
             if listed.contains(bytes.withUnsafeBytes { SHA256.hex($0) }) { continue }
-            var resolver = CoreResolver(target: index)
             let missing: [UncoveredRelocation]
             do { missing = try resolver.uncovered(try BPFObject(bytes: bytes)) } catch {
                 throw .object(.openFailed(path: path, errno: EINVAL, libbpf: ["\(error)"]))
