@@ -200,10 +200,18 @@ public struct Catalog: Sendable {
         /// The finished BTF in scratch, and where it goes.
         var btf: String?
         var destination: String?
+        /// More BTF files placed by the same write (`merge`), each like `btf` and `destination`.
+        var place: [Placement]? = nil
         /// The new index in scratch.
         var index: String
         /// Catalog files to delete once the new index no longer names them.
         var remove: [String]
+    }
+
+    /// One scratch file of an intent and the catalog path it is renamed to.
+    struct Placement: Codable {
+        var btf: String
+        var destination: String
     }
 
     static let intentSuffix = "-intent.json"
@@ -217,13 +225,18 @@ public struct Catalog: Sendable {
     ///   5. files the index no longer names removed, then the intent.
     /// Steps 3–5 are what recovery redoes; each is idempotent. Readers never take the lock: they
     /// see the old index or the new one, whole.
+    /// `placingAll` adds more files (scratch file, catalog path) to the same write.
     func commit(
-        _ index: CatalogIndex, placing file: URL? = nil, at destination: String? = nil, removing: [String] = []
+        _ index: CatalogIndex, placing file: URL? = nil, at destination: String? = nil, removing: [String] = [],
+        placingAll more: [(file: URL, destination: String)] = []
     ) throws {
         let indexTemp = try writeIndexToScratch(index)
-        let intent = Intent(
+        var intent = Intent(
             btf: file?.lastPathComponent, destination: destination, index: indexTemp.lastPathComponent,
             remove: removing)
+        if !more.isEmpty {
+            intent.place = more.map { Placement(btf: $0.file.lastPathComponent, destination: $0.destination) }
+        }
         let intentURL = scratchFile(String(Catalog.intentSuffix.dropFirst()))
         do {
             try writeFileDurably(try JSONEncoder().encode(intent), to: intentURL)
@@ -240,8 +253,10 @@ public struct Catalog: Sendable {
             // the index names it (then it is the same kernel's, replaced by the next build).
             unlink(intentURL.path)
             unlink(indexTemp.path)
-            if let destination, (try? self.index().entries.contains { $0.path == destination }) == false {
-                unlink(root.appendingPathComponent(destination).path)
+            let named = (try? self.index().entries.map(\.path)).map(Set.init)
+            for placed in ([destination].compactMap { $0 } + more.map(\.destination))
+            where named?.contains(placed) == false {
+                unlink(root.appendingPathComponent(placed).path)
             }
             throw error
         }
@@ -249,10 +264,14 @@ public struct Catalog: Sendable {
 
     /// Steps 3–5 of `commit`, for the writer itself and for recovery alike.
     private func redo(_ intent: Intent, recordedAt intentURL: URL) throws {
+        var placements = intent.place ?? []
         if let btf = intent.btf, let destination = intent.destination {
-            let source = scratchURL.appendingPathComponent(btf)
+            placements.insert(Placement(btf: btf, destination: destination), at: 0)
+        }
+        for placement in placements {
+            let source = scratchURL.appendingPathComponent(placement.btf)
             if FileManager.default.fileExists(atPath: source.path) {
-                try placeFile(source, at: root.appendingPathComponent(destination))
+                try placeFile(source, at: root.appendingPathComponent(placement.destination))
             }
         }
         let indexTemp = scratchURL.appendingPathComponent(intent.index)

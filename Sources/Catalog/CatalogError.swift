@@ -21,6 +21,12 @@ public enum CatalogError: Error, Equatable {
     case readDenied(path: String)
     /// A catalog write failed for a reason that carries no errno (the text says what).
     case failed(path: String, operation: String, reason: String)
+    /// `catalog merge` was given a source directory that does not exist.
+    case mergeSourceMissing(path: String)
+    /// `catalog merge` was given the destination as a source.
+    case mergeIntoItself(path: String)
+    /// A `catalog merge` source cannot be read or holds a file that is not what its index says.
+    case unusableMergeSource(root: String, reason: String)
 }
 
 extension CatalogError: CustomStringConvertible {
@@ -69,6 +75,14 @@ extension CatalogError: CustomStringConvertible {
                 "no read permission on catalog file \(path) (running as uid \(geteuid())); run as the catalog's owner, or have it made readable (chmod a+r)"
         case .failed(let path, let operation, let reason):
             return "\(operation) \(path) failed: \(reason)"
+        case .mergeSourceMissing(let path):
+            return "source catalog \(path) does not exist; give the directories `btfgen sync` or `btfgen build` wrote"
+        case .mergeIntoItself(let path):
+            return
+                "source catalog \(path) is the destination (--catalog) itself; merge other catalogs into it, or give another --catalog DIR"
+        case .unusableMergeSource(let root, let reason):
+            return
+                "source catalog \(root) is refused and nothing was merged: \(reason); fix that catalog (`btfgen doctor --catalog \(root)`) or leave it out"
         }
     }
 }

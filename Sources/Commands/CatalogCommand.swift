@@ -4,12 +4,13 @@ import Catalog
 import FoundationEssentials
 
 extension BTFGen {
-    /// `btfgen catalog import|export|remove`: BTFHub interop, and taking kernels out.
+    /// `btfgen catalog import|export|remove|merge`: BTFHub interop, taking kernels out, and joining catalogs.
     struct CatalogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "catalog",
-            abstract: "Move kernels between the catalog and a BTFHub-style archive tree, or remove them.",
-            subcommands: [Import.self, Export.self, Remove.self])
+            abstract:
+                "Move kernels between the catalog and a BTFHub-style archive tree, remove them, or merge catalogs.",
+            subcommands: [Import.self, Export.self, Remove.self, Merge.self])
     }
 }
 
@@ -104,6 +105,79 @@ extension BTFGen.CatalogCommand {
                 let id = e.identity.buildID?.hex ?? "(no build-id)"
                 print("removed \(e.identity.release) \(id) \(catalog.url(of: e).path)")
             }
+        }
+    }
+}
+
+extension BTFGen.CatalogCommand {
+    /// `btfgen catalog merge SRC... --catalog DST`.
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge other catalogs (e.g. the shards of `btfgen sync --shard K/N`) into this one.",
+            discussion: """
+                Entries with the same build-id and the same BTF sha256 are the same kernel and are kept \
+                once; failure records are merged too, except for packages that now have an entry. The \
+                same build-id with a different sha256 is a conflict, printed on one line each: the \
+                destination's entry stays as it was, and a kernel only the sources hold, on which they \
+                disagree, is left out. Everything else is merged and the exit status is 1 \
+                (--dry-run shows it all first). Every source file is checked against its recorded \
+                sha256 first: a source that fails is refused by name and nothing is written. The \
+                sources are only read; the merge is one atomic write, finished by the next command \
+                that writes the catalog if it is interrupted.
+                """)
+
+        @OptionGroup var catalogOptions: CatalogOptions
+
+        @Argument(help: ArgumentHelp("Catalog directories to merge from.", valueName: "source"))
+        var sources: [String]
+
+        @Flag(help: "Show what would be merged; write nothing.")
+        var dryRun = false
+
+        @Flag(help: "Print the report as JSON.")
+        var json = false
+
+        func run() throws {
+            let catalog = catalogOptions.resolved
+            let sources = self.sources.map { Catalog(root: URL(fileURLWithPath: $0)) }
+            let dryRun = self.dryRun
+            let report = try reporting { try catalog.merge(sources, dryRun: dryRun) }
+            for c in report.conflicts { warn(describe(c)) }
+            if json {
+                try printJSON(report)
+            } else {
+                let verb = dryRun ? "would add" : "added"
+                for a in report.added {
+                    let id = a.entry.identity.buildID?.hex ?? "(no build-id)"
+                    print("\(verb) \(a.entry.identity.release) \(id) from \(a.from) → \(catalog.url(of: a.entry).path)")
+                }
+                print(summary(report))
+            }
+            if !report.conflicts.isEmpty { throw ExitCode.failure }
+        }
+
+        func describe(_ c: MergeConflict) -> String {
+            let kernel = c.buildID.map { "build-id \($0)" } ?? "kernel without build-id"
+            let outcome =
+                switch c.resolution {
+                case .keptDestination: "the destination's entry is kept"
+                case .leftOut: "neither is merged"
+                }
+            return
+                "conflict: \(kernel) (release \(c.release)) has sha256 \(c.sha256) in \(c.source) but \(c.otherSHA256) in \(c.otherSource); \(outcome) (rebuild it with one btfgen and pahole, then merge again)"
+        }
+
+        func summary(_ r: MergeReport) -> String {
+            func count(_ n: Int, _ one: String, _ many: String) -> String { "\(n) \(n == 1 ? one : many)" }
+            var parts = [
+                "\(r.added.count) \(dryRun ? "to add" : "added")", "\(r.present.count) already present",
+                count(r.conflicts.count, "conflict", "conflicts"),
+                count(r.failuresMerged.count, "failure record merged", "failure records merged"),
+            ]
+            if !r.failuresResolved.isEmpty {
+                parts.append(count(r.failuresResolved.count, "failure record resolved", "failure records resolved"))
+            }
+            return parts.joined(separator: ", ")
         }
     }
 }
