@@ -4,7 +4,7 @@ set -euo pipefail
 need=(dwarves llvm clang binutils bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libarchive-dev
       linux-source-6.1 busybox-static qemu-system-x86 skopeo umoci hyperfine
       xz-utils zstd gzip cpio rpm bc flex bison libssl-dev libelf-dev make gcc kmod file time
-      dpkg-dev binutils python3 strace
+      dpkg-dev binutils python3 python3-yaml strace
       linux-libc-dev linux-libc-dev-arm64-cross
       libcurl4-openssl-dev nginx apt-utils gnupg gpgv debian-archive-keyring)
 missing=()

@@ -282,7 +282,7 @@ import Testing
         let src = dir.file("src")
         try build(k, into: src)
         let want = try digests(src)
-        for round in 0..<8 {
+        for round in 0..<12 {
             let dst = dir.file("dst\(round)")
             let merger = Process()
             merger.executableURL = URL(fileURLWithPath: Repo.btfgen)
@@ -290,7 +290,8 @@ import Testing
             merger.standardOutput = FileHandle.nullDevice
             merger.standardError = FileHandle.nullDevice
             try merger.run()
-            usleep(useconds_t(round * 4_000))
+            // A merge of six entries takes 0.1–0.5 s here, most of it fsync: the kills span it.
+            usleep(useconds_t(round * 20_000))
             kill(merger.processIdentifier, SIGKILL)
             merger.waitUntilExit()
             if FileManager.default.fileExists(atPath: dst + "/index.json") {
