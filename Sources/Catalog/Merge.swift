@@ -116,7 +116,9 @@ extension Catalog {
         for source in sources {
             let path = source.root.path
             guard let identity = Catalog.directoryIdentity(path) else {
-                if FileManager.default.fileExists(atPath: path) { throw CatalogError.notADirectory(path: path) }
+                if FileManager.default.fileExists(atPath: path) {
+                    throw CatalogError.unusableMergeSource(root: path, reason: "it is not a directory")
+                }
                 throw CatalogError.mergeSourceMissing(path: path)
             }
             if identity == destination { throw CatalogError.mergeIntoItself(path: path) }
@@ -125,7 +127,15 @@ extension Catalog {
             let index: CatalogIndex
             do {
                 index = try source.index()
-                for entry in index.entries { try source.verify(entry) }
+                for entry in index.entries {
+                    // Only the catalog's own files: an index naming one elsewhere is not btfgen's.
+                    let components = entry.path.split(separator: "/")
+                    if entry.path.hasPrefix("/") || components.contains("..") || components.isEmpty {
+                        throw CatalogError.unreadableIndex(
+                            path: source.indexURL.path, reason: "entry path \(entry.path) is outside the catalog")
+                    }
+                    try source.verify(entry)
+                }
             } catch {
                 throw CatalogError.unusableMergeSource(root: path, reason: "\(error)")
             }

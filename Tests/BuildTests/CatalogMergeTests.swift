@@ -204,7 +204,7 @@ import Testing
         for (sources, words) in [
             ([good, bad], "\(bad) is refused"), ([good, dst], "is the destination"),
             ([good + "/../dst/"], "is the destination"), ([good, dir.file("nowhere")], "does not exist"),
-            ([good, file], "not a directory"),
+            ([good, file], "\(file) is refused and nothing was merged: it is not a directory"),
         ] {
             let refused = try btfgen(["catalog", "merge"] + sources + ["--catalog", dst])
             #expect(refused.status == 1, "\(sources)")
@@ -212,6 +212,21 @@ import Testing
             #expect(refused.stderr.contains(words), "\(sources): \(refused.stderr)")
             #expect(try treeSnapshot(dst) == before, "\(sources): the destination changed")
         }
+        // An index naming a file outside its catalog (one that is there, with that sha256) is not btfgen's.
+        let hostile = dir.file("hostile")
+        try FileManager.default.copyItem(atPath: good, toPath: hostile)
+        let goodPath = try #require(try indexEntries(good).first?["path"] as? String)
+        let indexPath = hostile + "/index.json"
+        let text = try String(contentsOfFile: indexPath, encoding: .utf8)
+        try text.replacing("\"path\" : \"\(goodPath)\"", with: "\"path\" : \"../good/\(goodPath)\"").write(
+            toFile: indexPath, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: hostile + "/" + goodPath)
+        let outside = try btfgen(["catalog", "merge", hostile, "--catalog", dst])
+        #expect(outside.status == 1)
+        #expect(outside.stderrLines.count == 1, "\(outside.stderr)")
+        #expect(outside.stderr.contains("is outside the catalog"), "\(outside.stderr)")
+        #expect(try treeSnapshot(dst) == before)
+
         let none = try btfgen(["catalog", "merge", "--catalog", dst])
         #expect(none.status != 0 && none.stderr.contains("Missing expected argument"), "\(none.stderr)")
     }
