@@ -158,13 +158,15 @@ extension BTFGen.CatalogCommand {
 
         func describe(_ c: MergeConflict) -> String {
             let kernel = c.buildID.map { "build-id \($0)" } ?? "kernel without build-id"
+            let query = c.buildID ?? c.release
             let outcome =
                 switch c.resolution {
-                case .keptDestination: "the destination's entry is kept"
-                case .leftOut: "neither is merged"
+                case .keptDestination:
+                    "the destination's entry is kept; to take the other, `btfgen catalog remove \(query) --catalog \(c.source)` and merge again"
+                case .leftOut: "neither is merged; merge the catalog that holds the right one first"
                 }
             return
-                "conflict: \(kernel) (release \(c.release)) has sha256 \(c.sha256) in \(c.source) but \(c.otherSHA256) in \(c.otherSource); \(outcome) (rebuild it with one btfgen and pahole, then merge again)"
+                "conflict: \(kernel) (release \(c.release)) has sha256 \(c.sha256) in \(c.source) but \(c.otherSHA256) in \(c.otherSource) (compare their build records with `btfgen show \(query) --catalog DIR`); \(outcome)"
         }
 
         func summary(_ r: MergeReport) -> String {
