@@ -151,31 +151,50 @@ struct ShardedSyncTests {
         environment["PATH"] = pathWith(bin)
         environment["CI"] = "true"
         environment["GITHUB_ACTIONS"] = "true"
-        let artifacts = served.dir.file("artifacts")
-        let runner = WorkflowRunner(environment: environment, artifacts: artifacts)
-
         nonisolated(unsafe) let syncSteps = try #require(sync["steps"] as? [[String: Any]])
-        let workspaces = (1...shards).map { served.dir.file("runner-sync-\($0)") }
-        let outcomes = try concurrently(shards) { i in
-            try runner.run(job: "sync", steps: syncSteps, matrix: ["shard": "\(i + 1)"], workspace: workspaces[i])
+        let mergeSteps = try #require(merge["steps"] as? [[String: Any]])
+        let caches = served.dir.file("caches")
+        /// One workflow run: every shard's sync job at once, then the merge job; the runner's
+        /// caches persist from run to run as GitHub's do.
+        func workflowRun(_ id: Int) throws -> (runner: WorkflowRunner, merged: String, failure: String?) {
+            let runner = WorkflowRunner(
+                environment: environment, artifacts: served.dir.file("artifacts-\(id)"), caches: caches, runID: "\(id)")
+            let workspaces = (1...shards).map { served.dir.file("run\(id)-sync-\($0)") }
+            let outcomes = try concurrently(shards) { i in
+                try runner.run(job: "sync", steps: syncSteps, matrix: ["shard": "\(i + 1)"], workspace: workspaces[i])
+            }
+            for (i, failure) in outcomes.enumerated() {
+                #expect(failure == nil, "run \(id), sync job of shard \(i + 1): \(failure!)")
+            }
+            let merged = served.dir.file("run\(id)-merge")
+            return (runner, merged, try runner.run(job: "merge", steps: mergeSteps, matrix: [:], workspace: merged))
         }
-        for (i, failure) in outcomes.enumerated() { #expect(failure == nil, "sync job, shard \(i + 1): \(failure!)") }
-        let uploaded = try FileManager.default.contentsOfDirectory(atPath: artifacts).sorted()
-        #expect(uploaded == (1...shards).map { "btfgen-shard-\($0)" })
-        #expect(!FileManager.default.fileExists(atPath: artifacts + "/btfgen-shard-3/catalog"))
 
-        let mergeWorkspace = served.dir.file("runner-merge")
-        let failure = try runner.run(
-            job: "merge", steps: try #require(merge["steps"] as? [[String: Any]]), matrix: [:],
-            workspace: mergeWorkspace)
-        #expect(failure == nil, "merge job: \(failure ?? "")")
-        try expectSame(mergeWorkspace + "/catalog", as: whole)
+        let first = try workflowRun(1001)
+        #expect(first.failure == nil, "merge job: \(first.failure ?? "")")
+        let uploaded = try FileManager.default.contentsOfDirectory(atPath: first.runner.artifacts).sorted()
+        #expect(uploaded == ["btfgen-catalog"] + (1...shards).map { "btfgen-shard-\($0)" })
+        #expect(FileManager.default.fileExists(atPath: first.runner.artifacts + "/btfgen-catalog/index.json"))
+        #expect(!FileManager.default.fileExists(atPath: first.runner.artifacts + "/btfgen-shard-3/catalog"))
+        try expectSame(first.merged + "/catalog", as: whole)
+
+        // The next run, one package later: only that one is downloaded (into the shard that was
+        // empty), and the merged catalog is the one-process sync's again.
+        try served.repo.addKernel(release: "6.1.0-64-amd64", variant: 64)
+        try served.repo.publish()
+        let fetched = served.nginx.debRequests().count
+        let second = try workflowRun(1002)
+        #expect(second.failure == nil, "merge job: \(second.failure ?? "")")
+        #expect(
+            served.nginx.debRequests().dropFirst(fetched) == ["linux-image-6.1.0-64-amd64-dbg_6.1.999-1_amd64.deb"],
+            "\(served.nginx.debRequests().dropFirst(fetched))")
+        _ = try served.sync(whole)
+        try expectSame(second.merged + "/catalog", as: whole)
 
         // A shard that never uploaded stops the merge, naming it.
-        try FileManager.default.removeItem(atPath: artifacts + "/btfgen-shard-2")
-        let short = try runner.run(
-            job: "merge", steps: try #require(merge["steps"] as? [[String: Any]]), matrix: [:],
-            workspace: served.dir.file("runner-merge-2"))
+        try FileManager.default.removeItem(atPath: second.runner.artifacts + "/btfgen-shard-2")
+        let short = try second.runner.run(
+            job: "merge", steps: mergeSteps, matrix: [:], workspace: served.dir.file("run1002-merge-again"))
         #expect(short?.contains("shard 2/3 uploaded no catalog") == true, "\(short ?? "the merge passed")")
     }
 
@@ -277,11 +296,14 @@ struct PodSpec {
 
 /// A GitHub Actions runner for the steps the shipped workflow uses: `run:` scripts as the runner
 /// runs them (bash --noprofile --norc -eo pipefail, in the workspace, `${{ matrix.* }}` put in),
-/// actions/upload-artifact and download-artifact by their documented layout, and the cache
-/// actions as on a first run (nothing cached).
+/// actions/upload-artifact and download-artifact by their documented layout, and actions/cache
+/// restore and save (an exact key, else the newest key starting with a restore-key; a saved key
+/// is never overwritten).
 struct WorkflowRunner: Sendable {
     let environment: [String: String]
     let artifacts: String
+    let caches: String
+    let runID: String
 
     /// Run a job's steps; nil when every step passed, else what failed.
     func run(job: String, steps: [[String: Any]], matrix: [String: String], workspace: String) throws -> String? {
@@ -290,7 +312,7 @@ struct WorkflowRunner: Sendable {
             var out = text
             for (key, value) in matrix { out = out.replacing("${{ matrix.\(key) }}", with: value) }
             for (key, value) in environment { out = out.replacing("${{ env.\(key) }}", with: value) }
-            return out
+            return out.replacing("${{ github.run_id }}", with: runID)
         }
         for (n, step) in steps.enumerated() {
             let name = step["name"] as? String ?? "step \(n + 1)"
@@ -308,8 +330,23 @@ struct WorkflowRunner: Sendable {
             let uses = try #require(step["uses"] as? String, "\(job)/\(name): neither run nor uses")
             let with = (step["with"] as? [String: Any] ?? [:]).mapValues { "\($0)" }
             switch uses {
-            case _ where uses.hasPrefix("actions/cache/restore@"), _ where uses.hasPrefix("actions/cache/save@"):
-                continue
+            case _ where uses.hasPrefix("actions/cache/restore@"):
+                let key = try substitute(try #require(with["key"])), path = try substitute(try #require(with["path"]))
+                let prefixes = try (with["restore-keys"] ?? "").split(separator: "\n").map {
+                    try substitute(String($0))
+                }
+                let saved = ((try? FileManager.default.contentsOfDirectory(atPath: caches)) ?? []).sorted()
+                let hit = saved.contains(key) ? key : saved.last { k in prefixes.contains { k.hasPrefix($0) } }
+                guard let hit else { continue }
+                let target = workspace + "/" + path
+                try FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: caches + "/" + hit, toPath: target)
+            case _ where uses.hasPrefix("actions/cache/save@"):
+                let key = try substitute(try #require(with["key"])), path = try substitute(try #require(with["path"]))
+                try FileManager.default.createDirectory(atPath: caches, withIntermediateDirectories: true)
+                guard !FileManager.default.fileExists(atPath: caches + "/" + key) else { continue }
+                try FileManager.default.copyItem(atPath: workspace + "/" + path, toPath: caches + "/" + key)
             case _ where uses.hasPrefix("actions/upload-artifact@"):
                 let artifact = try substitute(try #require(with["name"]))
                 let path = try substitute(try #require(with["path"]))
