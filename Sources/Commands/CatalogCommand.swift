@@ -176,6 +176,10 @@ extension BTFGen.CatalogCommand {
                 count(r.conflicts.count, "conflict", "conflicts"),
                 count(r.failuresMerged.count, "failure record merged", "failure records merged"),
             ]
+            if r.packagesRecorded > 0 {
+                parts.append(
+                    count(r.packagesRecorded, "entry given its package record", "entries given their package records"))
+            }
             if !r.failuresResolved.isEmpty {
                 parts.append(count(r.failuresResolved.count, "failure record resolved", "failure records resolved"))
             }

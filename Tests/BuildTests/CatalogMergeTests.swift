@@ -175,6 +175,17 @@ import Testing
         #expect(failed.sorted() == ["p2", "p3"])
         let entry = try #require((index["entries"] as? [[String: Any]])?.first)
         #expect((entry["package"] as? [String: Any])?["name"] as? String == "p1")
+
+        // The same kernel built from a local file: the merge gives it the package record, so the
+        // next sync skips that package without downloading it.
+        let local = dir.file("local")
+        try build([k1], into: local)
+        let recorded = try btfgen(["catalog", "merge", b, "--catalog", local])
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        #expect(recorded.stdout.contains("0 added, 1 already present"), "\(recorded.stdout)")
+        #expect(recorded.stdout.contains("1 entry given its package record"), "\(recorded.stdout)")
+        let localEntry = try #require(try indexEntries(local).first)
+        #expect((localEntry["package"] as? [String: Any])?["name"] as? String == "p1")
     }
 
     @Test func aCorruptMissingOrSelfSourceIsRefusedByNameAndNothingIsWritten() throws {
