@@ -5,6 +5,7 @@
 import Catalog
 import Foundation
 import Kernel
+import Synchronization
 import TestSupport
 import Testing
 
@@ -295,6 +296,31 @@ import Testing
         for e in left { #expect(try sha256sum(dst + "/" + (e["path"] as! String)) == e["sha256"] as? String) }
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: dst + "/.tmp")) ?? []
         #expect(leftovers.isEmpty, "scratch left: \(leftovers)")
+    }
+
+    @Test func aMergeAndABuildIntoOneCatalogAtOnceLoseNothing() throws {
+        let dir = try ScratchDirectory("btfgen-merge")
+        defer { dir.remove() }
+        let k = try (1...7).map {
+            try FakeKernel.compile(in: dir, name: "k\($0)", release: "5.4.0-\($0)-mg", variant: $0)
+        }
+        let src = dir.file("src"), dst = dir.file("dst")
+        try build(Array(k.prefix(6)), into: src)
+        let results = Mutex([ProcessResult?](repeating: nil, count: 2))
+        let commands = [["catalog", "merge", src, "--catalog", dst], ["build", k[6], "--catalog", dst]]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = try? btfgen(commands[i])
+            results.withLock { $0[i] = r }
+        }
+        for r in results.withLock({ $0 }) {
+            let r = try #require(r)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        var want = try digests(src)
+        want[try FakeKernel.readelfBuildID(k[6])] = try #require(
+            try indexEntries(dst).first { ($0["source"] as? String) == "k7" }?["sha256"] as? String)
+        #expect(try digests(dst) == want)
+        #expect(Set(try catalogBTFFiles(dst)) == Set(try indexEntries(dst).map { $0["path"] as! String }))
     }
 
     /// Real kills at growing delays: whenever the merger dies, the index parses and names only
