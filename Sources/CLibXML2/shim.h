@@ -1,9 +1,10 @@
 // libxml2's streaming reader (xmlTextReader), loaded at run time. Only `btfgen sync` reads XML
-// (rpm-md repository metadata), so, as with libcurl, no other command should need libxml2 at
-// start-up. libxml2's headers live in /usr/include/libxml2, which only its pkg-config flags put
-// on the include path, and those flags also link the library: so the few functions used are
-// declared here, with the signatures of libxml2's xmlreader.h and xmlIO.h (stable since 2.6,
-// libxml2.so.2), and resolved by dlopen on first use.
+// (rpm-md repository metadata). libxml2's headers live in /usr/include/libxml2, which only its
+// pkg-config flags put on the include path, and those flags also link the library into every
+// command: so the few functions used are declared here, with the signatures of libxml2's
+// xmlreader.h and xmlIO.h (unchanged since 2.6, soname libxml2.so.2), and resolved by dlopen on
+// first use, as libcurl is. (Debian's libarchive links libxml2 already, so there dlopen finds it
+// loaded; a libarchive built without it leaves btfgen needing libxml2 only for sync.)
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>

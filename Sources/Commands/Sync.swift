@@ -27,7 +27,8 @@ extension BTFGen {
                 in the catalog (same name, version and sha256) are skipped without downloading; packages \
                 that failed to build are recorded (`btfgen list --failed`) and skipped until --retry-failed \
                 or a different pahole or btfgen. --shard K/N builds the K-th of N disjoint shares (by a \
-                stable hash of the package name) into this catalog; a Kubernetes Indexed Job passes \
+                stable hash of the package name; for rpm-md, of name-version.arch, as every kernel-debuginfo \
+                shares one name) into this catalog; a Kubernetes Indexed Job passes \
                 --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N.
                 """)
 

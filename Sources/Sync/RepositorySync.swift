@@ -134,13 +134,20 @@ public struct RepositorySync: Sendable {
         var found: [String: DiscoveredPackage] = [:]
         for repository in repositories {
             let offered: [SourcePackage]
+            // What a shard is chosen by: apt's package names are one per kernel, but every rpm
+            // version of a kernel is `kernel-debuginfo`, so there it is the name-version.arch.
+            let shardKey: (SourcePackage) -> String
             switch repository {
-            case .apt(let source): offered = try aptPackages(source, scratch: scratch, notice: notice)
-            case .rpmMD(let rpm): offered = try rpmPackages(rpm, scratch: scratch, notice: notice)
+            case .apt(let source):
+                offered = try aptPackages(source, scratch: scratch, notice: notice)
+                shardKey = { $0.name }
+            case .rpmMD(let rpm):
+                offered = try rpmPackages(rpm, scratch: scratch, notice: notice)
+                shardKey = { "\($0.name)-\($0.version).\($0.architecture)" }
             }
             for p in offered {
                 if let glob = options.match, fnmatch(glob, p.name, 0) != 0 { continue }
-                if let shard = options.shard, !shard.contains(p.name) { continue }
+                if let shard = options.shard, !shard.contains(shardKey(p)) { continue }
                 // One package in several components, suites or repositories is fetched once.
                 found["\(p.name) \(p.version) \(p.architecture)"] = DiscoveredPackage(package: p, source: repository)
             }

@@ -308,6 +308,52 @@ struct RpmSyncTests {
         #expect(served.repo.packages[arm] != nil)
     }
 
+    @Test func everyVersionOfOnePackageNameKeepsItsOwnFailureRecord() throws {
+        // rpm-md repositories offer each kernel under the one name kernel-debuginfo: two versions
+        // that do not build, beside one that does, are two records that the build does not clear.
+        let served = try ServedRpmRepository()
+        defer { served.close() }
+        try served.repo.addOther(name: "kernel-debuginfo", release: "362.8.1.el9_3")
+        try served.repo.addOther(name: "kernel-debuginfo", release: "284.11.1.el9_2")
+        try served.repo.publish()
+        let catalog = served.dir.file("kernels")
+        let first = try served.sync(catalog)
+        #expect(first.status != 0)
+        #expect(failureLines(first, "kernel-debuginfo 5.14.0-").count == 2, "\(first.stderr)")
+        let failures = try catalogFailures(catalog)
+        #expect(
+            Set(failures.compactMap { ($0["package"] as? [String: Any])?["version"] as? String }) == [
+                "5.14.0-362.8.1.el9_3", "5.14.0-284.11.1.el9_2",
+            ])
+        #expect(try builtPackages(catalog).keys.sorted() == ["kernel-debuginfo", "kernel-rt-debuginfo"])
+        #expect(served.nginx.rpmRequests().count == 4)
+
+        let second = try served.sync(catalog)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(served.nginx.rpmRequests().count == 4, "a package that failed before was fetched again")
+        #expect(second.stdout.contains("2 skipped (failed before)"))
+    }
+
+    @Test func shardsSplitTheVersionsOfOnePackageName() throws {
+        let served = try ServedRpmRepository()
+        defer { served.close() }
+        for (n, release) in ["362.8.1.el9_3", "284.11.1.el9_2", "70.13.1.el9_0"].enumerated() {
+            try served.repo.addKernel(release: release, variant: 10 + n)
+        }
+        try served.repo.publish()
+        func listed(_ extra: [String]) throws -> Set<String> {
+            let r = try served.sync(served.dir.file("kernels"), ["--dry-run"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return Set(r.stdout.split(separator: "\n").filter { $0.hasPrefix("would build ") }.map(String.init))
+        }
+        let all = try listed([]), one = try listed(["--shard", "1/2"]), two = try listed(["--shard", "2/2"])
+        #expect(all.count == 5)
+        #expect(one.filter { $0.contains("kernel-debuginfo ") }.count >= 1, "\(one)")
+        #expect(two.filter { $0.contains("kernel-debuginfo ") }.count >= 1, "\(two)")
+        #expect(one.isDisjoint(with: two))
+        #expect(one.union(two) == all)
+    }
+
     @Test func aRepositoryArgumentThatIsNeitherKindIsRefusedInOneLine() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
