@@ -26,6 +26,8 @@ enum {
     BTFGEN_XML_CDATA = 4,
     BTFGEN_XML_END_ELEMENT = 15,
 };
+/// xmlParserSeverities: what a well-formedness error is reported as (warnings are 1 and 3).
+enum { BTFGEN_XML_SEVERITY_ERROR = 4 };
 /// xmlParserOption: no network access, no entity substitution or DTD loading (the defaults).
 enum { BTFGEN_XML_PARSE_NONET = 1 << 11 };
 

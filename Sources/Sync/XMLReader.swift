@@ -83,10 +83,11 @@ private let feedRead: btfgen_xml_read_callback = { context, buffer, length in
     }
 }
 
-/// libxml2 would print its messages on stderr; the first is kept for the one line the user sees.
-private let feedError: btfgen_xml_error_callback = { context, message, _, locator in
+/// libxml2 would print its messages on stderr; the first error is kept for the one line the user
+/// sees. Warnings (a relative namespace URI, say) do not stop the read.
+private let feedError: btfgen_xml_error_callback = { context, message, severity, locator in
     let feed = Unmanaged<XMLFeed>.fromOpaque(context!).takeUnretainedValue()
-    guard feed.message == nil else { return }
+    guard feed.message == nil, severity == Int32(BTFGEN_XML_SEVERITY_ERROR) else { return }
     feed.message = message.map { String(cString: $0).trimming(.whitespacesAndNewlines) } ?? "parse error"
     if let locator, let api = try? LibXML2.shared.get() { feed.line = Int(api.pointee.locator_line_number(locator)) }
 }

@@ -419,6 +419,24 @@ struct RpmSyncTests {
         }
     }
 
+    @Test func libxml2WarningsDoNotStopTheReadButErrorsDo() throws {
+        // A relative namespace URI is a warning in libxml2, not a well-formedness error.
+        let digest = String(repeating: "cd", count: 32)
+        let repomd = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <repomd xmlns="repo"><data type="primary"><checksum type="sha256">\(digest)</checksum>
+            <location href="repodata/p.xml.zst"/><size>7</size></data></repomd>
+            """
+        #expect(try RpmRepomd(xml: Array(repomd.utf8), url: "u").primary(url: "u").expected.size == 7)
+        #expect(throws: SyncError.self) { try RpmRepomd(xml: Array(repomd.dropLast(3).utf8), url: "u") }
+        do {
+            _ = try RpmRepomd(xml: Array("<repomd><data></repomd>".utf8), url: "u")
+            Issue.record("a mismatched tag was read")
+        } catch {
+            #expect(error.description.contains("it is not well-formed XML (line 1: "), "\(error)")
+        }
+    }
+
     @Test func aRepomdWithoutASha256PrimaryIsRefused() throws {
         let sha1 = """
             <?xml version="1.0" encoding="UTF-8"?>
