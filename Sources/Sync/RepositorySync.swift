@@ -1,7 +1,7 @@
-// `btfgen sync`: discover the kernel debuginfo packages of apt and rpm-md repositories through their signed
-// indexes, skip what the catalog already holds (or failed to build with the same tools), and
-// stream the rest: download into the catalog's scratch, verify, build, delete. Peak disk is about
-// `jobs` packages at once.
+// `btfgen sync`: discover the kernel debuginfo packages of apt and rpm-md repositories through
+// their signed indexes, skip what the catalog already holds (or failed to build with the same
+// tools), and stream the rest: download into the catalog's scratch, verify, build, delete. Peak
+// disk is about `jobs` packages at once.
 import Builder
 import Catalog
 import Dispatch
