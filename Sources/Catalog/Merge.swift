@@ -232,9 +232,10 @@ extension Catalog {
 
         // Failure records: the destination's stand, a package that now has an entry has none,
         // and a source's record is taken once (the first source's, when several record it).
-        func sameRepositoryPackage(_ a: SourcePackage, _ b: SourcePackage) -> Bool {
-            a.name == b.name && a.architecture == b.architecture
-        }
+        // Keyed by name, version and architecture, as sync keys them: every rpm-md kernel version
+        // is named `kernel-debuginfo`, so the name alone would let one version's entry or record
+        // hide another's.
+        func sameRepositoryPackage(_ a: SourcePackage, _ b: SourcePackage) -> Bool { a.isSameVersion(as: b) }
         let built = plan.index.entries.compactMap(\.package)
         func hasEntry(_ package: SourcePackage) -> Bool { built.contains { sameRepositoryPackage($0, package) } }
         for failure in plan.index.failures where hasEntry(failure.package) {

@@ -144,14 +144,14 @@ import Testing
         let k1 = try FakeKernel.compile(in: dir, name: "k1", release: "5.4.0-1-mg", variant: 1)
         let a = dir.file("a"), b = dir.file("b"), dst = dir.file("dst")
         try build([k1], into: b)
-        func package(_ name: String) -> SourcePackage {
+        func package(_ name: String, version: String = "1") -> SourcePackage {
             SourcePackage(
-                name: name, version: "1", architecture: "amd64", sha256: String(repeating: "a", count: 64), size: 1,
+                name: name, version: version, architecture: "amd64", sha256: String(repeating: "a", count: 64), size: 1,
                 url: "http://127.0.0.1/\(name).deb")
         }
-        func failure(_ name: String) -> FailureRecord {
+        func failure(_ name: String, version: String = "1") -> FailureRecord {
             FailureRecord(
-                package: package(name), stage: .build, reason: "holds no vmlinux", pahole: "1.24", btfgen: "test",
+                package: package(name, version: version), stage: .build, reason: "holds no vmlinux", pahole: "1.24", btfgen: "test",
                 failedAt: "2026-12-01T00:00:00Z")
         }
         // What sync records: a (a) failed p1 and p2; (b) built p1 after all; (dst) failed p3, which b built.
@@ -162,18 +162,22 @@ import Testing
         try catB.recordPackage(package("p1"), buildID: id)
         try Catalog(root: URL(fileURLWithPath: dst)).recordFailure(failure("p3"))
         try catB.recordFailure(failure("p3"))
+        // Two versions of one name (every rpm-md kernel is `kernel-debuginfo`): both records stay.
+        try catA.recordFailure(failure("p4", version: "1"))
+        try catB.recordFailure(failure("p4", version: "2"))
 
         let r = try btfgen(["catalog", "merge", a, b, a, "--catalog", dst])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("1 added, 0 already present, 0 conflicts, 1 failure record merged"), "\(r.stdout)")
+        #expect(r.stdout.contains("1 added, 0 already present, 0 conflicts, 3 failure records merged"), "\(r.stdout)")
         let index = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dst + "/index.json")))
                 as? [String: Any])
         let failed = (index["failures"] as? [[String: Any]] ?? []).compactMap {
             ($0["package"] as? [String: Any])?["name"] as? String
         }
-        // p1 has an entry now; p2 once although a was given twice; the destination's p3 stays.
-        #expect(failed.sorted() == ["p2", "p3"])
+        // p1 has an entry now; p2 once although a was given twice; the destination's p3 stays;
+        // p4's two versions are two records.
+        #expect(failed.sorted() == ["p2", "p3", "p4", "p4"])
         let entry = try #require((index["entries"] as? [[String: Any]])?.first)
         #expect((entry["package"] as? [String: Any])?["name"] as? String == "p1")
 
