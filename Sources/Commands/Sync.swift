@@ -22,7 +22,12 @@ extension BTFGen {
                 that failed to build are recorded (`btfgen list --failed`) and skipped until --retry-failed \
                 or a different pahole or btfgen. --shard K/N builds the K-th of N disjoint shares (by a \
                 stable hash of the package name) into this catalog; a Kubernetes Indexed Job passes \
-                --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N.
+                --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N. \
+                A Release whose signed Valid-Until has passed is refused (a stale mirror or a replayed index); \
+                for an archive snapshot say [check-valid-until=no] on its line, as apt takes it. \
+                --keep-packages DIR keeps each verified package (CI caches it) and uses one found there when \
+                its size and sha256 match the signed index. On a terminal one status line shows the progress; \
+                in a log, one line per package.
                 """)
 
         @OptionGroup var catalogOptions: CatalogOptions

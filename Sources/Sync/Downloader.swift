@@ -182,7 +182,7 @@ extension Downloader {
     /// the filesystem and what is free there.
     static func writeFailure(_ code: Int32, path: String) -> SyncError {
         if code == ENOSPC || code == EDQUOT {
-            return .noSpace(FileSystemSpace(holding: path), needed: nil, what: "the download")
+            return .noSpace(FileSystemSpace(holding: path), needed: nil, what: "writing \(path)")
         }
         return .io(path: path, reason: String(cString: strerror(code)))
     }

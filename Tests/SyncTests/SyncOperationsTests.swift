@@ -199,6 +199,47 @@ struct SyncOperationsTests {
         }
     }
 
+    /// The disk fills after the package is unpacked: `freePages` 4 KiB pages are left for what
+    /// follows: 0, pahole cannot write its BTF; 1, pahole's BTF fits but not btfgen's canonical
+    /// copy; 2, both fit but not the catalog's new index (each seen failing there, with a trace).
+    @Test(.requires(.root, .tool("dpkg-deb")), arguments: [0, 1, 2])
+    func aDiskThatFillsAfterUnpackingIsNotRecordedAndALaterSyncCompletes(freePages: Int) throws {
+        let served = try ServedRepository(kernels: [])
+        defer { served.close() }
+        let name = try served.repo.addKernel(release: "6.1.0-90-amd64", variant: 1)
+        try served.repo.publish()
+        let deb = try #require(served.repo.packages[name])
+        let listing = try runProcess("dpkg-deb", ["-c", deb])
+        let member = try #require(listing.stdout.split(separator: "\n").first { $0.contains("/vmlinux-") })
+        let vmlinux = try #require(Int(member.split(separator: " ", omittingEmptySubsequences: true)[2]))
+        let pages = { (bytes: Int) in (bytes + 4095) / 4096 }
+        let mount = served.dir.file("small")
+        try withSmallFilesystem(at: mount, size: "4m") {
+            // Fill it so that the package and its vmlinux leave exactly `freePages` pages.
+            var vfs = statvfs()
+            try #require(statvfs(mount, &vfs) == 0)
+            let free = Int(vfs.f_bavail)
+            let filler = free - pages(try fileSize(deb)) - pages(vmlinux) - freePages
+            try Data(count: filler * 4096).write(to: URL(fileURLWithPath: mount + "/filler"))
+            let catalog = mount + "/kernels"
+            let r = try served.sync(catalog)
+            #expect(r.status != 0)
+            let failures = failureLines(r, name)
+            #expect(failures.count == 1, "\(r.stderr)")
+            #expect(
+                failures.first?.contains("no space left on \(mount) (tmpfs) while building it") == true, "\(r.stderr)")
+            #expect(try catalogFailures(catalog).isEmpty, "a full disk was recorded as the package's failure")
+            #expect(try catalogEntries(catalog).isEmpty)
+            try expectConsistent(catalog)
+
+            try grow(mount, to: "64m")
+            let again = try served.sync(catalog)
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(try builtPackages(catalog).keys.sorted() == [name])
+            try expectConsistent(catalog)
+        }
+    }
+
     // MARK: Valid-Until
 
     @Test func aReleaseWhoseValidUntilHasPassedIsRefusedUnlessTheLineSaysCheckValidUntilNo() throws {
