@@ -240,6 +240,44 @@ struct SyncOperationsTests {
         }
     }
 
+    // MARK: --keep-packages
+
+    @Test func keptPackagesAreUsedOnlyWhenTheyMatchTheSignedIndex() throws {
+        let served = try ServedRepository(kernels: SyncTests.two)
+        defer { served.close() }
+        let kept = served.dir.file("packages")
+        let first = try served.sync(served.dir.file("one"), ["--keep-packages", kept])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(served.nginx.debRequests().count == 2)
+        for (_, deb) in served.repo.packages {
+            let copy = kept + "/" + URL(fileURLWithPath: deb).lastPathComponent
+            #expect(try sha256sum(copy) == (try sha256sum(deb)), "\(copy) is not the package")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: kept).count == 2, "temporary files left")
+
+        // A new catalog, the same packages: nothing is downloaded, the entries are the same.
+        let second = try served.sync(served.dir.file("two"), ["--keep-packages", kept, "--json"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(served.nginx.debRequests().count == 2, "a kept package was downloaded again")
+        #expect(try builtPackages(served.dir.file("two")) == (try builtPackages(served.dir.file("one"))))
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["bytes"] as? Int } == [0, 0])
+
+        // A kept file that is not what the index says now (damaged, or an older build under the
+        // same name) is not used: it is fetched again and replaced.
+        let name = "linux-image-6.1.0-90-amd64-dbg_6.1.999-1_amd64.deb"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: kept + "/" + name))
+        bytes[bytes.count / 2] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: kept + "/" + name))
+        let third = try served.sync(served.dir.file("three"), ["--keep-packages", kept])
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(served.nginx.debRequests().count == 3)
+        #expect(served.nginx.debRequests().last == name)
+        #expect(
+            try sha256sum(kept + "/" + name) == (try sha256sum(served.repo.packages["linux-image-6.1.0-90-amd64-dbg"]!))
+        )
+    }
+
     // MARK: Valid-Until
 
     @Test func aReleaseWhoseValidUntilHasPassedIsRefusedUnlessTheLineSaysCheckValidUntilNo() throws {
