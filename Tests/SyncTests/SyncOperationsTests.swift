@@ -3,6 +3,7 @@
 // fills up during the download or the build, and a signed Release whose Valid-Until has passed.
 import Foundation
 import Sync
+import Synchronization
 import TestSupport
 import Testing
 
@@ -276,6 +277,35 @@ struct SyncOperationsTests {
         #expect(
             try sha256sum(kept + "/" + name) == (try sha256sum(served.repo.packages["linux-image-6.1.0-90-amd64-dbg"]!))
         )
+    }
+
+    @Test func twoSyncsSharingACatalogAndAKeepDirectoryLoseNothingAndKeepWholePackages() throws {
+        let kernels = (0..<4).map { ("6.1.0-\(60 + $0)-amd64", 50 + $0) }
+        let served = try ServedRepository(kernels: kernels)
+        defer { served.close() }
+        let catalog = served.dir.file("kernels"), kept = served.dir.file("packages")
+        let results = Mutex([ProcessResult?](repeating: nil, count: 2))
+        let arguments = [
+            "sync", served.line, "--catalog", catalog, "--keyring", served.repo.keyring, "--keep-packages", kept,
+            "--jobs", "2",
+        ]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = try? btfgen(arguments)
+            results.withLock { $0[i] = r }
+        }
+        for r in results.withLock({ $0 }) {
+            let r = try #require(r)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(try catalogEntries(catalog).count == 4, "lost or duplicated entries")
+        #expect(Set(try builtPackages(catalog).keys) == Set(kernels.map { "linux-image-\($0.0)-dbg" }))
+        #expect(try catalogFailures(catalog).isEmpty)
+        try expectConsistent(catalog)
+        let files = try FileManager.default.contentsOfDirectory(atPath: kept).sorted()
+        #expect(files == served.repo.packages.values.map { URL(fileURLWithPath: $0).lastPathComponent }.sorted())
+        for deb in served.repo.packages.values {
+            #expect(try sha256sum(kept + "/" + URL(fileURLWithPath: deb).lastPathComponent) == (try sha256sum(deb)))
+        }
     }
 
     // MARK: Valid-Until
