@@ -1,5 +1,6 @@
 // Which filesystem a path is on and how much of it is free, for the one line a full disk prints:
 // the user must know which mount to grow or clean, not just the scratch file that hit ENOSPC.
+import Builder
 import FoundationEssentials
 import SystemSupport
 
@@ -78,6 +79,16 @@ public struct FileSystemSpace: Sendable, Equatable {
 
     /// `/mnt/small (tmpfs)`.
     public var name: String { type.isEmpty ? mountPoint : "\(mountPoint) (\(type))" }
+}
+
+extension RepositorySync {
+    /// A build that failed because the catalog's filesystem is full, whichever write met it.
+    static func isDiskFull(_ error: BuildError) -> Bool {
+        switch error {
+        case .noSpace, .catalog(.noSpace), .catalog(.unwritable(_, .noSpace)), .ingest(.noSpace): return true
+        default: return false
+        }
+    }
 }
 
 /// `270.2 MiB`-style sizes for messages, as the sync command prints package sizes.

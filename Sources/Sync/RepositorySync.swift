@@ -299,7 +299,8 @@ public struct RepositorySync: Sendable {
         }
     }
 
-    /// Download, verify, build and delete one package; a failure is recorded in the catalog.
+    /// Download, verify, build and delete one package; a failure is recorded in the catalog, a
+    /// full disk is not.
     func syncOne(_ d: DiscoveredPackage, notice: (SyncNotice) -> Void = { _ in }) -> PackageOutcome {
         let package = d.package
         let directory = catalog.scratchFile("sync").path
@@ -375,7 +376,7 @@ public struct RepositorySync: Sendable {
                 return PackageOutcome(package: package, result: .alreadyCatalogued(entry), bytes: bytes)
             }
         } catch {
-            if case .noSpace = error {
+            if RepositorySync.isDiskFull(error) {
                 return diskFull(FileSystemSpace(holding: catalog.scratchURL.path), stage: "build")
             }
             // Name the package, not btfgen's scratch copy of it; the package file goes first, so a
