@@ -21,6 +21,8 @@ let package = Package(
             providers: [.apt(["libbpf-dev", "libelf-dev"])]),
         // libcurl's headers only: `btfgen sync` loads libcurl.so.4 at run time (see its shim.h).
         .systemLibrary(name: "CLibCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libxml2's streaming reader, declared in its shim.h: `btfgen sync` loads libxml2.so.2 at run time.
+        .systemLibrary(name: "CLibXML2", providers: [.apt(["libxml2"])]),
 
         // Pure Swift, no Foundation: ELF containers (and, beside it, the BTF engine).
         .target(name: "ELF"),
@@ -64,11 +66,11 @@ let package = Package(
             ]),
         // Kernel BTF cut down to what a set of BPF objects needs, one kernel per core (minimize, bundle).
         .target(name: "Minimize", dependencies: ["BTF", "Catalog", "Kernel", "SystemSupport"]),
-        // `btfgen sync`: package repositories (apt) → verified downloads → builds, incrementally.
+        // `btfgen sync`: package repositories (apt, rpm-md) → verified downloads → builds, incrementally.
         .target(
             name: "Sync",
             dependencies: [
-                "CLibCurl", "Builder", "Catalog", "Ingest", "Kernel", "Toolchain", "SystemSupport",
+                "CLibCurl", "CLibXML2", "Builder", "Catalog", "Ingest", "Kernel", "Toolchain", "SystemSupport",
             ]),
         // Command-line parsing only.
         .target(

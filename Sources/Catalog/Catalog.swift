@@ -157,9 +157,7 @@ public struct Catalog: Sendable {
             }
             if let package = entry.package {
                 // It built: the package's earlier failure no longer stands.
-                index.failures.removeAll {
-                    $0.package.name == package.name && $0.package.architecture == package.architecture
-                }
+                index.failures.removeAll { $0.package.isSameVersion(as: package) }
             }
             try commit(index, placing: btfFile, at: entry.path)
             return outcome

@@ -8,7 +8,7 @@ import Kernel
 public struct SourcePackage: Codable, Hashable, Sendable {
     public var name: String
     public var version: String
-    /// Debian architecture (`amd64`, `arm64`).
+    /// As the repository names it: Debian's `amd64`, `arm64`; rpm's `x86_64`, `aarch64`.
     public var architecture: String
     /// SHA256 of the package file, as the repository's index gives it.
     public var sha256: String
@@ -23,6 +23,12 @@ public struct SourcePackage: Codable, Hashable, Sendable {
         self.sha256 = sha256
         self.size = size
         self.url = url
+    }
+
+    /// Same package and version: what one failure record stands for. The name alone is not
+    /// enough: rpm repositories offer every version of `kernel-debuginfo` under that one name.
+    public func isSameVersion(as other: SourcePackage) -> Bool {
+        name == other.name && version == other.version && architecture == other.architecture
     }
 
     /// Same package file: name, version and digest agree (the URL may move between mirrors).
@@ -66,9 +72,7 @@ extension Catalog {
         try withLock {
             try recoverInterruptedWrites()
             var index = try index()
-            index.failures.removeAll {
-                $0.package.name == record.package.name && $0.package.architecture == record.package.architecture
-            }
+            index.failures.removeAll { $0.package.isSameVersion(as: record.package) }
             index.failures.append(record)
             try commit(index)
         }
@@ -85,9 +89,7 @@ extension Catalog {
             if let buildID, let i = index.entries.firstIndex(where: { $0.identity.buildID == buildID }) {
                 index.entries[i].package = package
             }
-            index.failures.removeAll {
-                $0.package.name == package.name && $0.package.architecture == package.architecture
-            }
+            index.failures.removeAll { $0.package.isSameVersion(as: package) }
             try commit(index)
         }
     }

@@ -10,18 +10,25 @@ import Toolchain
 #endif
 
 extension BTFGen {
-    /// `btfgen sync REPO...`: every kernel debuginfo package of apt repositories → catalog entries.
+    /// `btfgen sync REPO...`: every kernel debuginfo package of apt and rpm-md repositories → catalog entries.
     struct Sync: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Build BTF for every kernel debuginfo package an apt repository holds.",
+            abstract: "Build BTF for every kernel debuginfo package an apt or rpm-md repository holds.",
             discussion: """
-                REPO is a sources.list line: 'deb [arch=amd64 signed-by=KEYRING] URL SUITE COMPONENT...'. \
-                The Release file's signature is checked with gpgv, and every Packages index and package \
-                against the digests the signed index gives; nothing unverified is built. Packages already \
+                REPO is a sources.list line, 'deb [arch=amd64 signed-by=KEYRING] URL SUITE COMPONENT...', or \
+                an rpm-md (dnf/yum) repository: 'rpm-md [arch=x86_64 signed-by=KEYRING] URL', or the bare \
+                http(s) URL of the directory holding repodata/ (e.g. \
+                https://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/debug/tree/). An argument starting with \
+                'deb' is apt, one starting with 'rpm-md' or http(s):// is rpm-md. The Release file's (or \
+                repomd.xml.asc's) signature is checked with gpgv, and every index and package against the \
+                digests the signed index gives; nothing unverified is built. rpm-md syncs kernel-debuginfo \
+                and its flavours (kernel-rt-, -debug-, -64k-, -uek-debuginfo…), never kernel-debuginfo-common. \
+                Packages already \
                 in the catalog (same name, version and sha256) are skipped without downloading; packages \
                 that failed to build are recorded (`btfgen list --failed`) and skipped until --retry-failed \
                 or a different pahole or btfgen. --shard K/N builds the K-th of N disjoint shares (by a \
-                stable hash of the package name) into this catalog; a Kubernetes Indexed Job passes \
+                stable hash of the package name; for rpm-md, of name-version.arch, as every kernel-debuginfo \
+                shares one name) into this catalog; a Kubernetes Indexed Job passes \
                 --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N. \
                 A Release whose signed Valid-Until has passed is refused (a stale mirror or a replayed index); \
                 for an archive snapshot say [check-valid-until=no] on its line, as apt takes it. \
@@ -32,7 +39,9 @@ extension BTFGen {
 
         @OptionGroup var catalogOptions: CatalogOptions
 
-        @Argument(help: ArgumentHelp("sources.list lines, each one argument (quote it).", valueName: "repo"))
+        @Argument(
+            help: ArgumentHelp(
+                "sources.list lines or rpm-md repository URLs, each one argument (quote it).", valueName: "repo"))
         var repositories: [String]
 
         @Option(help: ArgumentHelp("Only packages whose name matches this shell glob.", valueName: "glob"))
@@ -59,7 +68,7 @@ extension BTFGen {
 
         @Option(
             help: ArgumentHelp(
-                "Keyring to verify the Release signature with (default: the line's signed-by, else the distribution's archive keyring when installed).",
+                "Keyring to verify the Release (or repomd.xml.asc) signature with (default: the line's signed-by, else for apt the distribution's archive keyring when installed).",
                 valueName: "file"))
         var keyring: String?
 
@@ -77,14 +86,18 @@ extension BTFGen {
 
         func validate() throws {
             if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-            if repositories.isEmpty { throw ValidationError("give at least one repository as a sources.list line") }
+            if repositories.isEmpty {
+                throw ValidationError("give at least one repository: a sources.list line or an rpm-md URL")
+            }
             if let shard, Shard(parsing: shard) == nil {
                 throw ValidationError("--shard takes K/N with 1 ≤ K ≤ N, e.g. --shard 1/4")
             }
         }
 
         func run() throws {
-            let sources = try reporting { try repositories.map { (l) throws(SyncError) in try AptSource(parsing: l) } }
+            let sources = try reporting {
+                try repositories.map { (l) throws(SyncError) in try PackageRepository(parsing: l) }
+            }
             let tools = try reporting { try Toolchain.probe() }
             try reporting { try tools.require(tools.defaultMethod) }
             var options = SyncOptions()

@@ -89,6 +89,14 @@ public final class ArchiveReader {
         return out
     }
 
+    /// The next bytes of the current member into `buffer`; 0 at its end. For members too large
+    /// to hold (a repository's decompressed index), read as they are used.
+    public func readData(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        let n = archive_read_data(handle, buffer.baseAddress, buffer.count)
+        if n < 0 { throw .archive(path: label, reason: ArchiveReader.message(handle)) }
+        return Int(n)
+    }
+
     static func message(_ a: OpaquePointer) -> String {
         archive_error_string(a).map { String(cString: $0) } ?? "truncated or corrupt data"
     }

@@ -1,4 +1,4 @@
-// `btfgen sync`: discover the kernel debuginfo packages of apt repositories through their signed
+// `btfgen sync`: discover the kernel debuginfo packages of apt and rpm-md repositories through their signed
 // indexes, skip what the catalog already holds (or failed to build with the same tools), and
 // stream the rest: download into the catalog's scratch, verify, build, delete. Peak disk is about
 // `jobs` packages at once.
@@ -72,7 +72,7 @@ public struct SyncOptions: Sendable {
 /// A package the repository offers, with where its index came from.
 public struct DiscoveredPackage: Sendable, Equatable {
     public var package: SourcePackage
-    public var source: AptSource
+    public var source: PackageRepository
     /// What the package unpacks to, as its index says (an upper bound of the vmlinux in it).
     public var unpackedSize: Int? = nil
 }
@@ -116,7 +116,7 @@ public enum SyncNotice: Sendable {
     case finished(PackageOutcome)
 }
 
-/// Syncs apt repositories into a catalog.
+/// Syncs apt and rpm-md repositories into a catalog.
 public struct RepositorySync: Sendable {
     public let catalog: Catalog
     public let tools: Toolchain
@@ -131,51 +131,74 @@ public struct RepositorySync: Sendable {
 
     // MARK: Discovery
 
-    /// Every kernel debuginfo package the sources offer (matched, in this shard), each vouched
-    /// for by a verified Packages index. Sorted by name, version, architecture.
-    public func discover(_ sources: [AptSource], notice: (SyncNotice) -> Void = { _ in }) throws(SyncError)
-        -> [DiscoveredPackage]
+    /// Every kernel debuginfo package the repositories offer (matched, in this shard), each
+    /// vouched for by a verified index. Sorted by name, version, architecture.
+    public func discover(_ repositories: [PackageRepository], notice: (SyncNotice) -> Void = { _ in })
+        throws(SyncError) -> [DiscoveredPackage]
     {
         // Indexes go to the catalog's scratch, where a killed sync's files are cleared by the next
         // writer; a dry run leaves the catalog untouched and uses a private temporary directory.
         let scratch = try IndexScratch(catalog: catalog, dryRun: options.dryRun)
         defer { scratch.remove() }
         var found: [String: DiscoveredPackage] = [:]
-        for source in sources {
-            let release = try fetchRelease(source, scratch: scratch, notice: notice)
-            if source.checkValidUntil { try release.checkValid() }
-            let architectures =
-                !options.architectures.isEmpty
-                ? options.architectures : (!source.architectures.isEmpty ? source.architectures : [DebianArch.host])
-            for component in source.components {
-                for arch in architectures {
-                    guard let (path, expected) = release.packagesIndex(component: component, architecture: arch) else {
-                        notice(.noIndex(url: source.distsURL("\(component)/binary-\(arch)/Packages")))
-                        continue
-                    }
-                    let url = source.distsURL(path)
-                    let local = scratch.file(URL(fileURLWithPath: path).lastPathComponent)
-                    try downloader.fetch(url, to: local, expected: expected)
-                    defer { unlink(local) }
-                    let text = try decompressIndex(local, url: url)
-                    for p in try AptPackage.parseIndex(text, url: url) where p.architecture == arch {
-                        guard AptPackage.isKernelDebuginfo(p.name) else { continue }
-                        if let glob = options.match, fnmatch(glob, p.name, 0) != 0 { continue }
-                        if let shard = options.shard, !shard.contains(p.name) { continue }
-                        let package = SourcePackage(
-                            name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256,
-                            size: p.size, url: source.poolURL(p.filename))
-                        // One package in several components or suites is fetched once.
-                        found["\(p.name) \(p.version) \(p.architecture)"] = DiscoveredPackage(
-                            package: package, source: source, unpackedSize: p.installedSize)
-                    }
-                }
+        for repository in repositories {
+            let offered: [(package: SourcePackage, unpackedSize: Int?)]
+            // What a shard is chosen by: apt's package names are one per kernel, but every rpm
+            // version of a kernel is `kernel-debuginfo`, so there it is the name-version.arch.
+            let shardKey: (SourcePackage) -> String
+            switch repository {
+            case .apt(let source):
+                offered = try aptPackages(source, scratch: scratch, notice: notice)
+                shardKey = { $0.name }
+            case .rpmMD(let rpm):
+                offered = try rpmPackages(rpm, scratch: scratch, notice: notice).map { ($0, nil) }
+                shardKey = { "\($0.name)-\($0.version).\($0.architecture)" }
+            }
+            for (p, unpackedSize) in offered {
+                if let glob = options.match, fnmatch(glob, p.name, 0) != 0 { continue }
+                if let shard = options.shard, !shard.contains(shardKey(p)) { continue }
+                // One package in several components, suites or repositories is fetched once.
+                found["\(p.name) \(p.version) \(p.architecture)"] = DiscoveredPackage(
+                    package: p, source: repository, unpackedSize: unpackedSize)
             }
         }
         return found.values.sorted {
             ($0.package.name, $0.package.version, $0.package.architecture)
                 < ($1.package.name, $1.package.version, $1.package.architecture)
         }
+    }
+
+    /// The kernel debuginfo packages of an apt source, each vouched for by a verified Packages index.
+    func aptPackages(_ source: AptSource, scratch: IndexScratch, notice: (SyncNotice) -> Void) throws(SyncError)
+        -> [(package: SourcePackage, unpackedSize: Int?)]
+    {
+        var found: [(package: SourcePackage, unpackedSize: Int?)] = []
+        let release = try fetchRelease(source, scratch: scratch, notice: notice)
+        if source.checkValidUntil { try release.checkValid() }
+        let architectures =
+            !options.architectures.isEmpty
+            ? options.architectures : (!source.architectures.isEmpty ? source.architectures : [DebianArch.host])
+        for component in source.components {
+            for arch in architectures {
+                guard let (path, expected) = release.packagesIndex(component: component, architecture: arch) else {
+                    notice(.noIndex(url: source.distsURL("\(component)/binary-\(arch)/Packages")))
+                    continue
+                }
+                let url = source.distsURL(path)
+                let local = scratch.file(URL(fileURLWithPath: path).lastPathComponent)
+                try downloader.fetch(url, to: local, expected: expected)
+                defer { unlink(local) }
+                let text = try decompressIndex(local, url: url)
+                for p in try AptPackage.parseIndex(text, url: url) where p.architecture == arch {
+                    guard AptPackage.isKernelDebuginfo(p.name) else { continue }
+                    let package = SourcePackage(
+                        name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256,
+                        size: p.size, url: source.poolURL(p.filename))
+                    found.append((package, p.installedSize))
+                }
+            }
+        }
+        return found
     }
 
     /// InRelease if the repository has one, else Release + Release.gpg; verified with gpgv when

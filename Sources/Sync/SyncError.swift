@@ -4,7 +4,7 @@ import Toolchain
 
 /// Why a sync, or one package of it, failed.
 public enum SyncError: Error, Equatable {
-    /// A REPO argument that is not a `deb URL SUITE COMPONENT...` line.
+    /// A REPO argument that is neither a `deb URL SUITE COMPONENT...` line nor an rpm-md URL.
     case badSourceLine(line: String, problem: String)
     /// The transfer failed (HTTP status, connection, timeout); `status` is 0 when no HTTP status came.
     case download(url: String, status: Int, reason: String)
@@ -26,6 +26,10 @@ public enum SyncError: Error, Equatable {
     case noSpace(FileSystemSpace, needed: Int?, what: String)
     /// The signed Release file's Valid-Until has passed: a stale mirror, or an old index replayed.
     case expiredRelease(url: String, validUntil: String)
+    /// A keyring was given, but the rpm-md repository publishes no repomd.xml.asc to check.
+    case unsignedRepository(url: String, keyring: String)
+    /// libxml2.so.2 could not be loaded (rpm-md metadata is XML, read with it at run time).
+    case libxml2Missing(reason: String)
 }
 
 extension SyncError: CustomStringConvertible {
@@ -33,7 +37,7 @@ extension SyncError: CustomStringConvertible {
         switch self {
         case .badSourceLine(let line, let problem):
             return
-                "'\(line)' is not an apt source: \(problem); give a sources.list line such as 'deb [arch=amd64] http://deb.debian.org/debian bookworm main'"
+                "'\(line)' is not a repository: \(problem); give a sources.list line such as 'deb [arch=amd64] http://deb.debian.org/debian bookworm main' or an rpm-md base URL such as 'https://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/debug/tree/'"
         case .download(let url, let status, let reason):
             return
                 "cannot fetch \(url): \(status > 0 ? "HTTP \(status)" : reason); check the repository URL and the network (proxy variables are honoured)"
@@ -63,6 +67,12 @@ extension SyncError: CustomStringConvertible {
         case .expiredRelease(let url, let validUntil):
             return
                 "\(url) expired on \(validUntil) (its signed Valid-Until): the mirror is stale or replays an old index, so nothing was fetched from it; use an up-to-date mirror, or for an archive snapshot add check-valid-until=no to the line's [options]"
+        case .unsignedRepository(let url, let keyring):
+            return
+                "\(url) has no signature (no repomd.xml.asc) to check against \(keyring); nothing was fetched from it: distributions' own rpm-md repositories are often unsigned, drop --keyring to trust their https and the digests"
+        case .libxml2Missing(let reason):
+            return
+                "btfgen sync reads rpm-md metadata with libxml2, which cannot be loaded (\(reason)); install it with `apt-get install libxml2` or `dnf install libxml2`"
         }
     }
 }

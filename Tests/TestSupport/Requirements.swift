@@ -154,6 +154,7 @@ extension Capability {
         case "qemu-system-x86_64": return "qemu-system-x86"
         case "busybox": return "busybox-static"
         case "rpmbuild": return "rpm"
+        case "createrepo_c": return "createrepo-c"
         case "pahole": return "dwarves"
         case "setpriv", "unshare", "mount": return "util-linux"
         case "apt-ftparchive": return "apt-utils"
