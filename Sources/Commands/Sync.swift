@@ -29,7 +29,12 @@ extension BTFGen {
                 or a different pahole or btfgen. --shard K/N builds the K-th of N disjoint shares (by a \
                 stable hash of the package name; for rpm-md, of name-version.arch, as every kernel-debuginfo \
                 shares one name) into this catalog; a Kubernetes Indexed Job passes \
-                --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N.
+                --shard $((JOB_COMPLETION_INDEX + 1))/N, a GitHub Actions matrix --shard ${{ matrix.shard }}/N. \
+                A Release whose signed Valid-Until has passed is refused (a stale mirror or a replayed index); \
+                for an archive snapshot say [check-valid-until=no] on its line, as apt takes it. \
+                --keep-packages DIR keeps each verified package (CI caches it) and uses one found there when \
+                its size and sha256 match the signed index. On a terminal one status line shows the progress; \
+                in a log, one line per package.
                 """)
 
         @OptionGroup var catalogOptions: CatalogOptions
@@ -73,6 +78,12 @@ extension BTFGen {
         @Option(help: ArgumentHelp("Build only the K-th of N shares of the packages (1 ≤ K ≤ N).", valueName: "K/N"))
         var shard: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Keep the verified packages in this directory, and use one already there (same size and sha256 as the signed index) instead of downloading it.",
+                valueName: "dir"))
+        var keepPackages: String?
+
         func validate() throws {
             if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
             if repositories.isEmpty {
@@ -98,32 +109,47 @@ extension BTFGen {
             options.retryFailed = retryFailed
             options.shard = shard.flatMap(Shard.init(parsing:))
             options.btfgenVersion = BTFGenVersion.string
-            let sync = RepositorySync(catalog: catalogOptions.resolved, tools: tools, options: options)
+            if let keepPackages, !dryRun {
+                do { try prepareOutputDirectory(keepPackages) } catch {
+                    warn(
+                        "--keep-packages \(keepPackages) cannot be written: \(error.reason); give a directory you can write"
+                    )
+                    throw ExitCode.failure
+                }
+                options.keepPackages = keepPackages
+            }
+            var sync = RepositorySync(catalog: catalogOptions.resolved, tools: tools, options: options)
+            // --json prints the outcomes alone; warnings and failures still go to stderr.
+            let progress = SyncProgress(terminal: !json && isatty(STDERR_FILENO) == 1)
             let quiet = json
+            if progress.terminal { sync.downloader.onBytes = { progress.addBytes($0) } }
             let notice: @Sendable (SyncNotice) -> Void = { n in
                 switch n {
                 case .unsignedRelease(let url):
-                    warn(
-                        "\(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)"
+                    progress.message(
+                        "btfgen: \(url): no keyring to check its signature with; give --keyring FILE (the indexes are still checked against it)"
                     )
                 case .noIndex(let url):
-                    warn(
-                        "the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)"
+                    progress.message(
+                        "btfgen: the repository's Release file lists no \(url)(.xz|.gz): nothing to sync there (check the component and --arch)"
                     )
-                case .fetching(let p, let number, let total):
-                    if !quiet {
-                        writeStandardError(
-                            "btfgen: [\(number)/\(total)] fetching \(p.name) \(p.version) (\(formatBytes(p.size)))\n")
-                    }
+                case .fetching, .building:
+                    if !quiet { progress.handle(n) }
                 case .finished(let o):
-                    if case .failed(let f) = o.result { warn("\(o.package.name) \(o.package.version): \(f.reason)") }
+                    if case .failed(let f) = o.result {
+                        progress.message("btfgen: \(o.package.name) \(o.package.version): \(f.reason)")
+                    }
+                    if !quiet { progress.handle(n) }
                 }
             }
             let discovered = try reporting { try sync.discover(sources, notice: notice) }
             let planned = try reporting { try sync.plan(discovered) }
+            let fetching = planned.filter { $0.1 == .fetch }.map(\.0.package)
+            if !dryRun { progress.start(total: fetching.count, bytes: fetching.reduce(0) { $0 + $1.size }) }
             let outcomes = sync.run(planned, notice: notice)
+            progress.finish()
             if json {
-                try printJSON(outcomes.map { SyncSummary($0, catalog: sync.catalog) })
+                try printJSON(outcomes.map { SyncSummary($0, catalog: sync.catalog, dryRun: dryRun) })
             } else {
                 for o in outcomes { print(describe(o, catalog: sync.catalog)) }
                 print(summary(outcomes))
@@ -141,7 +167,9 @@ extension BTFGen {
             case .present: return "present     \(p)"
             case .failedBefore(let f):
                 return "failed      \(p) (before, \(f.failedAt); --retry-failed retries): \(f.reason)"
-            case .wouldFetch: return "would build \(p) (\(formatBytes(o.package.size)))"
+            case .wouldFetch:
+                if !dryRun { return "not tried   \(p) (the sync stopped: the disk is full)" }
+                return "would build \(p) (\(formatBytes(o.package.size)))"
             case .failed(let f): return "FAILED      \(p): \(f.reason)"
             }
         }
@@ -164,8 +192,9 @@ extension BTFGen {
                 return
                     "\(outcomes.count) package\(outcomes.count == 1 ? "" : "s"): \(wouldFetch) to build (\(formatBytes(toFetch)) to fetch), \(present) in the catalog, \(failedBefore) failed before"
             }
+            let untried = wouldFetch > 0 ? ", \(wouldFetch) not tried (disk full)" : ""
             return
-                "\(outcomes.count) package\(outcomes.count == 1 ? "" : "s"): \(built) built, \(present) already in the catalog, \(failed) failed, \(failedBefore) skipped (failed before); \(formatBytes(bytes)) downloaded"
+                "\(outcomes.count) package\(outcomes.count == 1 ? "" : "s"): \(built) built, \(present) already in the catalog, \(failed) failed, \(failedBefore) skipped (failed before)\(untried); \(formatBytes(bytes)) downloaded"
         }
     }
 }
@@ -173,13 +202,14 @@ extension BTFGen {
 /// The JSON form of one package's outcome.
 struct SyncSummary: Encodable {
     let package: SourcePackage
-    /// built, catalogued, present, failedBefore, wouldBuild, failed.
+    /// built, catalogued, present, failedBefore, wouldBuild (dry run), notTried (a full disk
+    /// stopped the sync first), failed.
     let outcome: String
     let path: String?
     let failure: FailureRecord?
     let bytes: Int
 
-    init(_ o: PackageOutcome, catalog: Catalog) {
+    init(_ o: PackageOutcome, catalog: Catalog, dryRun: Bool) {
         package = o.package
         bytes = o.bytes
         switch o.result {
@@ -187,7 +217,7 @@ struct SyncSummary: Encodable {
         case .alreadyCatalogued(let e): (outcome, path, failure) = ("catalogued", catalog.url(of: e).path, nil)
         case .present(let e): (outcome, path, failure) = ("present", catalog.url(of: e).path, nil)
         case .failedBefore(let f): (outcome, path, failure) = ("failedBefore", nil, f)
-        case .wouldFetch: (outcome, path, failure) = ("wouldBuild", nil, nil)
+        case .wouldFetch: (outcome, path, failure) = (dryRun ? "wouldBuild" : "notTried", nil, nil)
         case .failed(let f): (outcome, path, failure) = ("failed", nil, f)
         }
     }

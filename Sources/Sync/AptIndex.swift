@@ -47,6 +47,10 @@ public struct AptRelease: Sendable {
     public var files: [String: ExpectedFile]
     public var origin: String?
     public var suite: String?
+    /// Where it was read from, for messages.
+    public var url: String
+    /// `Valid-Until` as given (RFC 2822 date) and in seconds since the epoch.
+    public var validUntil: (text: String, seconds: Int)?
 
     public init(text: Substring, url: String) throws(SyncError) {
         guard let paragraph = Deb822Paragraph.parse(text).first else {
@@ -65,6 +69,57 @@ public struct AptRelease: Sendable {
         self.files = files
         origin = paragraph["Origin"]
         suite = paragraph["Suite"] ?? paragraph["Codename"]
+        self.url = url
+        if let text = paragraph["Valid-Until"] {
+            guard let seconds = AptRelease.parseDate(text) else {
+                throw .badIndex(url: url, problem: "its Valid-Until '\(text)' is not a date")
+            }
+            validUntil = (text, seconds)
+        }
+    }
+
+    /// Refuse a Release whose Valid-Until has passed (apt's Acquire::Check-Valid-Until): a
+    /// mirror serving it is stale, or an attacker replays an old, validly signed index to hide
+    /// newer packages.
+    public func checkValid(now: Int = Int(time(nil))) throws(SyncError) {
+        if let validUntil, validUntil.seconds < now {
+            throw .expiredRelease(url: url, validUntil: validUntil.text)
+        }
+    }
+
+    /// An RFC 2822 date as Release files write it (`Sat, 07 Dec 2026 00:22:33 UTC`), in seconds
+    /// since the epoch; the zone must be UTC, GMT, Z or a numeric offset.
+    static func parseDate(_ text: String) -> Int? {
+        var words = text.split(separator: " ").map(String.init)
+        if let first = words.first, first.hasSuffix(",") { words.removeFirst() }
+        guard words.count == 5 else { return nil }
+        var offset = 0
+        switch words[4] {
+        case "UTC", "GMT", "Z", "UT": offset = 0
+        default:
+            let zone = Array(words[4].utf8)
+            guard zone.count == 5, zone[0] == UInt8(ascii: "+") || zone[0] == UInt8(ascii: "-"),
+                let hhmm = Int(String(decoding: zone[1...], as: UTF8.self))
+            else { return nil }
+            offset = (hhmm / 100 * 3600 + hhmm % 100 * 60) * (zone[0] == UInt8(ascii: "-") ? -1 : 1)
+        }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let clock = words[3].split(separator: ":").compactMap { Int($0) }
+        guard let day = Int(words[0]), (1...31).contains(day), let month = months.firstIndex(of: words[1]),
+            let year = Int(words[2]), year >= 1970, clock.count == 3, clock[0] < 24, clock[1] < 60, clock[2] <= 60
+        else { return nil }
+        return daysSinceEpoch(year: year, month: month + 1, day: day) * 86400 + clock[0] * 3600 + clock[1] * 60
+            + clock[2] - offset
+    }
+
+    /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146097 + dayOfEra - 719468
     }
 
     /// The best-compressed Packages index the Release file lists for one component and architecture.
@@ -162,6 +217,8 @@ public struct AptPackage: Sendable, Equatable {
     public var filename: String
     public var size: Int
     public var sha256: String
+    /// `Installed-Size` (the index gives KiB), in bytes.
+    public var installedSize: Int? = nil
 
     /// Every package stanza of a decompressed Packages index.
     public static func parseIndex(_ text: Substring, url: String) throws(SyncError) -> [AptPackage] {
@@ -186,7 +243,7 @@ public struct AptPackage: Sendable, Equatable {
             result.append(
                 AptPackage(
                     name: name, version: version, architecture: arch, filename: filename, size: size,
-                    sha256: sha.lowercased()))
+                    sha256: sha.lowercased(), installedSize: p["Installed-Size"].flatMap { Int($0) }.map { $0 * 1024 }))
         }
         return result
     }

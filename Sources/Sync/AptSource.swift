@@ -15,6 +15,9 @@ public struct AptSource: Sendable, Equatable {
     public var signedBy: String?
     /// The line as given, for messages.
     public var line: String
+    /// `[check-valid-until=no]` (apt's option, for archive snapshots) turns off refusing a
+    /// Release file whose Valid-Until has passed.
+    public var checkValidUntil = true
 
     /// Parse one line; `deb-src` and options other than `arch` and `signed-by` are refused or ignored.
     public init(parsing line: String) throws(SyncError) {
@@ -48,6 +51,7 @@ public struct AptSource: Sendable, Equatable {
                 switch pair[0] {
                 case "arch": architectures = pair[1].split(separator: ",").map(String.init)
                 case "signed-by": signedBy = pair[1]
+                case "check-valid-until": checkValidUntil = !["no", "false", "0"].contains(pair[1].lowercased())
                 default: continue
                 }
             }

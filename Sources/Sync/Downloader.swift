@@ -28,12 +28,16 @@ public struct Downloader: Sendable {
     /// A transfer slower than `lowSpeedBytes` per second for `lowSpeedSeconds` is aborted.
     public var lowSpeedBytes = 1024
     public var lowSpeedSeconds = 60
+    /// Told the size of each chunk as it is written (the progress display counts them).
+    public var onBytes: (@Sendable (Int) -> Void)? = nil
 
     public init() {}
 
     /// Fetch `url` into `destination`, verified against `expected` when given. A transfer that
     /// drops after some bytes is resumed once with a Range request; bytes that do not match are
-    /// fetched once more from the start; a second failure is thrown. Returns the bytes transferred.
+    /// fetched once more from the start; a second failure is thrown, and a full disk at once (a
+    /// second attempt would only fetch the same bytes into the same full disk). Returns the bytes
+    /// transferred.
     @discardableResult
     public func fetch(_ url: String, to destination: String, expected: ExpectedFile?) throws(SyncError) -> Int {
         let part = destination + ".part"
@@ -54,6 +58,7 @@ public struct Downloader: Sendable {
             do {
                 transferred += try transfer(url, to: part, resumeFrom: resume)
             } catch {
+                if case .noSpace = error { throw error }
                 lastError = error
                 continue
             }
@@ -96,8 +101,8 @@ public struct Downloader: Sendable {
         }
         defer { api.pointee.easy_cleanup(curl) }
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (resumeFrom > 0 ? O_APPEND : O_TRUNC), 0o600)
-        guard fd >= 0 else { throw .io(path: path, reason: String(cString: strerror(errno))) }
-        let sink = Sink(fd: fd)
+        guard fd >= 0 else { throw Downloader.writeFailure(errno, path: path) }
+        let sink = Sink(fd: fd, onBytes: onBytes)
         defer { close(fd) }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { buffer in
@@ -123,7 +128,9 @@ public struct Downloader: Sendable {
         var status = 0
         btfgen_curl_get_long(api, curl, CURLINFO_RESPONSE_CODE, &status)
         if sink.failure != 0 {
-            throw .io(path: path, reason: String(cString: strerror(sink.failure)))
+            // The part file goes before the free space is measured: it is what the next try needs.
+            unlink(path)
+            throw Downloader.writeFailure(sink.failure, path: path)
         }
         guard code == CURLE_OK else {
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -170,12 +177,27 @@ private final class LibCurl: @unchecked Sendable {
     }
 }
 
+extension Downloader {
+    /// A write into `path` that failed with `code`: a full disk (or quota) is said as one, with
+    /// the filesystem and what is free there.
+    static func writeFailure(_ code: Int32, path: String) -> SyncError {
+        if code == ENOSPC || code == EDQUOT {
+            return .noSpace(FileSystemSpace(holding: path), needed: nil, what: "writing \(path)")
+        }
+        return .io(path: path, reason: String(cString: strerror(code)))
+    }
+}
+
 /// Where libcurl's write callback puts the bytes.
 private final class Sink {
     let fd: Int32
+    let onBytes: (@Sendable (Int) -> Void)?
     var written = 0
     var failure: Int32 = 0
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, onBytes: (@Sendable (Int) -> Void)?) {
+        self.fd = fd
+        self.onBytes = onBytes
+    }
 }
 
 private let writeToSink: btfgen_curl_write_callback = { data, size, count, context in
@@ -192,6 +214,7 @@ private let writeToSink: btfgen_curl_write_callback = { data, size, count, conte
         offset += n
     }
     sink.written += total
+    sink.onBytes?(total)
     return total
 }
 

@@ -63,6 +63,9 @@ public struct SyncOptions: Sendable {
     public var retryFailed = false
     public var shard: Shard?
     public var btfgenVersion = "unknown"
+    /// `--keep-packages DIR`: verified packages are kept there, and one found there is used
+    /// instead of downloading it again.
+    public var keepPackages: String?
     public init() {}
 }
 
@@ -70,6 +73,8 @@ public struct SyncOptions: Sendable {
 public struct DiscoveredPackage: Sendable, Equatable {
     public var package: SourcePackage
     public var source: PackageRepository
+    /// What the package unpacks to, as its index says (an upper bound of the vmlinux in it).
+    public var unpackedSize: Int? = nil
 }
 
 /// What the sync decided for one package.
@@ -96,6 +101,8 @@ public struct PackageOutcome: Sendable {
     public var result: Result
     /// Bytes downloaded for it.
     public var bytes: Int
+    /// It failed because the catalog's filesystem is full: no further package is started.
+    public var diskFull = false
 }
 
 /// What a sync reports as it goes: signature checks skipped, indexes missing, packages fetched and done.
@@ -104,6 +111,8 @@ public enum SyncNotice: Sendable {
     /// The Release file lists no Packages index for a component and architecture asked for.
     case noIndex(url: String)
     case fetching(SourcePackage, number: Int, of: Int)
+    /// Downloaded (or found in --keep-packages) and verified; the build starts.
+    case building(SourcePackage)
     case finished(PackageOutcome)
 }
 
@@ -133,7 +142,7 @@ public struct RepositorySync: Sendable {
         defer { scratch.remove() }
         var found: [String: DiscoveredPackage] = [:]
         for repository in repositories {
-            let offered: [SourcePackage]
+            let offered: [(package: SourcePackage, unpackedSize: Int?)]
             // What a shard is chosen by: apt's package names are one per kernel, but every rpm
             // version of a kernel is `kernel-debuginfo`, so there it is the name-version.arch.
             let shardKey: (SourcePackage) -> String
@@ -142,14 +151,15 @@ public struct RepositorySync: Sendable {
                 offered = try aptPackages(source, scratch: scratch, notice: notice)
                 shardKey = { $0.name }
             case .rpmMD(let rpm):
-                offered = try rpmPackages(rpm, scratch: scratch, notice: notice)
+                offered = try rpmPackages(rpm, scratch: scratch, notice: notice).map { ($0, nil) }
                 shardKey = { "\($0.name)-\($0.version).\($0.architecture)" }
             }
-            for p in offered {
+            for (p, unpackedSize) in offered {
                 if let glob = options.match, fnmatch(glob, p.name, 0) != 0 { continue }
                 if let shard = options.shard, !shard.contains(shardKey(p)) { continue }
                 // One package in several components, suites or repositories is fetched once.
-                found["\(p.name) \(p.version) \(p.architecture)"] = DiscoveredPackage(package: p, source: repository)
+                found["\(p.name) \(p.version) \(p.architecture)"] = DiscoveredPackage(
+                    package: p, source: repository, unpackedSize: unpackedSize)
             }
         }
         return found.values.sorted {
@@ -160,10 +170,11 @@ public struct RepositorySync: Sendable {
 
     /// The kernel debuginfo packages of an apt source, each vouched for by a verified Packages index.
     func aptPackages(_ source: AptSource, scratch: IndexScratch, notice: (SyncNotice) -> Void) throws(SyncError)
-        -> [SourcePackage]
+        -> [(package: SourcePackage, unpackedSize: Int?)]
     {
-        var found: [SourcePackage] = []
+        var found: [(package: SourcePackage, unpackedSize: Int?)] = []
         let release = try fetchRelease(source, scratch: scratch, notice: notice)
+        if source.checkValidUntil { try release.checkValid() }
         let architectures =
             !options.architectures.isEmpty
             ? options.architectures : (!source.architectures.isEmpty ? source.architectures : [DebianArch.host])
@@ -180,10 +191,10 @@ public struct RepositorySync: Sendable {
                 let text = try decompressIndex(local, url: url)
                 for p in try AptPackage.parseIndex(text, url: url) where p.architecture == arch {
                     guard AptPackage.isKernelDebuginfo(p.name) else { continue }
-                    found.append(
-                        SourcePackage(
-                            name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256,
-                            size: p.size, url: source.poolURL(p.filename)))
+                    let package = SourcePackage(
+                        name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256,
+                        size: p.size, url: source.poolURL(p.filename))
+                    found.append((package, p.installedSize))
                 }
             }
         }
@@ -276,6 +287,9 @@ public struct RepositorySync: Sendable {
         guard !options.dryRun, !work.isEmpty else { return outcomes.withLock { $0.map { $0! } } }
         let next = Mutex(0)
         let total = work.count
+        // A full disk fails every package after it the same way: the sync stops taking new ones
+        // (they stay `wouldFetch`, reported as not attempted).
+        let stopped = Atomic(false)
         // Builds block in waitpid for minutes: each worker gets a thread of its own rather than
         // one of Dispatch's pool, which would cap the workers at the core count.
         let group = DispatchGroup()
@@ -292,7 +306,7 @@ public struct RepositorySync: Sendable {
         @Sendable func worker() {
             while true {
                 let n: Int? = next.withLock { k in
-                    guard k < total else { return nil }
+                    guard k < total, !stopped.load(ordering: .relaxed) else { return nil }
                     k += 1
                     return k - 1
                 }
@@ -300,15 +314,17 @@ public struct RepositorySync: Sendable {
                 let i = work[n]
                 let d = planned[i].0
                 notice(.fetching(d.package, number: n + 1, of: total))
-                let outcome = syncOne(d)
+                let outcome = syncOne(d, notice: notice)
+                if outcome.diskFull { stopped.store(true, ordering: .relaxed) }
                 outcomes.withLock { $0[i] = outcome }
                 notice(.finished(outcome))
             }
         }
     }
 
-    /// Download, verify, build and delete one package; a failure is recorded in the catalog.
-    func syncOne(_ d: DiscoveredPackage) -> PackageOutcome {
+    /// Download, verify, build and delete one package; a failure is recorded in the catalog, a
+    /// full disk is not.
+    func syncOne(_ d: DiscoveredPackage, notice: (SyncNotice) -> Void = { _ in }) -> PackageOutcome {
         let package = d.package
         let directory = catalog.scratchFile("sync").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -333,19 +349,43 @@ public struct RepositorySync: Sendable {
         } catch {
             return failed(.download, "cannot create \(directory): \(describe(error))")
         }
+        // A full disk says nothing about the package: it is not recorded (a record would need the
+        // full disk and mark a good package as failing), and the next sync tries it again.
+        func diskFull(_ space: FileSystemSpace, stage: String) -> PackageOutcome {
+            unlink(file)
+            try? FileManager.default.removeItem(atPath: directory)
+            let needed = package.size + (d.unpackedSize ?? 0)
+            let error = SyncError.noSpace(
+                FileSystemSpace(holding: space.mountPoint), needed: needed,
+                what:
+                    "\(stage == "download" ? "downloading" : "building") it (the package is \(byteCount(package.size))"
+                    + (d.unpackedSize.map { ", up to \(byteCount($0)) unpacked" } ?? "") + ")")
+            let record = FailureRecord(
+                package: package, stage: stage == "download" ? .download : .build, reason: error.description,
+                pahole: tools.pahole.version.description, btfgen: options.btfgenVersion, failedAt: utcTimestamp())
+            return PackageOutcome(package: package, result: .failed(record), bytes: bytes, diskFull: true)
+        }
+        let input: String
         do {
-            bytes = try downloader.fetch(
-                package.url, to: file, expected: ExpectedFile(size: package.size, sha256: package.sha256))
+            let expected = ExpectedFile(size: package.size, sha256: package.sha256)
+            if let kept = try keptPackage(name: URL(fileURLWithPath: file).lastPathComponent, expected: expected) {
+                input = kept
+            } else {
+                bytes = try downloader.fetch(package.url, to: file, expected: expected)
+                input = try keep(file, name: URL(fileURLWithPath: file).lastPathComponent) ?? file
+            }
         } catch {
+            if case .noSpace(let space, _, _) = error { return diskFull(space, stage: "download") }
             if case .mismatch = error { return failed(.verify, error.description) }
             return failed(.download, error.description)
         }
+        notice(.building(package))
         var buildOptions = BuildOptions()
         buildOptions.btfgenVersion = options.btfgenVersion
         buildOptions.sourcePackage = package
         let builder = KernelBTFBuilder(catalog: catalog, tools: tools, options: buildOptions)
         do {
-            let r = try builder.build(file)
+            let r = try builder.build(input)
             unlink(file)
             switch r.outcome {
             case .added, .replaced:
@@ -359,8 +399,13 @@ public struct RepositorySync: Sendable {
                 return PackageOutcome(package: package, result: .alreadyCatalogued(entry), bytes: bytes)
             }
         } catch {
-            // Name the package, not btfgen's scratch copy of it.
-            return failed(.build, error.description.replacing(file, with: package.url))
+            if RepositorySync.isDiskFull(error) {
+                return diskFull(FileSystemSpace(holding: catalog.scratchURL.path), stage: "build")
+            }
+            // Name the package, not btfgen's scratch copy of it; the package file goes first, so a
+            // nearly full disk still has room for the record.
+            unlink(file)
+            return failed(.build, error.description.replacing(input, with: package.url))
         }
     }
 }

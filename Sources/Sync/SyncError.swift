@@ -22,6 +22,10 @@ public enum SyncError: Error, Equatable {
     case tool(ToolError)
     case catalog(CatalogError)
     case io(path: String, reason: String)
+    /// A write met ENOSPC or EDQUOT on `space`; `needed` is what `what` takes there, when known.
+    case noSpace(FileSystemSpace, needed: Int?, what: String)
+    /// The signed Release file's Valid-Until has passed: a stale mirror, or an old index replayed.
+    case expiredRelease(url: String, validUntil: String)
     /// A keyring was given, but the rpm-md repository publishes no repomd.xml.asc to check.
     case unsignedRepository(url: String, keyring: String)
     /// libxml2.so.2 could not be loaded (rpm-md metadata is XML, read with it at run time).
@@ -56,6 +60,13 @@ extension SyncError: CustomStringConvertible {
         case .tool(let e): return e.description
         case .catalog(let e): return e.description
         case .io(let path, let reason): return "\(path): \(reason)"
+        case .noSpace(let space, let needed, let what):
+            let need = needed.map { "it needs about \(byteCount($0)), " } ?? ""
+            return
+                "no space left on \(space.name) while \(what): \(need)\(byteCount(space.available)) free; free some space there or give --catalog DIR on a bigger filesystem (nothing was stored; the next sync tries it again)"
+        case .expiredRelease(let url, let validUntil):
+            return
+                "\(url) expired on \(validUntil) (its signed Valid-Until): the mirror is stale or replays an old index, so nothing was fetched from it; use an up-to-date mirror, or for an archive snapshot add check-valid-until=no to the line's [options]"
         case .unsignedRepository(let url, let keyring):
             return
                 "\(url) has no signature (no repomd.xml.asc) to check against \(keyring); nothing was fetched from it: distributions' own rpm-md repositories are often unsigned, drop --keyring to trust their https and the digests"

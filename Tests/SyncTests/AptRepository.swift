@@ -42,8 +42,11 @@ final class AptRepository {
     /// (or nothing there when `withVmlinux` is off).
     @discardableResult
     /// `ubuntu` makes Ubuntu's `linux-image-unsigned-<release>-dbgsym` as a .ddeb instead.
+    /// `randomBytes` adds a file of that many incompressible bytes (a big package); `vmlinuxZeros`
+    /// that many zeros after the vmlinux's own bytes (a small package that unpacks big).
     func addKernel(
-        release: String, version: String = "6.1.999-1", variant: Int, withVmlinux: Bool = true, ubuntu: Bool = false
+        release: String, version: String = "6.1.999-1", variant: Int, withVmlinux: Bool = true, ubuntu: Bool = false,
+        randomBytes: Int = 0, vmlinuxZeros: Int = 0
     ) throws -> String {
         let name = ubuntu ? "linux-image-unsigned-\(release)-dbgsym" : "linux-image-\(release)-dbg"
         let distro = ubuntu ? "Ubuntu" : "Debian"
@@ -61,13 +64,29 @@ final class AptRepository {
                     "-DUTS_VERSION=\"#1 SMP PREEMPT_DYNAMIC \(distro) \(version) (2026-11-01)\"", "-o", vmlinux, source,
                 ])
             try #require(cc.status == 0, "gcc: \(cc.stderr)")
+            if vmlinuxZeros > 0 {
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: vmlinux))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data(count: vmlinuxZeros))
+                try handle.close()
+            }
             try FileManager.default.moveItem(atPath: vmlinux, toPath: build + "/usr/lib/debug/boot/vmlinux-\(release)")
         } else {
             try Data("not a kernel\n".utf8).write(to: URL(fileURLWithPath: build + "/usr/lib/debug/boot/README"))
         }
+        if randomBytes > 0 {
+            try FileManager.default.createDirectory(atPath: build + "/usr/share/doc", withIntermediateDirectories: true)
+            let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+            try random.readData(ofLength: randomBytes).write(to: URL(fileURLWithPath: build + "/usr/share/doc/padding"))
+            try random.close()
+        }
+        // As dpkg-gencontrol writes it: the unpacked size in KiB.
+        let unpacked = try runProcess("du", ["-sk", "--exclude=DEBIAN", build])
+        let installedKiB = unpacked.stdout.split(separator: "\t").first.map(String.init) ?? "0"
         try """
         Package: \(name)
         Source: linux
+        Installed-Size: \(installedKiB)
         Version: \(version)
         Architecture: amd64
         Maintainer: \(ubuntu ? "Ubuntu Kernel Team <kernel-team@lists.ubuntu.com>" : "Debian Kernel Team <debian-kernel@lists.debian.org>")
@@ -79,7 +98,9 @@ final class AptRepository {
         let pool = root + "/pool/main/l/linux"
         try FileManager.default.createDirectory(atPath: pool, withIntermediateDirectories: true)
         let deb = pool + "/\(name)_\(version)_amd64.\(ubuntu ? "ddeb" : "deb")"
-        let pack = try runProcess("dpkg-deb", ["-Zxz", "--build", "--root-owner-group", build, deb])
+        // Random bytes do not compress: do not spend the time trying.
+        let compression = randomBytes > 0 ? "-Znone" : "-Zxz"
+        let pack = try runProcess("dpkg-deb", [compression, "--build", "--root-owner-group", build, deb])
         try #require(pack.status == 0, "dpkg-deb: \(pack.stderr)")
         packages[name] = deb
         return name
