@@ -11,7 +11,7 @@ import SystemSupport
 struct BTFSelectionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
+            "Whose BTF: auto (the running kernel, by build-id), or a catalog or bundle entry's release or build-id; for resolve and install, an entry of another architecture names another machine's kernel.",
             valueName: "auto|release|build-id"))
     var kernel: String = BTFRequest.auto
 

@@ -46,6 +46,34 @@ import Testing
         }
     }
 
+    /// A BTF defining register structures with the given members (u64 each).
+    func registers(_ structures: [(String, [String])]) -> BTF {
+        var strings = StringTableBuilder()
+        let u64 = strings.add("unsigned long")
+        var types = [BTFType(nameOffset: u64, kind: .int(size: 8, encoding: 0, bitOffset: 0, bits: 64))]
+        for (name, members) in structures {
+            let n = strings.add(name)
+            let ms = members.enumerated().map { i, m in
+                Member(nameOffset: strings.add(m), type: TypeID(1), offset: UInt32(i * 64))
+            }
+            types.append(
+                BTFType(
+                    nameOffset: n,
+                    kind: .structure(Composite(size: UInt32(8 * members.count), bitfieldMembers: false, members: ms))))
+        }
+        var btf = BTF(strings: strings.table)
+        for t in types { btf.append(t) }
+        return btf
+    }
+
+    @Test func aKernelBTFsArchitectureIsWhatItsRegistersSayAndNothingWhenTheyDisagree() {
+        #expect(Architectures.ofKernel(registers([("pt_regs", ["sp", "orig_x0"])]))?.arch == "arm64")
+        #expect(Architectures.ofKernel(registers([("pt_regs", ["sp"])])) == nil, "sp is every architecture's")
+        #expect(Architectures.ofKernel(registers([("pt_regs___x86", ["di"])]))?.arch == "x86_64", "flavors count")
+        // Two architectures' registers in one BTF describe no kernel: no architecture, not the first.
+        #expect(Architectures.ofKernel(registers([("pt_regs", ["di"]), ("user_pt_regs", ["regs"])])) == nil)
+    }
+
     @Test(.requires(.hostBTF)) func theHostKernelsBTFIsOfThisMachine() throws {
         let index = try BTFIndex(try BTFFixtures.read("/sys/kernel/btf/vmlinux"), validate: false)
         var names = utsname()
