@@ -65,6 +65,12 @@ install: build bpf
 	install -D -m 755 $(BTFGEN) $(DESTDIR)$(PREFIX)/bin/btfgen
 	install -d $(DESTDIR)$(PREFIX)/share/btfgen/bpf
 	install -m 644 bpf/$(HOST_ARCH)/*.bpf.o $(DESTDIR)$(PREFIX)/share/btfgen/bpf/
+# Every architecture's too, in <arch>/, which attach prefers on a machine of that architecture:
+# one image tree can then serve x86_64 and arm64.
+	for a in $(BPF_ARCHS); do \
+	    install -d $(DESTDIR)$(PREFIX)/share/btfgen/bpf/$$a && \
+	    install -m 644 bpf/$$a/*.bpf.o $(DESTDIR)$(PREFIX)/share/btfgen/bpf/$$a/ || exit 1; \
+	done
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift bench/btf-bench

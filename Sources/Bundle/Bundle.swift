@@ -7,6 +7,12 @@
 // The manifest maps each kernel identity (release, distro, version, arch, build-id) to its blob
 // and records the blob's sha256, the objects' sha256, the btfgen and pahole versions and the
 // libbpf compatibility level. Readers stream it (no unpacking to disk) and verify the blob.
+//
+// Format 2 records each object's architecture (`x86_64`, `arm64`, or `any` for an object that
+// reads nothing architecture-specific): one bundle can serve x86_64 and arm64 fleets, and each
+// kernel's blob is minimized for the objects of its own architecture and the neutral ones only.
+// Format 1 (no object architectures) is still read: its every blob was minimized for every
+// listed object, so each of its objects applies to every kernel in it, exactly as before.
 import Catalog
 import FoundationEssentials
 import Ingest
@@ -83,15 +89,30 @@ public struct BundleKernel: Codable, Hashable, Sendable {
 public struct BundleObject: Codable, Hashable, Sendable {
     public var name: String
     public var sha256: String
-    public init(name: String, sha256: String) {
+    /// The kernels' architecture it applies to, `any` for all; nil in a format 1 manifest (which
+    /// minimized every blob for every object, so it applies to all as well).
+    public var arch: String?
+
+    /// The architecture value of an object that applies to every kernel.
+    public static let anyArch = "any"
+
+    public init(name: String, sha256: String, arch: String? = BundleObject.anyArch) {
         self.name = name
         self.sha256 = sha256
+        self.arch = arch
+    }
+
+    /// Whether a kernel of `kernelArch` uses this object (its blob was minimized for it).
+    public func applies(to kernelArch: String) -> Bool {
+        arch == nil || arch == BundleObject.anyArch || arch == kernelArch
     }
 }
 
 /// `manifest.json`.
 public struct BundleManifest: Codable, Equatable, Sendable {
-    public static let currentFormat = 1
+    public static let currentFormat = 2
+    /// Every format this btfgen reads.
+    public static let readableFormats = 1...2
     public var format: Int
     public var btfgen: String
     /// Oldest libbpf the blobs parse with (`libbpf-1.x`, `libbpf-0.x`, …).
@@ -106,7 +127,9 @@ public struct BundleManifest: Codable, Equatable, Sendable {
         format = BundleManifest.currentFormat
         self.btfgen = btfgen
         self.compat = compat
-        self.objects = objects.sorted { ($0.name, $0.sha256) < ($1.name, $1.sha256) }
+        self.objects = objects.sorted {
+            ($0.name, $0.arch ?? "", $0.sha256) < ($1.name, $1.arch ?? "", $1.sha256)
+        }
         self.kernels = kernels.sorted {
             ($0.distro, $0.distroVersion, $0.arch, $0.release, $0.buildID?.hex ?? "")
                 < ($1.distro, $1.distroVersion, $1.arch, $1.release, $1.buildID?.hex ?? "")
@@ -115,6 +138,12 @@ public struct BundleManifest: Codable, Equatable, Sendable {
     }
 
     static func blobPath(_ digest: String) -> String { "blobs/sha256/\(digest)" }
+
+    /// The objects a kernel of `arch` was minimized for.
+    public func objects(for arch: String) -> [BundleObject] { objects.filter { $0.applies(to: arch) } }
+
+    /// The distinct kernel architectures, sorted.
+    public var kernelArchitectures: [String] { Array(Set(kernels.map(\.arch))).sorted() }
 }
 
 public enum Bundle {
@@ -190,10 +219,13 @@ public struct BundleReader: Sendable {
         do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
-        guard manifest.format == BundleManifest.currentFormat else {
+        guard BundleManifest.readableFormats.contains(manifest.format) else {
+            let formats = BundleManifest.readableFormats
             throw .badManifest(
                 path: path,
-                reason: "format \(manifest.format); this btfgen reads format \(BundleManifest.currentFormat)")
+                reason:
+                    "format \(manifest.format); this btfgen reads formats \(formats.lowerBound) to \(formats.upperBound)"
+            )
         }
         for k in manifest.kernels where manifest.blobs[k.blob] == nil {
             throw .badManifest(

@@ -17,8 +17,10 @@ extension BTFGen {
                 "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
             discussion: """
                 The BTF is chosen as `btfgen resolve` explains. Without --object, the programs that \
-                ship with btfgen are used: every *.bpf.o in $BTFGEN_BPF_DIR, else \
-                <bindir>/../share/btfgen/bpf, else ./bpf. Stops on Ctrl-C / SIGTERM, after --count \
+                ship with btfgen for this machine's architecture are used: every *.bpf.o in \
+                $BTFGEN_BPF_DIR, else <bindir>/../share/btfgen/bpf, else ./bpf, each directory's \
+                <arch>/ subdirectory (x86_64, arm64) first. A BTF, bundle or object (FILE@ARCH \
+                overrides what its registers say) of another architecture is refused. Stops on Ctrl-C / SIGTERM, after --count \
                 events or after --duration. --count 0 exits as soon as everything is attached.
 
                 Events (--json: one object per line): kind (rename, unlinkat, exec), pid and tid \
@@ -31,7 +33,9 @@ extension BTFGen {
 
         @OptionGroup var selection: BTFSelectionOptions
 
-        @Option(name: .customLong("object"), help: ArgumentHelp("BPF object to load (repeatable).", valueName: "file"))
+        @Option(
+            name: .customLong("object"),
+            help: ArgumentHelp("BPF object to load, optionally @ARCH (repeatable).", valueName: "file[@arch]"))
         var objects: [String] = []
 
         @Option(
@@ -81,14 +85,28 @@ extension BTFGen {
 
         func run() async throws {
             let running = try selection.hostOptions.runningKernel()
+            if let arch = selection.hostOptions.arch.flatMap(KernelArch.canonical), arch != running.arch {
+                warn(
+                    "attach loads programs on this machine, which is \(running.arch); --arch \(arch) is for `btfgen resolve` and `btfgen install`"
+                )
+                throw ExitCode.failure
+            }
             // Nothing can help a kernel without raw tracepoints or a process without privileges: say so first.
             if !dryRun { try reporting { try Preflight.check(running) } }
             let choice = try selection.choose(for: running)
-            let objectPaths = try reporting { objects.isEmpty ? try DefaultObjects.find() : objects }
+            let targets = try reporting {
+                objects.isEmpty
+                    ? try DefaultObjects.find(arch: running.arch).map { TargetObject(path: $0) }
+                    : objects.map(TargetObject.init(argument:))
+            }
+            let objectPaths = targets.map(\.path)
             // The dry run checks exactly what the real run checks before loading: the BTF's bytes
-            // against their recorded digest, and that it answers every CO-RE relocation truthfully.
+            // against their recorded digest, its and the objects' architecture, and that it answers
+            // every CO-RE relocation truthfully.
             let verified = try reporting { () throws(DeployError) -> VerifiedBTF in
                 let verified = try choice.btf.verified()
+                try verified.checkArchitecture(for: choice.target)
+                for o in targets { try o.checkArchitecture(for: choice.target) }
                 try verified.checkCoverage(of: objectPaths)
                 return verified
             }

@@ -23,6 +23,12 @@ extension BTFGen {
                 with its sha256. The same catalog and objects always give a byte-identical bundle. \
                 `btfgen attach --bundle FILE` reads it directly; --format oci writes an OCI image \
                 layout holding it at /\(Bundle.imagePath).
+
+                One bundle can hold kernels of several architectures: an object applies only to \
+                kernels of its architecture (see `btfgen minimize --help`; FILE@ARCH overrides), and \
+                the manifest (format 2) records each object's architecture, `any` for neutral ones. \
+                Each kernel's blob is minimized for the objects of its architecture; a kernel none \
+                applies to is left out with a notice.
                 """)
 
         enum Format: String, ExpressibleByArgument { case tar, oci }
@@ -31,7 +37,9 @@ extension BTFGen {
 
         @Option(
             name: .customLong("object"),
-            help: ArgumentHelp("A BPF object to minimize for. Repeatable.", valueName: "file"))
+            help: ArgumentHelp(
+                "A BPF object to minimize for, optionally @ARCH (x86_64, arm64, any). Repeatable.",
+                valueName: "file[@arch]"))
         var objects: [String] = []
 
         @Option(
@@ -75,23 +83,40 @@ extension BTFGen {
                     throw ExitCode.failure
                 }
             }
-            let loaded = try reporting { try objects.map(BPFObjectFile.init(path:)) }
+            let loaded = try reporting { try objects.map(BPFObjectFile.init(argument:)) }
             for o in loaded where o.object.coreRelocations.isEmpty {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the bundle")
             }
+            let plan = try reporting {
+                try MinimizePlan(
+                    jobs: entries.map { MinimizeJob(label: $0.path, input: "", output: "", entry: ($0, catalog)) },
+                    objects: loaded)
+            }
+            for s in plan.skipped { warn("leaving out \(s.job.label): \(s.reason)") }
+            if plan.work.isEmpty {
+                warn("no selected kernel has an object of its architecture; nothing to bundle")
+                throw ExitCode.failure
+            }
+            let kept = plan.work.map { $0.job.entry!.0 }
             let minimized = try reporting {
-                try KernelMinimizer.minimize(entries, in: catalog, objects: loaded.map(\.object), compat: compat)
+                try KernelMinimizer.minimize(
+                    plan.work.map { ($0.job.entry!.0, $0.objects.map(\.object)) }, in: catalog, compat: compat)
             }
-            let records = loaded.map {
-                BundleObject(name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256)
-            }
+            // Identical objects given twice (the same neutral program built per architecture) are one record.
+            let records = Array(
+                Set(
+                    loaded.map {
+                        BundleObject(
+                            name: URL(fileURLWithPath: $0.path).lastPathComponent, sha256: $0.sha256,
+                            arch: $0.arch ?? BundleObject.anyArch)
+                    }))
             // For OCI the bundle is an intermediate file; its name must differ from the layout's temporary directory.
             let bundlePath = format == .tar ? output : temporarySibling(of: output + ".bundle.tar.xz")
             defer { if format == .oci { unlink(bundlePath) } }
             let manifest = try reporting {
                 if format == .tar && force { try? FileManager.default.removeItem(atPath: output) }
                 return try Bundle.write(
-                    to: bundlePath, kernels: Array(zip(entries, minimized)), objects: records,
+                    to: bundlePath, kernels: Array(zip(kept, minimized)), objects: records,
                     compat: compat.rawValue, btfgenVersion: BTFGenVersion.string)
             }
             if format == .oci {

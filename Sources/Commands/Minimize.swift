@@ -19,13 +19,21 @@ extension BTFGen {
                 one run. Catalog output mirrors the catalog: <out>/<distro>/<version>/<arch>/<release>.btf; \
                 --btf output is <out>/<file name without .btf>.btf. Pass the result to libbpf as \
                 btf_custom_path.
+
+                An object applies only to kernels of its architecture: the one whose registers its \
+                CO-RE relocations read (pt_regs.si is x86_64's, pt_regs.orig_x0 and user_pt_regs.regs \
+                arm64's); one that reads none applies to every kernel. FILE@ARCH (e.g. \
+                unlinkat.bpf.o@arm64, or @any) says it instead. Each kernel is minimized for the \
+                objects of its architecture; a kernel none applies to is skipped with a notice.
                 """)
 
         @OptionGroup var catalogOptions: CatalogOptions
 
         @Option(
             name: .customLong("object"),
-            help: ArgumentHelp("A BPF object (clang -target bpf -g). Repeat for several.", valueName: "file"))
+            help: ArgumentHelp(
+                "A BPF object (clang -target bpf -g), optionally @ARCH (x86_64, arm64, any). Repeat for several.",
+                valueName: "file[@arch]"))
         var objects: [String] = []
 
         @Option(
@@ -55,11 +63,11 @@ extension BTFGen {
         }
 
         func run() throws {
-            let parsed = try reporting { try objects.map { try BPFObjectFile(path: $0) } }
+            let parsed = try reporting { try objects.map { try BPFObjectFile(argument: $0) } }
             for o in parsed where o.object.coreRelocations.isEmpty {
                 warn("\(o.path) has no CO-RE relocations; it adds nothing to the output")
             }
-            let jobs: [MinimizeJob]
+            var jobs: [MinimizeJob]
             if btfFiles.isEmpty {
                 let catalog = catalogOptions.resolved
                 let entries = try reporting { try catalog.entries() }
@@ -74,11 +82,17 @@ extension BTFGen {
             }
             // A catalog file changed since btfgen wrote it is refused before anything is written.
             try reporting { try KernelMinimizer.verify(jobs) }
+            // A --btf file's architecture is what its registers say; it matters only when an object's does.
+            if parsed.contains(where: { $0.arch != nil }) {
+                jobs = try reporting { try KernelMinimizer.identifyArchitectures(jobs) }
+            }
+            let plan = try reporting { try MinimizePlan(jobs: jobs, objects: parsed) }
+            for s in plan.skipped { warn("skipping \(s.job.label) (\(s.job.arch ?? "?")): \(s.reason)") }
             // Before any work: a file, a read-only or a foreign directory is named as such.
             try reporting { try prepareOutput(self.output, option: "-o") }
             let compat = self.compat
             let results = try reporting {
-                do { return try KernelMinimizer.run(jobs, objects: parsed.map(\.object), compat: compat) } catch {
+                do { return try KernelMinimizer.run(plan, compat: compat) } catch {
                     throw outputFailure(error, path: self.output, option: "-o") ?? error
                 }
             }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Catalog
+import Deploy
 import FoundationEssentials
 import Kernel
+import Minimize
 import SystemSupport
 
 /// `--catalog`, shared by every command that reads or writes the catalog.
@@ -27,7 +29,29 @@ public struct HostOptions: ParsableArguments {
             valueName: "dir"))
     public var hostRoot: String?
 
+    @Option(
+        name: .customLong("arch"),
+        help: ArgumentHelp(
+            "The architecture of the machine the BTF is for when it is not this one (x86_64, arm64, aarch64, …): resolve and install then need --kernel BUILD-ID. Default: an image tree's own (the ELF machine of the host root's /bin/sh), else this machine's (uname -m).",
+            valueName: "arch"))
+    public var arch: String?
+
     public init() {}
+
+    public func validate() throws {
+        if let arch, KernelArch.canonical(arch) == nil {
+            throw ValidationError(
+                "--arch \(arch) is no architecture btfgen knows; use one of \(KernelArch.all.map(\.name).joined(separator: ", "))"
+            )
+        }
+    }
+
+    /// The architecture of the machine the BTF is for, when declared: --arch, else the machine
+    /// type of a host root that is not this process's own `/` (nil when it cannot be read).
+    func targetArch(_ host: HostRoot) -> String? {
+        if let arch { return KernelArch.canonical(arch) }
+        return host.source == .own ? nil : TreeArchitecture.of(root: host.path)
+    }
 
     /// The host root, or one line on stderr and exit status 1.
     func resolved() throws -> HostRoot {
@@ -65,4 +89,47 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// `--object FILE[@ARCH]`: a BPF object, optionally with the architecture of the kernels it is for
+/// (any spelling KernelArch knows, or `any` for every kernel), which replaces what its BTF shows.
+/// A suffix that names no architecture is part of the file name.
+struct ObjectArgument: Equatable {
+    let path: String
+    /// nil: inferred from the object; `.some(nil)`: every kernel; `.some(name)`: that architecture.
+    let declaredArch: String??
+
+    init(_ argument: String) {
+        if let at = argument.lastIndex(of: "@"), at != argument.startIndex {
+            let suffix = String(argument[argument.index(after: at)...])
+            if suffix == "any" {
+                path = String(argument[..<at])
+                declaredArch = .some(nil)
+                return
+            }
+            if let arch = KernelArch.canonical(suffix) {
+                path = String(argument[..<at])
+                declaredArch = .some(arch)
+                return
+            }
+        }
+        path = argument
+        declaredArch = nil
+    }
+}
+
+extension TargetObject {
+    /// Read `--object FILE[@ARCH]`.
+    init(argument: String) {
+        let a = ObjectArgument(argument)
+        self.init(path: a.path, declaredArch: a.declaredArch)
+    }
+}
+
+extension BPFObjectFile {
+    /// Read `--object FILE[@ARCH]`.
+    init(argument: String) throws {
+        let a = ObjectArgument(argument)
+        try self.init(path: a.path, declaredArch: a.declaredArch)
+    }
 }

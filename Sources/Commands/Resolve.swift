@@ -11,7 +11,7 @@ import SystemSupport
 struct BTFSelectionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Whose BTF: auto (the running kernel, by build-id), or a catalog entry's release or build-id.",
+            "Whose BTF: auto (the running kernel, by build-id), or a catalog or bundle entry's release or build-id; for resolve and install, an entry of another architecture names another machine's kernel.",
             valueName: "auto|release|build-id"))
     var kernel: String = BTFRequest.auto
 
@@ -43,13 +43,20 @@ struct BTFSelectionOptions: ParsableArguments {
         }
     }
 
-    var request: BTFRequest {
-        BTFRequest(kernel: kernel, btfFile: btf, forceCatalog: forceCatalog, force: force)
+    /// The request; `arch` is a declared target architecture, `otherMachineAllowed` whether a
+    /// --kernel entry of another architecture names another machine (resolve, install) or is refused (attach).
+    func request(arch: String? = nil, otherMachineAllowed: Bool = false) -> BTFRequest {
+        BTFRequest(
+            kernel: kernel, btfFile: btf, forceCatalog: forceCatalog, force: force, arch: arch,
+            otherMachineAllowed: otherMachineAllowed)
     }
 
-    /// The choice for the running kernel, or one line on stderr and exit status 1.
-    func choose(for running: RunningKernel) throws -> BTFChoice {
-        try reporting {
+    /// The choice for the running kernel (or the declared target), or one line on stderr and exit status 1.
+    func choose(for running: RunningKernel, arch: String? = nil, otherMachineAllowed: Bool = false) throws
+        -> BTFChoice
+    {
+        let request = request(arch: arch, otherMachineAllowed: otherMachineAllowed)
+        return try reporting {
             var reader: BundleReader? = nil
             if let path = bundle ?? DefaultBundle.find() {
                 do { reader = try BundleReader(path: path) } catch {
@@ -77,6 +84,9 @@ struct Resolution: Encodable {
         print("build-id:       \(r.buildID?.hex ?? "unreadable (\(r.buildIDProblem ?? "?"))")")
         print("native BTF:     \(r.nativeBTF ?? "none")")
         print("host identity:  \(r.hostIdentitySummary)")
+        if !btf.target.isThisMachine {
+            print("target:         another machine: \(btf.target.arch) \(btf.release ?? "")")
+        }
         print("BTF:            \(btf.path)")
         if let blob = btf.btf.blob { print("bundle:         \(blob.bundle) blob sha256:\(blob.digest)") }
         print("source:         \(btf.source.rawValue)")
@@ -97,6 +107,12 @@ extension BTFGen {
                 with the running kernel's build-id (from /sys/kernel/notes); an entry with the same \
                 release and distro only when that build-id cannot be read (with a warning). Anything \
                 else is refused, and an entry whose build-id differs is refused unless --force.
+
+                For another machine: --kernel naming an entry of another architecture (an arm64 \
+                guest's build-id on an x86_64 host), or --arch ARCH with --kernel, chooses that \
+                kernel's BTF for its architecture without comparing it with the running kernel; \
+                --extract then writes an ELF for that architecture. BTF or objects (--object, \
+                FILE@ARCH) of another architecture than the target's are refused.
                 """)
 
         @OptionGroup var selection: BTFSelectionOptions
@@ -125,17 +141,22 @@ extension BTFGen {
         }
 
         func run() async throws {
-            let running = try selection.hostOptions.runningKernel()
-            let choice = try selection.choose(for: running)
+            let host = try selection.hostOptions.resolved()
+            let running = RunningKernel.read(KernelProbe(hostRoot: host))
+            let choice = try selection.choose(
+                for: running, arch: selection.hostOptions.targetArch(host), otherMachineAllowed: true)
+            let targets = objects.map(TargetObject.init(argument:))
             // The same checks attach makes before loading: nothing resolve reports is unusable.
             let verified = try reporting { () throws(DeployError) -> VerifiedBTF in
                 let verified = try choice.btf.verified()
-                try verified.checkCoverage(of: objects)
+                try verified.checkArchitecture(for: choice.target)
+                for o in targets { try o.checkArchitecture(for: choice.target) }
+                try verified.checkCoverage(of: targets.map(\.path))
                 return verified
             }
             if let extract {
                 let bytes = verified.fileBytes(
-                    elf: format == .elf, machine: KernelArch.elfMachine(of: running.arch))
+                    elf: format == .elf, machine: KernelArch.elfMachine(of: choice.target.arch))
                 try reporting {
                     do { try replaceFile(at: URL(fileURLWithPath: extract), with: Data(bytes)) } catch {
                         throw InputFailure("cannot write \(extract): \(describe(error))")

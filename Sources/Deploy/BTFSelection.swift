@@ -13,6 +13,14 @@
 //
 // An entry whose build-id differs from the running kernel's is refused unless --force, whether
 // it was found by release or named with --kernel.
+//
+// Architecture: BTF is for one architecture's kernels. The target is this machine (uname -m)
+// unless the request names another one: an explicit architecture (--arch, or the machine type of
+// an image tree given as the host root), or — for resolve and install, which can prepare BTF for
+// another machine — a --kernel entry of another architecture, whose arch is then the target's.
+// Nothing of the running kernel describes another machine, so such a target's kernel must be
+// named (--kernel) and is not compared with the running one. attach loads here: for it, an
+// entry, bundle or BTF of another architecture is refused, --force or not.
 import Bundle
 import Catalog
 import FoundationEssentials
@@ -33,17 +41,25 @@ public struct BTFRequest: Sendable, Equatable {
     public var forceCatalog: Bool
     /// Accept a catalog entry whose identity differs from the running kernel's.
     public var force: Bool
+    /// The architecture of the machine the BTF is for, when that is declared (--arch, an image
+    /// tree's); nil: this machine's, or a named entry's where another machine is allowed.
+    public var arch: String?
+    /// Whether a --kernel entry of another architecture names another machine's kernel (resolve,
+    /// install) rather than a mistake (attach, which loads here).
+    public var otherMachineAllowed: Bool
 
     public static let auto = "auto"
 
     public init(
         kernel: String = BTFRequest.auto, btfFile: String? = nil, forceCatalog: Bool = false,
-        force: Bool = false
+        force: Bool = false, arch: String? = nil, otherMachineAllowed: Bool = false
     ) {
         self.kernel = kernel
         self.btfFile = btfFile
         self.forceCatalog = forceCatalog
         self.force = force
+        self.arch = arch
+        self.otherMachineAllowed = otherMachineAllowed
     }
 }
 
@@ -65,6 +81,9 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
         case bundleBuildID = "bundle-build-id"
         case bundleRelease = "bundle-release"
         case bundleForced = "bundle-forced"
+        /// A catalog or bundle entry named with --kernel for another machine (another architecture).
+        case catalogNamed = "catalog-named"
+        case bundleNamed = "bundle-named"
     }
 
     public var source: Source
@@ -74,18 +93,27 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
     public var reason: String
     /// Things the user must hear (weaker matches, forced mismatches).
     public var warnings: [String]
+    /// The machine the BTF is for: its architecture, and whether it is this one.
+    public var target: ArchTarget
+    /// The kernel release it is for: the entry's, the running one's for this machine; nil for a
+    /// --btf file for another machine.
+    public var release: String?
 
-    public init(source: Source, btf: ChosenBTF, reason: String, warnings: [String]) {
+    public init(
+        source: Source, btf: ChosenBTF, reason: String, warnings: [String], target: ArchTarget, release: String?
+    ) {
         self.source = source
         self.btf = btf
         self.reason = reason
         self.warnings = warnings
+        self.target = target
+        self.release = release
     }
 
     /// For messages: the file, or `BUNDLE#sha256:DIGEST`.
     public var path: String { btf.location }
 
-    enum CodingKeys: String, CodingKey { case source, path, reason, entry, blob, warnings }
+    enum CodingKeys: String, CodingKey { case source, path, reason, entry, blob, warnings, arch, release, thisMachine }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -95,6 +123,9 @@ public struct BTFChoice: Sendable, Equatable, Encodable {
         try c.encodeIfPresent(btf.entry, forKey: .entry)
         try c.encodeIfPresent(btf.blob, forKey: .blob)
         try c.encode(warnings, forKey: .warnings)
+        try c.encode(target.arch, forKey: .arch)
+        try c.encode(target.isThisMachine, forKey: .thisMachine)
+        try c.encodeIfPresent(release, forKey: .release)
     }
 }
 
@@ -117,34 +148,50 @@ public struct BTFSelector: Sendable {
         let label: String
         let btf: ChosenBTF
 
-        func choice(_ kind: MatchKind, reason: String, warnings: [String] = []) -> BTFChoice {
+        func choice(_ kind: MatchKind, reason: String, warnings: [String] = [], thisMachine: Bool = true)
+            -> BTFChoice
+        {
             let source: BTFChoice.Source
             switch (kind, btf.blob != nil) {
             case (.buildID, false): source = .catalogBuildID
             case (.release, false): source = .catalogRelease
             case (.forced, false): source = .catalogForced
+            case (.named, false): source = .catalogNamed
             case (.buildID, true): source = .bundleBuildID
             case (.release, true): source = .bundleRelease
             case (.forced, true): source = .bundleForced
+            case (.named, true): source = .bundleNamed
             }
-            return BTFChoice(source: source, btf: btf, reason: reason, warnings: warnings)
+            return BTFChoice(
+                source: source, btf: btf, reason: reason, warnings: warnings,
+                target: ArchTarget(arch: identity.arch, isThisMachine: thisMachine), release: identity.release)
         }
     }
 
-    enum MatchKind { case buildID, release, forced }
+    enum MatchKind { case buildID, release, forced, named }
+
+    /// This machine, as a target.
+    var thisMachine: ArchTarget { ArchTarget(arch: running.arch, isThisMachine: true) }
 
     public func choose(_ request: BTFRequest) throws(DeployError) -> BTFChoice {
+        // A declared architecture other than this machine's is another machine.
+        let other = request.arch.flatMap { $0 == running.arch ? nil : ArchTarget(arch: $0, isThisMachine: false) }
         if let file = request.btfFile {
             guard FileManager.default.fileExists(atPath: file) else { throw .btfFileMissing(path: file) }
-            return BTFChoice(source: .file, btf: .file(path: file), reason: "--btf \(file) was given", warnings: [])
+            return BTFChoice(
+                source: .file, btf: .file(path: file), reason: "--btf \(file) was given", warnings: [],
+                target: other ?? thisMachine, release: other == nil ? running.release : nil)
         }
         if request.kernel != BTFRequest.auto {
-            return try named(request.kernel, force: request.force)
+            return try named(
+                request.kernel, force: request.force, target: other, otherMachineAllowed: request.otherMachineAllowed)
         }
+        if let other { throw .otherMachineNeedsKernel(targetArch: other.arch, machineArch: running.arch) }
         if let native = running.nativeBTF, !request.forceCatalog {
             return BTFChoice(
                 source: .native, btf: .native(path: native),
-                reason: "the running kernel exposes its own BTF at \(native)", warnings: [])
+                reason: "the running kernel exposes its own BTF at \(native)", warnings: [], target: thisMachine,
+                release: running.release)
         }
         return try automatic(force: request.force, skippedNative: running.nativeBTF != nil)
     }
@@ -213,11 +260,19 @@ public struct BTFSelector: Sendable {
                     other, why: "its distro \(other.identity.distro) differs from the running \(running.distro)")
             }
         }
+        // A bundle for other architectures only (and nothing of ours in the catalog) is the whole story.
+        if let bundle, !bundled.isEmpty, !candidates.contains(where: { $0.identity.arch == running.arch }) {
+            throw .noKernelOfArch(bundle: bundle.path, arches: bundle.manifest.kernelArchitectures, target: thisMachine)
+        }
         throw .noMatch(running: runningSummary, searched: searched)
     }
 
-    /// `--kernel RELEASE|BUILD-ID`: the named entry (catalog, else bundle), checked against the running kernel.
-    private func named(_ query: String, force: Bool) throws(DeployError) -> BTFChoice {
+    /// `--kernel RELEASE|BUILD-ID`: the named entry (catalog, else bundle), checked against the
+    /// running kernel — unless it is for another machine: a declared `target`, or (where allowed)
+    /// an entry of another architecture.
+    private func named(_ query: String, force: Bool, target: ArchTarget?, otherMachineAllowed: Bool)
+        throws(DeployError) -> BTFChoice
+    {
         let found: Candidate
         do {
             found = candidate(try catalog.lookup(query))
@@ -225,8 +280,17 @@ public struct BTFSelector: Sendable {
             guard let hit = bundleLookup(query) else { throw catalogFailure(error) }
             found = hit
         }
-        if found.identity.arch != running.arch && !force {
-            throw .archMismatch(entry: found.label, entryArch: found.identity.arch, runningArch: running.arch)
+        if let target {
+            guard found.identity.arch == target.arch else {
+                throw .targetArchMismatch(entry: found.label, entryArch: found.identity.arch, target: target)
+            }
+            return forOtherMachine(found, query: query)
+        }
+        if found.identity.arch != running.arch {
+            guard otherMachineAllowed else {
+                throw .archMismatch(entry: found.label, entryArch: found.identity.arch, runningArch: running.arch)
+            }
+            return forOtherMachine(found, query: query)
         }
         if let id = running.buildID, let entryID = found.identity.buildID {
             if id == entryID {
@@ -251,6 +315,21 @@ public struct BTFSelector: Sendable {
         return found.choice(
             .release, reason: "\(found.label) (--kernel \(query)) has the running kernel's release",
             warnings: ["\(missing); \(found.label) was matched by release \(running.release) only"])
+    }
+
+    /// A named entry for a machine of another architecture: nothing running here can confirm it,
+    /// so only a build-id names it for certain.
+    private func forOtherMachine(_ found: Candidate, query: String) -> BTFChoice {
+        let byBuildID = found.identity.buildID.map { $0.hex.hasPrefix(query.lowercased()) } ?? false
+        return found.choice(
+            .named,
+            reason:
+                "\(found.label) named with --kernel \(query), for a \(found.identity.arch) machine (this one is \(running.arch), so nothing running here is compared with it)",
+            warnings: byBuildID
+                ? []
+                : [
+                    "\(found.label) was named by release \(query), which distros reuse across builds: name it by the target's build-id to be sure"
+                ], thisMachine: false)
     }
 
     private func forced(_ found: Candidate, why: String) -> BTFChoice {
@@ -289,7 +368,7 @@ public struct BTFSelector: Sendable {
                 btf: .bundle(
                     BundleBlob(
                         bundle: bundle.path, digest: k.blob, kernel: k.identity,
-                        objects: bundle.manifest.objects.map(\.sha256))))
+                        objects: bundle.manifest.objects(for: k.arch).map(\.sha256))))
         }
     }
 

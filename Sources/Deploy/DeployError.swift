@@ -18,6 +18,18 @@ public enum DeployError: Error, Equatable {
     case buildIDMismatch(entry: String, entryBuildID: String, running: String, runningRelease: String)
     case releaseMismatch(entry: String, runningRelease: String)
     case archMismatch(entry: String, entryArch: String, runningArch: String)
+    /// A named entry of another architecture than the declared target machine's (--arch, the host root's).
+    case targetArchMismatch(entry: String, entryArch: String, target: ArchTarget)
+    /// A machine of another architecture has no running kernel here to match: it must be named.
+    case otherMachineNeedsKernel(targetArch: String, machineArch: String)
+    /// The bundle (and catalog) hold no kernel of this machine's architecture.
+    case noKernelOfArch(bundle: String, arches: [String], target: ArchTarget)
+    /// A BTF whose registers show another architecture.
+    case btfArchMismatch(btf: String, btfArch: String, reason: String, target: ArchTarget)
+    /// A BPF object built for another architecture.
+    case objectArchMismatch(object: String, objectArch: String, reason: String, target: ArchTarget)
+    /// A BPF object whose types speak for two architectures.
+    case objectArchConflict(object: String, reason: String)
     case ambiguousRelease(release: String, candidates: [String])
     case noMatch(running: String, searched: [String])
     case catalog(CatalogError)
@@ -29,6 +41,23 @@ public enum DeployError: Error, Equatable {
     case object(LoadError)
     /// The sealed memory file handed to libbpf could not be made (`copying`: or filled).
     case memoryFile(btf: String, copying: Bool, errno: Int32)
+}
+
+/// The machine whose architecture a BTF or object must have, for messages.
+public struct ArchTarget: Sendable, Equatable, CustomStringConvertible {
+    /// BTFHub's name.
+    public var arch: String
+    /// The machine btfgen runs on, rather than one named by --arch, --kernel or a host root.
+    public var isThisMachine: Bool
+
+    public init(arch: String, isThisMachine: Bool) {
+        self.arch = arch
+        self.isThisMachine = isThisMachine
+    }
+
+    public var description: String {
+        isThisMachine ? "this machine is \(arch)" : "the target machine is \(arch)"
+    }
 }
 
 extension DeployError: CustomStringConvertible {
@@ -58,7 +87,23 @@ extension DeployError: CustomStringConvertible {
             return
                 "\(entry) is for another kernel than the running \(release); pass --force to use it anyway"
         case .archMismatch(let entry, let entryArch, let runningArch):
-            return "\(entry) is for \(entryArch) but this machine is \(runningArch)"
+            return
+                "\(entry) is for \(entryArch) but this machine is \(runningArch); use a \(runningArch) kernel's BTF (to prepare BTF for a \(entryArch) machine, run `btfgen resolve --kernel BUILD-ID --extract FILE` or `btfgen install --host-root ITS-ROOT --kernel BUILD-ID`)"
+        case .targetArchMismatch(let entry, let entryArch, let target):
+            return "\(entry) is for \(entryArch) but \(target); name a \(target.arch) kernel"
+        case .otherMachineNeedsKernel(let targetArch, let machineArch):
+            return
+                "the target machine is \(targetArch) but this one is \(machineArch), so the running kernel here says nothing about it: name its kernel with --kernel BUILD-ID (its /sys/kernel/notes build-id)"
+        case .noKernelOfArch(let bundle, let arches, let target):
+            return
+                "bundle \(bundle) holds only \(arches.joined(separator: ", ")) kernels but \(target); make one that includes \(target.arch) kernels (`btfgen bundle --object bpf/\(target.arch)/PROG.bpf.o …`)"
+        case .btfArchMismatch(let btf, let btfArch, let reason, let target):
+            return "\(btf) describes a \(btfArch) kernel (\(reason)) but \(target); use BTF of a \(target.arch) kernel"
+        case .objectArchMismatch(let object, let objectArch, let reason, let target):
+            return
+                "\(object) is built for \(objectArch) (\(reason)) but \(target); use its \(target.arch) build (make bpf writes bpf/\(target.arch)/), or name its architecture with \(object)@ARCH"
+        case .objectArchConflict(let object, let reason):
+            return "\(object): \(reason)"
         case .ambiguousRelease(let release, let candidates):
             return
                 "the running kernel's build-id cannot be read and \(candidates.count) catalog entries share release \(release) (\(candidates.joined(separator: ", "))); name one with --kernel BUILD-ID (8 or more hex digits are enough)"

@@ -89,12 +89,12 @@ public struct BTFInstaller: Sendable {
 
     func onDisk(_ path: String) -> String { root == "/" ? path : root + path }
 
-    /// Install `btf` (raw BTF bytes) for `release`.
+    /// Install `btf` (raw BTF bytes) for `release` of a kernel of `arch` (the ELF wrapper's
+    /// machine: libbpf ignores it, but binutils and people read it).
     public func install(
-        btf: [UInt8], release: String, buildID: String?, source: String,
-        machine: UInt16 = ELFFile.machineX86_64
+        btf: [UInt8], release: String, buildID: String?, source: String, arch: String
     ) throws(InstallError) -> InstallOutcome {
-        let payload = ELFWriter.btfObject(btf, machine: machine)
+        let payload = ELFWriter.btfObject(btf, machine: KernelArch.elfMachine(of: arch))
         let digest = payload.withUnsafeBytes { SHA256.hex($0) }
         var registry = try readRegistry()
         var tried: [String] = []

@@ -60,12 +60,20 @@ public enum DefaultObjects {
         return dirs
     }
 
-    /// The `*.bpf.o` files of the first directory in the search path that has any.
-    public static func find(searchPath: [String] = searchPath()) throws(DeployError) -> [String] {
+    /// The `*.bpf.o` files of the first directory in the search path that has any: per
+    /// directory, those of `<dir>/<arch>/` (`make bpf` builds bpf/x86_64/ and bpf/arm64/, and an
+    /// image for several architectures can ship them all) before those of `<dir>` itself (one
+    /// architecture's, as `make install` puts them). Objects of another architecture are refused
+    /// where they are used (`TargetObject.checkArchitecture`).
+    public static func find(searchPath: [String] = searchPath(), arch: String? = nil) throws(DeployError) -> [String] {
         for dir in searchPath {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-            let objects = names.filter { $0.hasSuffix(".bpf.o") }.sorted()
-            if !objects.isEmpty { return objects.map { URL(fileURLWithPath: dir).appendingPathComponent($0).path } }
+            for candidate in (arch.map { [dir + "/" + $0] } ?? []) + [dir] {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: candidate)) ?? []
+                let objects = names.filter { $0.hasSuffix(".bpf.o") }.sorted()
+                if !objects.isEmpty {
+                    return objects.map { URL(fileURLWithPath: candidate).appendingPathComponent($0).path }
+                }
+            }
         }
         throw .noDefaultObjects(searched: searchPath)
     }

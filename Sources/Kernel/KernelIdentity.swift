@@ -87,9 +87,12 @@ public enum KernelArch {
         all.first { $0.elfMachine == elfMachine }?.name ?? "em\(elfMachine)"
     }
 
-    /// The ELF e_machine value for an architecture name (x86_64 for names it does not know).
+    /// The ELF e_machine value for an architecture name; `em<n>` gives n back, and a name no row
+    /// knows EM_NONE (0), so nothing is labelled as another architecture.
     public static func elfMachine(of name: String) -> UInt16 {
-        names(of: name)?.elfMachine ?? ELFFile.machineX86_64
+        if let known = names(of: name)?.elfMachine { return known }
+        if name.hasPrefix("em"), let n = UInt16(name.dropFirst(2)) { return n }
+        return 0
     }
 
     /// From `uname -m`; an unknown machine is kept as it is, so it matches only itself.

@@ -1,6 +1,11 @@
 // Per kernel, the BTF a set of BPF objects needs for CO-RE: `btfgen minimize` writes one file per
 // kernel, `btfgen bundle` keeps the bytes in memory. Each kernel is independent work, done on all
 // cores; a catalog entry is used only while its file still has the sha256 its index records.
+//
+// An object applies only to kernels of its architecture (BTF's `Architectures`: what its CO-RE
+// relocations read, or FILE@ARCH), a neutral one to all: each kernel is minimized for the objects
+// that apply to it, a kernel none applies to is skipped (and said so), and an object that applies
+// to none of the kernels is refused before any work.
 import BTF
 import Catalog
 import FoundationEssentials
@@ -25,6 +30,10 @@ public enum MinimizeError: Error, Equatable, CustomStringConvertible {
     case corruptRecord(input: String, BTFError)
     /// Two inputs would be written to the same output file.
     case outputCollision(name: String)
+    /// An architecture-specific object, and not one kernel of its architecture among the inputs.
+    case noKernelOfArch(object: String, arch: String, reason: String, kernelArches: [String])
+    /// A --btf input whose architecture its BTF does not show, with architecture-specific objects.
+    case unknownKernelArch(input: String)
 
     public var description: String {
         switch self {
@@ -35,25 +44,50 @@ public enum MinimizeError: Error, Equatable, CustomStringConvertible {
             return "\(input): \(e); its BTF is damaged: rebuild or re-fetch it"
         case .outputCollision(let name):
             return "two --btf inputs are both named \(name); rename one so their outputs do not collide"
+        case .noKernelOfArch(let object, let arch, let reason, let kernelArches):
+            return
+                "\(object) is for \(arch) kernels (\(reason)) but the kernels are \(kernelArches.isEmpty ? "none" : kernelArches.joined(separator: ", ")); add \(arch) kernels, drop it, or name its architecture with \(object)@ARCH"
+        case .unknownKernelArch(let input):
+            return
+                "\(input) defines no struct pt_regs, so its architecture is unknown and the architecture-specific objects cannot be matched to it; pass a full kernel BTF"
         }
     }
 }
 
-/// A BPF object read from disk, with its digest (bundle manifests record it).
+/// A BPF object read from disk, with its digest (bundle manifests record it) and the
+/// architecture of the kernels it applies to.
 public struct BPFObjectFile: Sendable {
     public let path: String
     public let object: BPFObject
     public let sha256: String
+    /// BTFHub's name of the kernels' architecture it applies to; nil: every kernel.
+    public let arch: String?
+    /// Why `arch`, for messages (`reads pt_regs.orig_x0`, `given as FILE@arm64`).
+    public let archReason: String
 
     /// Read and parse the object at `path`; an unreadable file is a `FileAccessError`, one that
-    /// does not parse a `MinimizeError.object`.
-    public init(path: String) throws {
+    /// does not parse (or speaks for two architectures) a `MinimizeError.object`. `declaredArch`
+    /// (FILE@ARCH: a BTFHub name, or nil for every kernel) replaces what its BTF shows.
+    public init(path: String, declaredArch: String?? = nil) throws {
         let file = try MappedFile(path: path)
         self.path = path
         do {
             (object, sha256) = try file.withBytes { bytes in (try BPFObject(bytes: bytes), SHA256.hex(bytes)) }
         } catch { throw MinimizeError.object(path: path, reason: "\(error)") }
+        if let declared = declaredArch {
+            arch = declared
+            archReason = "given as \(path)@\(declared ?? "any")"
+        } else {
+            do throws(ArchitectureConflict) {
+                let evidence = try Architectures.of(object)
+                arch = evidence?.arch
+                archReason = evidence?.reason ?? "reads nothing architecture-specific"
+            } catch { throw MinimizeError.object(path: path, reason: error.description) }
+        }
     }
+
+    /// Whether a kernel of `kernelArch` uses this object.
+    public func applies(to kernelArch: String) -> Bool { arch == nil || arch == kernelArch }
 }
 
 /// One kernel's minimized BTF, in memory.
@@ -75,12 +109,18 @@ public struct MinimizeJob: Sendable {
     public let output: String
     /// A catalog input, whose file must still have the sha256 its index records.
     public var entry: (CatalogEntry, Catalog)? = nil
+    /// The kernel's architecture: the catalog entry's; for a BTF file what its BTF shows
+    /// (`KernelMinimizer.identifyArchitectures`), nil until then or when it shows none.
+    public var arch: String?
 
-    public init(label: String, input: String, output: String, entry: (CatalogEntry, Catalog)? = nil) {
+    public init(
+        label: String, input: String, output: String, entry: (CatalogEntry, Catalog)? = nil, arch: String? = nil
+    ) {
         self.label = label
         self.input = input
         self.output = output
         self.entry = entry
+        self.arch = arch ?? entry?.0.identity.arch
     }
 
     /// Every catalog entry, written to `<outputRoot>/<the entry's catalog path>`.
@@ -110,6 +150,37 @@ public struct MinimizeJob: Sendable {
     }
 }
 
+/// Which objects each kernel is minimized for.
+public struct MinimizePlan: Sendable {
+    /// Each kernel with the objects that apply to it (at least one).
+    public var work: [(job: MinimizeJob, objects: [BPFObjectFile])]
+    /// Kernels no object applies to, with why.
+    public var skipped: [(job: MinimizeJob, reason: String)]
+
+    /// Match objects to kernels by architecture. Refuses an architecture-specific object that
+    /// applies to no kernel, and a kernel of unknown architecture when any object is specific.
+    public init(jobs: [MinimizeJob], objects: [BPFObjectFile]) throws(MinimizeError) {
+        let specific = objects.filter { $0.arch != nil }
+        if !specific.isEmpty, let unknown = jobs.first(where: { $0.arch == nil }) {
+            throw .unknownKernelArch(input: unknown.input)
+        }
+        let arches = Set(jobs.compactMap(\.arch))
+        for o in specific where !arches.contains(o.arch!) {
+            throw .noKernelOfArch(object: o.path, arch: o.arch!, reason: o.archReason, kernelArches: arches.sorted())
+        }
+        work = []
+        skipped = []
+        for job in jobs {
+            let applicable = job.arch.map { a in objects.filter { $0.applies(to: a) } } ?? objects
+            if applicable.isEmpty {
+                skipped.append((job, "no object applies to \(job.arch ?? "its") kernels"))
+            } else {
+                work.append((job, applicable))
+            }
+        }
+    }
+}
+
 /// What one job wrote (`btfgen minimize --json` prints it as is).
 public struct MinimizeOutcome: Encodable, Sendable {
     public let kernel: String
@@ -120,6 +191,10 @@ public struct MinimizeOutcome: Encodable, Sendable {
     public let types: Int
     public let relocations: Int
     public let unresolved: Int
+    /// The kernel's architecture, when known.
+    public let arch: String?
+    /// The objects it was minimized for (their paths).
+    public let objects: [String]
 }
 
 /// Minimizes kernels' BTF for a set of objects.
@@ -128,7 +203,28 @@ public enum KernelMinimizer {
     public static func run(_ jobs: [MinimizeJob], objects: [BPFObject], compat: CompatLevel) throws
         -> [MinimizeOutcome]
     {
-        try jobs.concurrentMap { try run($0, objects: objects, compat: compat) }
+        try jobs.concurrentMap { try run($0, objects: objects, paths: [], compat: compat) }
+    }
+
+    /// Every kernel of a plan, on all cores, each minimized for its own objects; results in plan order.
+    public static func run(_ plan: MinimizePlan, compat: CompatLevel) throws -> [MinimizeOutcome] {
+        try plan.work.concurrentMap {
+            try run($0.job, objects: $0.objects.map(\.object), paths: $0.objects.map(\.path), compat: compat)
+        }
+    }
+
+    /// Fill in the architecture of the jobs that lack one (BTF files) from their BTF's register
+    /// structures, on all cores.
+    public static func identifyArchitectures(_ jobs: [MinimizeJob]) throws -> [MinimizeJob] {
+        let registers = NamePrefilter(
+            kinds: 1 << UInt32(KindCode.structure.rawValue),
+            firstBytes: Set(Architectures.registerMembers.flatMap { $0.structures.keys }.compactMap(\.utf8.first)))
+        return try jobs.concurrentMap { job in
+            guard job.arch == nil else { return job }
+            var known = job
+            known.arch = Architectures.ofKernel(try index(job.input, prefilter: registers).0)?.arch
+            return known
+        }
     }
 
     /// Check every catalog input against its index digest, on all cores (each file is hashed
@@ -144,14 +240,23 @@ public enum KernelMinimizer {
     public static func minimize(
         _ entries: [CatalogEntry], in catalog: Catalog, objects: [BPFObject], compat: CompatLevel
     ) throws -> [[UInt8]] {
-        try entries.concurrentMap { entry in
-            try catalog.verify(entry)
-            return try minimize(catalog.url(of: entry).path, objects: objects, compat: compat).bytes
+        try minimize(entries.map { ($0, objects) }, in: catalog, compat: compat)
+    }
+
+    /// Catalog entries, each with its own objects, on all cores, in memory; verified like `minimize`.
+    public static func minimize(
+        _ work: [(entry: CatalogEntry, objects: [BPFObject])], in catalog: Catalog, compat: CompatLevel
+    ) throws -> [[UInt8]] {
+        try work.concurrentMap { item in
+            try catalog.verify(item.entry)
+            return try minimize(catalog.url(of: item.entry).path, objects: item.objects, compat: compat).bytes
         }
     }
 
     /// One job: verified (catalog inputs), minimized, written.
-    static func run(_ job: MinimizeJob, objects: [BPFObject], compat: CompatLevel) throws -> MinimizeOutcome {
+    static func run(_ job: MinimizeJob, objects: [BPFObject], paths: [String], compat: CompatLevel) throws
+        -> MinimizeOutcome
+    {
         if let (entry, catalog) = job.entry { try catalog.verify(entry) }
         let m = try minimize(job.input, objects: objects, compat: compat)
         let url = URL(fileURLWithPath: job.output)
@@ -160,7 +265,8 @@ public enum KernelMinimizer {
         try replaceFile(at: url, with: Data(m.bytes), sync: false)
         return MinimizeOutcome(
             kernel: job.label, input: job.input, output: job.output, inputBytes: m.inputBytes,
-            outputBytes: m.bytes.count, types: m.types, relocations: m.relocations, unresolved: m.unresolved)
+            outputBytes: m.bytes.count, types: m.types, relocations: m.relocations, unresolved: m.unresolved,
+            arch: job.arch, objects: paths)
     }
 
     /// The kernel BTF at `input` (raw BTF, or an ELF with .BTF such as a vmlinux) cut down to

@@ -23,7 +23,7 @@ import Testing
         let installer = BTFInstaller(root: dir.path)
         guard
             case .installed(let record) = try installer.install(
-                btf: btf, release: Self.release, buildID: "ab", source: "test")
+                btf: btf, release: Self.release, buildID: "ab", source: "test", arch: "x86_64")
         else {
             Issue.record("expected a fresh install"); return
         }
@@ -38,12 +38,13 @@ import Testing
 
         // Installing the same BTF again is a no-op.
         #expect(
-            try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test") == .unchanged(record))
+            try installer.install(btf: btf, release: Self.release, buildID: "ab", source: "test", arch: "x86_64")
+                == .unchanged(record))
         // Someone edits our file: it is theirs now, and it holds no BTF, so libbpf skips it and so do we.
         try Data("user's notes".utf8).write(to: URL(fileURLWithPath: written))
         guard
             case .installed(let second) = try installer.install(
-                btf: btf, release: Self.release, buildID: "ab", source: "test")
+                btf: btf, release: Self.release, buildID: "ab", source: "test", arch: "x86_64")
         else {
             Issue.record("expected an install at the next location"); return
         }
@@ -69,14 +70,17 @@ import Testing
         try Data(ELFWriter.btfObject(btf)).write(to: URL(fileURLWithPath: foreign))
         let before = try sha256sum(foreign)
         #expect(throws: InstallError.shadowed(path: "/boot/vmlinux-\(Self.release)")) {
-            try BTFInstaller(root: dir.path).install(btf: btf, release: Self.release, buildID: nil, source: "test")
+            try BTFInstaller(root: dir.path).install(
+                btf: btf, release: Self.release, buildID: nil, source: "test", arch: "x86_64")
         }
         #expect(try sha256sum(foreign) == before)
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/lib/modules"))
         // A changed file of ours is left in place by uninstall, with a note.
         try FileManager.default.removeItem(atPath: foreign)
         let installer = BTFInstaller(root: dir.path)
-        guard case .installed(let r) = try installer.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        guard
+            case .installed(let r) = try installer.install(
+                btf: btf, release: Self.release, buildID: nil, source: "t", arch: "x86_64")
         else {
             Issue.record("expected install"); return
         }
@@ -97,7 +101,9 @@ import Testing
         try Data("not btf".utf8).write(to: URL(fileURLWithPath: dir.path + "/boot/vmlinux-\(Self.release)"))
         try FileManager.default.createDirectory(atPath: dir.path + "/lib/modules", withIntermediateDirectories: true)
         let installer = BTFInstaller(root: dir.path)
-        guard case .installed(let r) = try installer.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        guard
+            case .installed(let r) = try installer.install(
+                btf: btf, release: Self.release, buildID: nil, source: "t", arch: "x86_64")
         else {
             Issue.record("expected install"); return
         }
@@ -116,7 +122,9 @@ import Testing
         let other = BTFInstaller(root: bare.path)
         try FileManager.default.createDirectory(atPath: bare.path + "/boot", withIntermediateDirectories: true)
         try Data("not btf".utf8).write(to: URL(fileURLWithPath: bare.path + "/boot/vmlinux-\(Self.release)"))
-        guard case .installed(let r2) = try other.install(btf: btf, release: Self.release, buildID: nil, source: "t")
+        guard
+            case .installed(let r2) = try other.install(
+                btf: btf, release: Self.release, buildID: nil, source: "t", arch: "x86_64")
         else {
             Issue.record("expected install"); return
         }

@@ -79,13 +79,13 @@ struct FakeSystem {
     }
 
     /// A bundle file of kernels `(release, build-id, BTF bytes)`, written by the Bundle module.
-    func writeBundle(_ kernels: [(String, String?, [UInt8])]) throws -> String {
+    func writeBundle(_ kernels: [(String, String?, [UInt8])], arch: String = "x86_64") throws -> String {
         let path = dir.file("bundle-\(UUID().uuidString.prefix(6)).tar.xz")
         let pairs = kernels.map { release, id, bytes in
             (
                 CatalogEntry(
                     identity: KernelIdentity(
-                        release: release, arch: "x86_64", buildID: id.flatMap(BuildID.init(hex:)), distro: "debian",
+                        release: release, arch: arch, buildID: id.flatMap(BuildID.init(hex:)), distro: "debian",
                         distroVersion: "12"),
                     path: "", sha256: "", size: bytes.count, typeCount: 1, build: nil, source: "test",
                     builtAt: "2026-01-01T00:00:00Z"), bytes
@@ -344,6 +344,68 @@ let otherHex = "0badc0de0102030405060708"
         try sys.writeNotes(buildID: runningID)
         try sys.addEntry(release: "6.1.0-26-arm64", buildID: runningHex, arch: "arm64")
         #expect(throws: DeployError.self) { try sys.choose(BTFRequest()) }
+    }
+
+    @Test func anEntryForAnotherArchitectureIsRefusedByAttachEvenWithForce() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        try sys.addEntry(release: "6.1.0-26-cloud-arm64", buildID: otherHex, arch: "arm64")
+        let label =
+            "catalog entry debian/12/arm64/6.1.0-26-cloud-arm64.btf (release 6.1.0-26-cloud-arm64, build-id 0badc0de0102…)"
+        #expect(throws: DeployError.archMismatch(entry: label, entryArch: "arm64", runningArch: "x86_64")) {
+            try sys.choose(BTFRequest(kernel: otherHex, force: true))
+        }
+        let line = DeployError.archMismatch(entry: label, entryArch: "arm64", runningArch: "x86_64").description
+        #expect(line.contains("is for arm64 but this machine is x86_64") && !line.contains("\n"))
+    }
+
+    @Test func aKernelNamedForAnotherArchitectureIsChosenForThatMachine() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let arm = try sys.addEntry(release: "6.1.0-26-cloud-arm64", buildID: otherHex, arch: "arm64")
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: runningHex)
+        // resolve and install: an arm64 build-id names the arm64 guest's kernel; nothing running here is compared.
+        let c = try sys.choose(BTFRequest(kernel: otherHex, otherMachineAllowed: true))
+        #expect(c.source == .catalogNamed)
+        #expect(c.btf.entry == arm)
+        #expect(c.target == ArchTarget(arch: "arm64", isThisMachine: false))
+        #expect(c.release == "6.1.0-26-cloud-arm64")
+        #expect(c.warnings.isEmpty)
+        // By release only: chosen, with a warning that a release names no build for certain.
+        let byRelease = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-arm64", otherMachineAllowed: true))
+        #expect(byRelease.btf.entry == arm && byRelease.warnings.count == 1)
+        // A declared arm64 target: its kernel must be named, and be arm64.
+        #expect(throws: DeployError.otherMachineNeedsKernel(targetArch: "arm64", machineArch: "x86_64")) {
+            try sys.choose(BTFRequest(arch: "arm64", otherMachineAllowed: true))
+        }
+        #expect(
+            throws: DeployError.targetArchMismatch(
+                entry:
+                    "catalog entry debian/12/x86_64/6.1.0-26-cloud-amd64.btf (release 6.1.0-26-cloud-amd64, build-id deadbeef0102…)",
+                entryArch: "x86_64", target: ArchTarget(arch: "arm64", isThisMachine: false))
+        ) {
+            try sys.choose(BTFRequest(kernel: runningHex, arch: "arm64", otherMachineAllowed: true))
+        }
+        #expect(try sys.choose(BTFRequest(kernel: otherHex, arch: "arm64")).source == .catalogNamed)
+        // Declaring this machine's own architecture changes nothing.
+        #expect(try sys.choose(BTFRequest(arch: "x86_64")).source == .catalogBuildID)
+    }
+
+    @Test func aBundleOfAnotherArchitectureOnlyIsRefusedNamingBoth() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        let bundle = try sys.writeBundle([("6.1.0-26-cloud-arm64", otherHex, [7, 7, 7])], arch: "arm64")
+        let expected = DeployError.noKernelOfArch(
+            bundle: bundle, arches: ["arm64"], target: ArchTarget(arch: "x86_64", isThisMachine: true))
+        #expect(throws: expected) { try sys.choose(BTFRequest(), bundle: bundle) }
+        #expect(expected.description.contains("holds only arm64 kernels but this machine is x86_64"))
+        // Named by build-id for the arm64 machine, its blob is what comes out.
+        let c = try sys.choose(BTFRequest(kernel: otherHex, otherMachineAllowed: true), bundle: bundle)
+        #expect(c.source == .bundleNamed)
+        #expect(try c.btf.verified().rawBTF == [7, 7, 7])
     }
 
     @Test func bundleKernelWithTheRunningBuildIDIsChosenAndItsBlobReachesLibbpf() throws {
