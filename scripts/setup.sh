@@ -6,7 +6,8 @@ need=(dwarves llvm clang binutils bpftool libbpf-dev libelf-dev libdw-dev zlib1g
       xz-utils zstd gzip cpio rpm bc flex bison libssl-dev libelf-dev make gcc kmod file time
       dpkg-dev binutils python3 strace
       linux-libc-dev linux-libc-dev-arm64-cross
-      libcurl4-openssl-dev nginx apt-utils gnupg gpgv debian-archive-keyring)
+      libcurl4-openssl-dev nginx apt-utils gnupg gpgv debian-archive-keyring
+      qemu-system-arm gcc-aarch64-linux-gnu util-linux python3)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
