@@ -57,7 +57,8 @@ enum QEMUArm64 {
                 Kernel(
                     catalog: "\(work)/kernels-\(name.lowercased())", buildID: v["\(name)_BUILD_ID"] ?? "?",
                     arch: v["\(name)_ARCH"] ?? "?", btfBytes: Int(v["\(name)_BTF_BYTES"] ?? "") ?? -1,
-                    btfTypes: Int(v["\(name)_BTF_TYPES"] ?? "") ?? -1, minBytes: Int(v["\(name)_MIN_BYTES"] ?? "") ?? -1)
+                    btfTypes: Int(v["\(name)_BTF_TYPES"] ?? "") ?? -1, minBytes: Int(v["\(name)_MIN_BYTES"] ?? "") ?? -1
+                )
             }
             return .success(Prepared(work: work, test: kernel("TEST"), debian: kernel("DEBIAN")))
         } catch {
@@ -82,14 +83,17 @@ enum QEMUArm64 {
         let r = try runProcess(
             script("pack-initramfs-arm64.sh"),
             [out, Repo.root.appendingPathComponent("bpf/arm64").path] + btf.map { "\($0.key)=\($0.value)" })
-        guard r.status == 0 else { throw QEMU.PrepareFailure(text: "pack-initramfs-arm64.sh: \(r.stderr.suffix(2000))") }
+        guard r.status == 0 else {
+            throw QEMU.PrepareFailure(text: "pack-initramfs-arm64.sh: \(r.stderr.suffix(2000))")
+        }
         return out
     }
 
     static func boot(_ kernel: String, _ initramfs: String, _ params: [String], timeout: Int = 300) throws
         -> QEMU.Console
     {
-        let r = try runProcess(script("boot-arm64.sh"), [kernel, initramfs] + params, environment: ["TIMEOUT": "\(timeout)"])
+        let r = try runProcess(
+            script("boot-arm64.sh"), [kernel, initramfs] + params, environment: ["TIMEOUT": "\(timeout)"])
         let console = QEMU.Console(status: r.status, text: r.stdout)
         print(
             "qemu-system-aarch64 \(params.joined(separator: " ")) on \(URL(fileURLWithPath: kernel).lastPathComponent): boot-to-verdict \(console.verdictSeconds.map { String(format: "%.1f s", $0) } ?? "none")"
@@ -155,7 +159,8 @@ func expectArm64ActorEvents(_ console: QEMU.Console, sourceLocation: SourceLocat
         rename?["comm"] as? String == "actor", "rename event: \(String(describing: rename)) \(console.events)",
         sourceLocation: sourceLocation)
     #expect(rename?["tid"] as? Int == truth.pid, sourceLocation: sourceLocation)
-    #expect(rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree", sourceLocation: sourceLocation)
+    #expect(
+        rename?["helper_pid"] as? Int == truth.pid, "CO-RE pid and helper pid agree", sourceLocation: sourceLocation)
     #expect(rename?["oom_score_adj"] as? Int == 0, sourceLocation: sourceLocation)
     #expect(
         unlink?["path"] as? String == "/tmp/unlink-me", "unlinkat event: \(String(describing: unlink))",
