@@ -52,7 +52,10 @@ enum QEMUArm64 {
                 let kv = line.split(separator: "=", maxSplits: 1)
                 if kv.count == 2 { v[String(kv[0])] = String(kv[1]) }
             }
-            print("prepare-arm64.sh: \(r.stdout.split(separator: "\n").joined(separator: " "))")
+            let kernelBuild = ProcessInfo.processInfo.environment["BTFGEN_TEST_ARM64_BUILD_SECONDS"] ?? "?"
+            print(
+                "prepare-arm64.sh (arm64 test kernel cross-build: \(kernelBuild) s): \(r.stdout.split(separator: "\n").joined(separator: " "))"
+            )
             func kernel(_ name: String) -> Kernel {
                 Kernel(
                     catalog: "\(work)/kernels-\(name.lowercased())", buildID: v["\(name)_BUILD_ID"] ?? "?",
