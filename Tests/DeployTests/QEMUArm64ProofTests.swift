@@ -92,7 +92,9 @@ enum QEMUArm64 {
         return out
     }
 
-    static func boot(_ kernel: String, _ initramfs: String, _ params: [String], timeout: Int = 300) throws
+    /// One boot, bounded: 180 s against the 3–40 s a TCG boot to the verdict takes here, so a hung
+    /// guest fails with its console instead of holding CI.
+    static func boot(_ kernel: String, _ initramfs: String, _ params: [String], timeout: Int = 180) throws
         -> QEMU.Console
     {
         let r = try runProcess(
