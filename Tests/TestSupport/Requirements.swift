@@ -139,6 +139,7 @@ extension Fixture {
         switch variable {
         case "BTFGEN_DEBIAN_VMLINUZ": return "scripts/fetch-debian-image.sh"
         case _ where variable.hasPrefix("BTFGEN_DEBIAN_"): return "scripts/fetch-debian-dbg.sh"
+        case _ where variable.hasPrefix("BTFGEN_TEST_ARM64_"): return "scripts/build-test-kernel-arm64.sh"
         case _ where variable.hasPrefix("BTFGEN_TEST_"): return "scripts/build-test-kernel.sh"
         case _ where variable.hasPrefix("BTFGEN_OLD_"): return "scripts/fetch-old-libbpf.sh"
         case "BTFGEN_STATIC_BIN": return "scripts/build-static.sh"
@@ -152,6 +153,8 @@ extension Capability {
     static func package(providing tool: String) -> String {
         switch tool {
         case "qemu-system-x86_64": return "qemu-system-x86"
+        case "qemu-system-aarch64": return "qemu-system-arm"
+        case "aarch64-linux-gnu-gcc": return "gcc-aarch64-linux-gnu"
         case "busybox": return "busybox-static"
         case "rpmbuild": return "rpm"
         case "createrepo_c": return "createrepo-c"
