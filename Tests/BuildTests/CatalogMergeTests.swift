@@ -151,7 +151,8 @@ import Testing
         }
         func failure(_ name: String, version: String = "1") -> FailureRecord {
             FailureRecord(
-                package: package(name, version: version), stage: .build, reason: "holds no vmlinux", pahole: "1.24", btfgen: "test",
+                package: package(name, version: version), stage: .build, reason: "holds no vmlinux", pahole: "1.24",
+                btfgen: "test",
                 failedAt: "2026-12-01T00:00:00Z")
         }
         // What sync records: a (a) failed p1 and p2; (b) built p1 after all; (dst) failed p3, which b built.

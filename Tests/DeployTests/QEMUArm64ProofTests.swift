@@ -131,13 +131,12 @@ enum QEMUArm64 {
         return Selection(status: r.status, output: r.stdout + r.stderr, btf: out)
     }
 
-    /// The selection a guest without btfgen gets: the guest's own kernel, by build-id, from the
-    /// catalog, never the host's native BTF. `--kernel auto` on this x86_64 host refuses an arm64
-    /// entry as the wrong architecture (uname(2) stays the host's), so the guest's build-id is named
-    /// and --force lets only the architecture differ: an entry whose build-id differs still comes
-    /// back as catalog-forced, which every test here rejects.
+    /// The selection a guest without btfgen gets: the guest's own kernel, named by the build-id the
+    /// guest printed, from the catalog, never the host's native BTF. A named build-id is another
+    /// machine's target: btfgen takes the architecture from the entry (arm64) instead of this
+    /// x86_64 host's uname, and finds only the entry with exactly that build-id.
     static func selectionArgs(catalog: String, buildID: String) -> [String] {
-        ["--catalog", catalog, "--kernel", buildID, "--force"]
+        ["--catalog", catalog, "--kernel", buildID]
     }
 
     /// The guest's build-id, read from the GNU note in the hex of /sys/kernel/notes it printed.
@@ -201,7 +200,10 @@ struct QEMUArm64ProofTests {
         let s = try QEMUArm64.select(log, ours, QEMUArm64.selectionArgs(catalog: entry.catalog, buildID: guestID))
         #expect(s.status == 0, "\(s.output)", sourceLocation: sourceLocation)
         #expect(s.line("build-id:") == "build-id:       \(guestID)", "\(s.output)", sourceLocation: sourceLocation)
-        #expect(s.line("source:") == "source:         catalog-build-id", "\(s.output)", sourceLocation: sourceLocation)
+        #expect(s.line("source:") == "source:         catalog-named", "\(s.output)", sourceLocation: sourceLocation)
+        #expect(
+            !s.output.contains("warning:"), "named by build-id: nothing to warn about: \(s.output)",
+            sourceLocation: sourceLocation)
         #expect(s.line("BTF:")?.hasPrefix("BTF:            \(entry.catalog)/") == true, sourceLocation: sourceLocation)
         #expect(s.line("extracted:") == "extracted:      \(ours)", sourceLocation: sourceLocation)
 
@@ -250,21 +252,25 @@ struct QEMUArm64ProofTests {
         #expect(auto.output.contains("none with build-id \(guestID)"), "\(auto.output)")
         #expect(!FileManager.default.fileExists(atPath: "\(p.work)/auto.btf"), "nothing half-written")
         // Named by its release: refused for its build-id.
-        let named = try QEMUArm64.select(
-            log, "\(p.work)/named.btf",
-            ["--catalog", p.debian.catalog, "--kernel", debianRelease])
-        #expect(named.status == 1, "\(named.output)")
-        #expect(named.output.contains("btfgen: "), "\(named.output)")
-        #expect(!FileManager.default.fileExists(atPath: "\(p.work)/named.btf"))
+        // Named by the guest's build-id (what the positive proofs do): no such entry. One line, exit 1.
+        let byID = try QEMUArm64.select(
+            log, "\(p.work)/by-id.btf", QEMUArm64.selectionArgs(catalog: p.debian.catalog, buildID: guestID))
+        #expect(byID.status == 1, "\(byID.output)")
+        let byIDLines = byID.output.split(separator: "\n").filter { !$0.hasPrefix("+ ") }
+        #expect(byIDLines.count == 1 && byIDLines[0].hasPrefix("btfgen: "), "\(byID.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(p.work)/by-id.btf"), "nothing half-written")
 
-        // Forced anyway (--force): btfgen says so, and the plain loader in the guest, which has no
-        // check of its own, loads and attaches and then reports what the wrong layout reads.
+        // Named by Debian's release for this other machine: nothing here can confirm it, so btfgen
+        // serves it only with a warning to name the target by build-id. Booted with that BTF, the
+        // plain loader in the guest, which has no check of its own, loads and attaches and then
+        // reports what the wrong layout reads.
         let wrong = "\(p.work)/wrong.btf"
-        let forced = try QEMUArm64.select(
-            log, wrong, ["--catalog", p.debian.catalog, "--kernel", debianRelease, "--force"])
-        #expect(forced.status == 0, "\(forced.output)")
-        #expect(forced.line("source:") == "source:         catalog-forced", "\(forced.output)")
-        #expect(forced.output.contains("warning:        --force: using"), "\(forced.output)")
+        let named = try QEMUArm64.select(log, wrong, ["--catalog", p.debian.catalog, "--kernel", debianRelease])
+        #expect(named.status == 0, "\(named.output)")
+        #expect(named.line("source:") == "source:         catalog-named", "\(named.output)")
+        #expect(
+            named.output.contains("which distros reuse across builds: name it by the target's build-id"),
+            "\(named.output)")
         let trace = try QEMUArm64.boot(
             image, try QEMUArm64.initramfs("wrong", btf: ["wrong": wrong], in: p),
             ["btfgen_case=trace", "btfgen_btf=wrong"])
