@@ -5,7 +5,11 @@
 // function defined in several units (a sys_ni.c stub and the real syscall, same-named statics)
 // is encoded once per thread that meets it. To keep exactly the definition the single-threaded
 // encoder keeps, btfgen asks the DWARF which unit comes first. Only the top level of each unit is
-// read (DW_AT_sibling skips bodies), and only subprograms with a wanted name are looked into.
+// read (DW_AT_sibling skips bodies where gcc writes it; clang does not, so its bodies are walked).
+// The pass runs before the wanted names are known (alongside pahole): it records each top-level
+// definition with a hash of its name, and only the definitions of wanted names are decoded later.
+// Names come as DW_FORM_strp (gcc), DW_FORM_line_strp, inline strings, or DW_FORM_strx* through
+// the unit's DW_AT_str_offsets_base into .debug_str_offsets (clang's DWARF 5).
 //
 // Signatures use one notation on both sides (DWARF here, BTF in the BTF module):
 //   RETURN(NAME:TYPE,NAME:TYPE,...)   with "..." for a variadic tail, and TYPE one of
