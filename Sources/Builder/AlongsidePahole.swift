@@ -27,6 +27,7 @@ struct NativeBTF: Sendable {
 
 /// Work done beside pahole (see the top of this file). Results are read only after `wait()`.
 final class AlongsidePahole: @unchecked Sendable {
+    private let vmlinux: String
     private let finished = DispatchSemaphore(value: 0)
     private let stop = Atomic<Bool>(false)
     /// The thread's kernel id, and whether pahole is done; under one lock so that the priority is
@@ -38,11 +39,10 @@ final class AlongsidePahole: @unchecked Sendable {
     /// CPU and wall seconds the thread ran.
     private(set) var cpuSeconds = 0.0
     private(set) var wallSeconds = 0.0
-    /// Wall seconds the build waited for the thread after pahole was done.
-    private(set) var waitedSeconds = 0.0
 
     /// Start reading `vmlinux`: its function index when `functions`, its native .BTF with `readNative`.
     init(vmlinux: String, functions: Bool, readNative: (@Sendable () throws(BuildError) -> NativeBTF)?) {
+        self.vmlinux = vmlinux
         detachThread { [self] in
             let started = Date()
             let cpu = threadCPUSeconds()
@@ -51,20 +51,18 @@ final class AlongsidePahole: @unchecked Sendable {
                 if !s.paholeDone { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(s.tid), 19) }
             }
             if let readNative { native = Result { () throws(BuildError) in try readNative() } }
-            if functions {
-                index = Result {
-                    let mapped = try MappedFile(path: vmlinux)
-                    let index = try DWARFFunctionIndex(ELFFile(bytes: mapped.bytes)) {
-                        self.stop.load(ordering: .relaxed)
-                    }
-                    return (mapped, index)
-                }
-            }
+            if functions { index = Result { try Self.readIndex(vmlinux) { self.stop.load(ordering: .relaxed) } } }
             cpuSeconds = threadCPUSeconds() - cpu
             wallSeconds = Date().timeIntervalSince(started)
             state.withLock { $0.exited = true }
             finished.signal()
         }
+    }
+
+    /// The function index of `vmlinux`, with the mapping it points into.
+    static func readIndex(_ vmlinux: String, cancelled: () -> Bool) throws -> (MappedFile, DWARFFunctionIndex) {
+        let mapped = try MappedFile(path: vmlinux)
+        return (mapped, try DWARFFunctionIndex(ELFFile(bytes: mapped.bytes), cancelled: cancelled))
     }
 
     /// pahole is done: the thread may have its normal priority back (allowed or not, it goes on).
@@ -78,9 +76,7 @@ final class AlongsidePahole: @unchecked Sendable {
     /// Wait for the thread to finish (once; later calls return at once).
     func wait() {
         guard !waited else { return }
-        let started = Date()
         finished.wait()
-        waitedSeconds += Date().timeIntervalSince(started)
         waited = true
     }
 
@@ -91,11 +87,12 @@ final class AlongsidePahole: @unchecked Sendable {
         wait()
     }
 
-    /// Each name's definitions in compilation-unit order.
+    /// Each name's definitions in compilation-unit order (the index is read now if it was not read
+    /// alongside: single-threaded pahole writes each function once, so this is rarely needed).
     func definitions(of names: Set<String>) throws -> [String: [String]] {
         wait()
-        guard let index else { return [:] }
-        let (mapped, functions) = try index.get()
+        if index == nil { index = Result { try Self.readIndex(vmlinux) { false } } }
+        let (mapped, functions) = try index!.get()
         return try withExtendedLifetime(mapped) { try functions.definitions(named: names) }
     }
 
