@@ -2,9 +2,12 @@
 # btfgen build vs the bare tools run by hand on the same debuginfo vmlinux (default: Debian's
 # linux-image-6.1.0-*-cloud-amd64-dbg, fetched and cached by scripts/fetch-debian-dbg.sh).
 # Prints wall time (hyperfine, mean of N runs) and peak RSS (GNU time, max over the run incl.
-# children) for each, the ratios btfgen / bare tool, where btfgen's own time goes (its stage
-# timings), and how many distinct sha256s five runs of each encoder produced (reproducible = 1;
-# btfgen's default, pahole -j, must also match its --no-parallel builds).
+# children) for each, the ratios btfgen / bare tool, where btfgen's own time goes (each step's
+# share of the build over five fresh default builds, checked against the goal: btfgen's own work
+# at most 5% of the build's wall time), the CPU view of the same builds (btfgen's own threads
+# against pahole's, which a loaded machine distorts less than wall time), and how many distinct
+# sha256s five runs of each encoder produced (reproducible = 1; btfgen's default, pahole -j, must
+# also match its --no-parallel builds).
 #   bench/build.sh [VMLINUX] [RUNS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,7 +62,7 @@ done
 # Five fresh builds of each encoder: how many different files came out?
 declare -A distinct
 for i in 1 2 3 4 5; do
-    "$btfgen" build --catalog "$work/r-d$i" "$vmlinux" >/dev/null
+    "$btfgen" build --json --catalog "$work/r-d$i" "$vmlinux" >"$work/r-d$i.json"
     "$btfgen" build --no-parallel --catalog "$work/r-s$i" "$vmlinux" >/dev/null
     sh "$work/bare-detached.sh" >/dev/null 2>&1 && cp "$work/bare.btf" "$work/r-bare$i.btf"
     sh "$work/bare-detached-j.sh" >/dev/null 2>&1 && cp "$work/bare-j.btf" "$work/r-barej$i.btf"
@@ -71,8 +74,6 @@ both=$(count "$work"/r-d*/*/*/*/*.btf "$work"/r-s*/*/*/*/*.btf)
 distinct[bare-detached]=$(count "$work"/r-bare[0-9].btf)
 distinct[bare-detached-j]=$(count "$work"/r-barej[0-9].btf)
 
-# Where btfgen's own time goes (one default build, its stage timings).
-"$btfgen" build --force --json --catalog "$work/cat-d" "$vmlinux" > "$work/stages.json"
 
 printf '\n%-18s %10s %12s %18s\n' tool "wall (s)" "peak RSS MB" "sha256s / 5 runs"
 for name in "${order[@]}"; do printf '%-18s %10s %12s %18s\n' "$name" "${mean[$name]}" "${rss[$name]}" "${distinct[$name]:--}"; done
@@ -84,11 +85,34 @@ echo "btfgen --no-parallel / bare single-threaded:  wall $(ratio "${mean[btfgen-
 echo "bare pahole -j  / bare pahole single-threaded: wall $(ratio "${mean[bare-detached-j]}" "${mean[bare-detached]}")×"
 echo "btfgen objcopy  / bare objcopy pipeline:       wall $(ratio "${mean[btfgen-objcopy]}" "${mean[bare-objcopy]}")×  peak RSS $(ratio "${rss[btfgen-objcopy]}" "${rss[bare-objcopy]}")×"
 echo "distinct sha256s over the ten btfgen builds, default and --no-parallel together: $both"
-python3 - "$work/stages.json" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))[0]["timings"]
-own = sum(v for k, v in t.items() if k not in ("encode", "functions"))  # functions is part of canonicalize
-total = own + t["encode"]
-print("btfgen's own work (default build): %.3f s of %.2f s = %.1f%%  (read %.3f, canonical order %.3f of which first definitions from DWARF %.3f, libbpf check %.3f, native comparison %.3f, sha256+store %.3f)"
-      % (own, total, 100 * own / total, t["ingest"], t["canonicalize"], t["functions"], t["validate"], t["native"], t["store"]))
+echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+python3 - "$work"/r-d[0-9].json <<'PY'
+import json, statistics, sys
+builds = [json.load(open(f))[0]["timings"] for f in sys.argv[1:]]
+steps = [("read and identify the input", lambda t: t["ingest"]),
+         ("canonical order", lambda t: t["canonicalize"] - t["functions"]),
+         ("first definitions (DWARF)", lambda t: t["functions"]),
+         ("libbpf check", lambda t: t["validate"]),
+         ("native .BTF comparison", lambda t: t["native"]),
+         ("sha256 and catalog insert", lambda t: t["store"])]
+own = lambda t: sum(f(t) for _, f in steps)
+total = lambda t: own(t) + t["encode"]
+print("\nwhere a default build's wall time goes (median of %d fresh builds; min-max of the share):" % len(builds))
+def row(name, f):
+    shares = [100 * f(t) / total(t) for t in builds]
+    print("  %-30s %8.3f s %6.1f%%   (%.1f-%.1f%%)" % (name, statistics.median(f(t) for t in builds),
+          statistics.median(shares), min(shares), max(shares)))
+row("pahole (external)", lambda t: t["encode"])
+for name, f in steps: row(name, f)
+row("btfgen's own work", own)
+print("  read alongside pahole (hidden behind it): %.3f s wall, %.3f s CPU"
+      % (statistics.median(t["alongside"] for t in builds), statistics.median(t["alongsideCPU"] for t in builds)))
+cpu = [100 * t["ownCPU"] / (t["ownCPU"] + t["toolsCPU"]) for t in builds]
+fg = [100 * (t["ownCPU"] - t["alongsideCPU"]) / (t["ownCPU"] + t["toolsCPU"]) for t in builds]
+print("CPU (load-independent view): btfgen's own threads %.3f s (%.3f s alongside pahole), pahole %.3f s: btfgen %.1f%% of all CPU (%.1f-%.1f%%), %.1f%% outside the reading alongside pahole"
+      % (statistics.median(t["ownCPU"] for t in builds), statistics.median(t["alongsideCPU"] for t in builds),
+         statistics.median(t["toolsCPU"] for t in builds), statistics.median(cpu), min(cpu), max(cpu), statistics.median(fg)))
+share = statistics.median(100 * own(t) / total(t) for t in builds)
+print("goal: btfgen's own work at most 5%% of a default build's wall time: %.1f%% - %s"
+      % (share, "met" if share <= 5 else "NOT met"))
 PY

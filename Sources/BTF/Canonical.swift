@@ -52,10 +52,17 @@ public struct Canonicalization: Sendable {
 extension BTF {
     /// This BTF with its types in canonical order, exact duplicates merged and a canonical string
     /// table: the bytes depend only on the set of distinct types, not on their ids.
-    public func canonicalized() throws -> Canonicalization {
+    ///
+    /// `concurrently(k, body)` must run `body(0)`…`body(k - 1)` and return when all are done,
+    /// at once on several threads if it likes (the caller's choice: this module starts none); each
+    /// refinement round is cut into `slices` such runs. The result is the same either way.
+    public func canonicalized(
+        slices: Int = 1,
+        concurrently: (Int, @Sendable (Int) -> Void) -> Void = { k, body in for i in 0..<k { body(i) } }
+    ) throws -> Canonicalization {
         try validateReferences()  // the refinement indexes by reference
-        var c = CanonicalOrder(self)
-        return try c.run()
+        var c = CanonicalOrder(self, slices: slices)
+        return try c.run(concurrently: concurrently)
     }
 }
 
@@ -89,6 +96,84 @@ enum StructuralHash {
     }
 }
 
+/// A buffer handed to the threads of one `concurrentPerform`, each touching its own indices.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A string table laid out in order of first use, each string once, "" at offset 0 (what
+/// `StringTableBuilder` makes, without a dictionary keyed by copied byte slices: the strings are
+/// found by an FNV-1a hash of their bytes in an open-addressing table of their offsets).
+struct FirstUseStrings {
+    var bytes: [UInt8] = [0]
+    /// Offsets into `bytes` of the strings added, 0 for an empty slot ("" is never stored).
+    var slots: [UInt32]
+    var count = 0
+
+    init(expected: Int) {
+        var capacity = 1024
+        while capacity < expected * 2 { capacity <<= 1 }
+        slots = [UInt32](repeating: 0, count: capacity)
+        bytes.reserveCapacity(expected * 16)
+    }
+
+    /// The offset of the NUL-terminated string at `start` of `source`, appending it on first use.
+    mutating func add(_ source: UnsafeBufferPointer<UInt8>, at start: Int) -> UInt32 {
+        var end = start
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        while end < source.count && source[end] != 0 {
+            h = (h ^ UInt64(source[end])) &* 0x0000_0100_0000_01B3
+            end += 1
+        }
+        let length = end - start
+        if length == 0 { return 0 }
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h ^ (h >> 29)) & mask
+        while true {
+            let o = Int(slots[i])
+            if o == 0 { break }
+            if o + length < bytes.count, bytes[o + length] == 0,
+                bytes.withUnsafeBufferPointer({ b in
+                    var k = 0
+                    while k < length && b[o + k] == source[start + k] { k += 1 }
+                    return k == length
+                })
+            {
+                return UInt32(o)
+            }
+            i = (i + 1) & mask
+        }
+        let offset = UInt32(bytes.count)
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[start..<end]))
+        bytes.append(0)
+        slots[i] = offset
+        count += 1
+        if count * 2 > slots.count { grow() }
+        return offset
+    }
+
+    /// Twice the slots, every string placed again.
+    mutating func grow() {
+        var bigger = [UInt32](repeating: 0, count: slots.count * 2)
+        let mask = bigger.count - 1
+        bytes.withUnsafeBufferPointer { b in
+            for o in slots where o != 0 {
+                var h: UInt64 = 0xCBF2_9CE4_8422_2325
+                var at = Int(o)
+                while b[at] != 0 {
+                    h = (h ^ UInt64(b[at])) &* 0x0000_0100_0000_01B3
+                    at += 1
+                }
+                var i = Int(truncatingIfNeeded: h ^ (h >> 29)) & mask
+                while bigger[i] != 0 { i = (i + 1) & mask }
+                bigger[i] = o
+            }
+        }
+        slots = bigger
+    }
+}
+
 /// The working state of one canonicalization (see the comment at the top of this file).
 struct CanonicalOrder {
     let input: BTF
@@ -97,9 +182,14 @@ struct CanonicalOrder {
     var edges: [UInt32] = []
     var kinds: [UInt8] = []
 
-    init(_ input: BTF) { self.input = input }
+    let slices: Int
 
-    mutating func run() throws -> Canonicalization {
+    init(_ input: BTF, slices: Int = 1) {
+        self.input = input
+        self.slices = slices
+    }
+
+    mutating func run(concurrently: (Int, @Sendable (Int) -> Void) -> Void) throws -> Canonicalization {
         let types = input.types
         let n = types.count
         var hash = localHashes()
@@ -107,19 +197,26 @@ struct CanonicalOrder {
         var next = [UInt64](repeating: 0, count: n)
         var distinct = Self.distinctCount(hash)
         var rounds = 0
+        let slices = n < 20_000 ? 1 : max(1, self.slices)
         while true {
             rounds += 1
             edges.withUnsafeBufferPointer { e in
                 edgeStart.withUnsafeBufferPointer { start in
                     hash.withUnsafeBufferPointer { h in
                         next.withUnsafeMutableBufferPointer { out in
-                            for i in 0..<n {
-                                var x = h[i]
-                                for k in Int(start[i])..<Int(start[i + 1]) {
-                                    let ref = Int(e[k])
-                                    x = StructuralHash.mix(x, ref == 0 ? StructuralHash.void : h[ref - 1])
+                            // Each type's next hash reads only this round's: the slices are
+                            // independent, and a kernel's 100,000 types fill the cores.
+                            let e = UnsafeSendable(e), start = UnsafeSendable(start), h = UnsafeSendable(h)
+                            let out = UnsafeSendable(out)
+                            concurrently(slices) { slice in
+                                for i in (slice * n / slices)..<((slice + 1) * n / slices) {
+                                    var x = h.value[i]
+                                    for k in Int(start.value[i])..<Int(start.value[i + 1]) {
+                                        let ref = Int(e.value[k])
+                                        x = StructuralHash.mix(x, ref == 0 ? StructuralHash.void : h.value[ref - 1])
+                                    }
+                                    out.value[i] = x
                                 }
-                                out[i] = x
                             }
                         }
                     }
@@ -164,22 +261,25 @@ struct CanonicalOrder {
             }
         }
 
-        var strings = StringTableBuilder()
-        var renamed = [UInt32](repeating: .max, count: input.strings.count)
         var out: [BTFType] = []
         out.reserveCapacity(representatives.count)
-        let source = input.strings
-        for r in representatives {
-            out.append(
-                types[r].remappingTypes(remap).renamingStrings { offset in
-                    let o = Int(offset)
-                    if o < renamed.count, renamed[o] != .max { return renamed[o] }
-                    let new = strings.add(source.utf8(at: offset))
-                    if o < renamed.count { renamed[o] = new }
-                    return new
-                })
+        let table = input.strings.withUnsafeBytes { source in
+            var strings = FirstUseStrings(expected: source.count / 16)
+            var renamed = [UInt32](repeating: .max, count: source.count)
+            for r in representatives {
+                out.append(
+                    types[r].remappingTypes(remap).renamingStrings { offset in
+                        let o = Int(offset)
+                        guard o < renamed.count else { return 0 }  // out of range reads as ""
+                        if renamed[o] != .max { return renamed[o] }
+                        let new = strings.add(source, at: o)
+                        renamed[o] = new
+                        return new
+                    })
+            }
+            return StringTable(bytes: strings.bytes)
         }
-        let btf = BTF(byteOrder: input.byteOrder, headerLength: 24, types: out, strings: strings.table)
+        let btf = BTF(byteOrder: input.byteOrder, headerLength: 24, types: out, strings: table)
         return Canonicalization(btf: btf, inputTypes: n, rounds: rounds)
     }
 

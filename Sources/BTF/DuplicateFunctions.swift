@@ -19,14 +19,40 @@ public struct FunctionDeduplication: Sendable {
 
 extension BTF {
     /// Names of FUNCs that occur more than once.
-    public var duplicatedFunctionNames: Set<String> {
-        var seen = Set<String>(), twice = Set<String>()
-        for t in types {
-            guard case .function = t.kind else { continue }
-            let name = strings.string(at: t.nameOffset)
-            if !seen.insert(name).inserted { twice.insert(name) }
+    public var duplicatedFunctionNames: Set<String> { Set(functionCopies.keys) }
+
+    /// The indexes (id - 1) of each FUNC name's copies, for names written more than once. Names
+    /// are grouped by a hash of their bytes first, so that only the few repeated ones become
+    /// Strings (a kernel has some 60,000 FUNCs).
+    public var functionCopies: [String: [Int]] {
+        var keyed: [(hash: UInt64, index: Int32)] = []
+        strings.withUnsafeBytes { s in
+            for (i, t) in types.enumerated() {
+                guard case .function = t.kind else { continue }
+                var h: UInt64 = 0xCBF2_9CE4_8422_2325
+                var at = Int(t.nameOffset)
+                while at < s.count && s[at] != 0 {
+                    h = (h ^ UInt64(s[at])) &* 0x0000_0100_0000_01B3
+                    at += 1
+                }
+                keyed.append((h, Int32(i)))
+            }
         }
-        return twice
+        keyed.sort { $0.hash < $1.hash }
+        var copies: [String: [Int]] = [:]
+        var run = 0
+        while run < keyed.count {
+            var end = run + 1
+            while end < keyed.count && keyed[end].hash == keyed[run].hash { end += 1 }
+            if end - run > 1 {
+                for k in run..<end {
+                    let i = Int(keyed[k].index)
+                    copies[strings.string(at: types[i].nameOffset), default: []].append(i)
+                }
+            }
+            run = end
+        }
+        return copies.filter { $0.value.count > 1 }.mapValues { $0.sorted() }
     }
 
     /// The signature of FUNC `id` in the notation of `DWARFFunctions` (ELF module).
@@ -70,12 +96,11 @@ extension BTF {
     /// Keep, of each function written more than once, the copies whose signature is the first
     /// in `definitions[name]` (its definitions in compilation-unit order) that any copy has;
     /// drop the other copies and the prototypes nothing else refers to.
-    public func keepingFirstDefinitions(_ definitions: [String: [String]]) -> FunctionDeduplication {
-        var copies: [String: [Int]] = [:]
-        for (i, t) in types.enumerated() {
-            guard case .function = t.kind else { continue }
-            copies[strings.string(at: t.nameOffset), default: []].append(i)
-        }
+    /// `copies`, when given, is `functionCopies` (computed once by a caller that needed it already).
+    public func keepingFirstDefinitions(
+        _ definitions: [String: [String]], copies: [String: [Int]]? = nil
+    ) -> FunctionDeduplication {
+        let copies = copies ?? functionCopies
         var doomed = [Bool](repeating: false, count: types.count)
         var unresolved: [String] = []
         for (name, ids) in copies where ids.count > 1 {

@@ -1,6 +1,7 @@
 // One input → one validated catalog entry:
 //   ingest (unpack if packaged) → identify (banner, build-id, arch) → skip if already catalogued
-//   → pahole -j [→ llvm-objcopy → strip] → keep each function's first definition, rewrite in
+//   → pahole -j [→ llvm-objcopy → strip], reading the DWARF's function definitions and the image's
+//   own .BTF alongside (AlongsidePahole) → keep each function's first definition, rewrite in
 //   canonical order (so the bytes depend only on the kernel) → validate with libbpf (parses, sane,
 //   has task_struct; matches the image's native .BTF when it has one) → insert atomically into
 //   the catalog (a forced rebuild with the same sha256 changes nothing).
@@ -105,19 +106,64 @@ public struct BuildTimings: Sendable, Equatable, Codable {
     public var encode = 0.0
     /// Decoding pahole's BTF, rewriting it in canonical order, writing it out (includes `functions`).
     public var canonicalize = 0.0
-    /// Of that, reading the DWARF for the first definition of functions pahole -j wrote twice.
+    /// Of that, waiting for the DWARF index read alongside pahole and looking the functions pahole
+    /// -j wrote twice up in it.
     public var functions = 0.0
     /// libbpf's parse and the sanity checks.
     public var validate = 0.0
-    /// Comparing with the image's own .BTF.
+    /// Comparing with the image's own .BTF (read alongside pahole; this is the wait and the comparison).
     public var native = 0.0
     /// sha256 and the catalog insert.
     public var store = 0.0
+    /// Wall seconds of the reading done alongside pahole (DWARF function index, the image's own
+    /// .BTF): hidden behind `encode`, except for what `functions` and `native` waited.
+    public var alongside = 0.0
+    /// CPU seconds (user + system) of btfgen's own threads for this build, the reading alongside
+    /// pahole included.
+    public var ownCPU = 0.0
+    /// Of that, the reading alongside pahole.
+    public var alongsideCPU = 0.0
+    /// CPU seconds of the tools (pahole …): this process's waited-for children over the build, so
+    /// builds running at once in one process share one figure.
+    public var toolsCPU = 0.0
 
     public init() {}
 
     /// Everything but the external tools.
     public var own: Double { ingest + canonicalize + validate + native + store }
+    /// Wall seconds of the build's steps, tools included.
+    public var total: Double { own + encode }
+
+    /// One line per step with its wall seconds and share of the build, btfgen's own share in
+    /// total, and the CPU view (own threads against the tools), which a loaded machine distorts less.
+    public var report: [String] {
+        let total = max(self.total, 1e-9)
+        func row(_ name: String, _ seconds: Double, _ note: String = "") -> String {
+            name.padded(toLength: 34) + fixed(seconds, digits: 3).leftPadded(toLength: 8) + " s"
+                + (fixed(100 * seconds / total, digits: 1) + "%").leftPadded(toLength: 8) + note
+        }
+        var lines = [
+            row("read and identify the input", ingest),
+            row("pahole (external)", encode),
+            row("canonical order", canonicalize - functions),
+            row("first definitions (DWARF)", functions, "  (read alongside pahole: \(fixed(alongside, digits: 3)) s)"),
+            row("libbpf check", validate),
+            row("native .BTF comparison", native),
+            row("sha256 and catalog insert", store),
+            row("btfgen's own work", own),
+        ]
+        let cpu = ownCPU + toolsCPU
+        lines.append(
+            "CPU: btfgen \(fixed(ownCPU, digits: 3)) s (\(fixed(alongsideCPU, digits: 3)) s of it alongside pahole), tools \(fixed(toolsCPU, digits: 3)) s: btfgen's share "
+                + fixed(cpu > 0 ? 100 * ownCPU / cpu : 0, digits: 1) + "%")
+        return lines
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(toLength n: Int) -> String {
+        count >= n ? self : String(repeating: " ", count: n - count) + self
+    }
 }
 
 /// Pipeline stages, reported as they start.
@@ -147,6 +193,7 @@ public struct KernelBTFBuilder: Sendable {
     /// Build one input. `progress` is called as each stage starts.
     public func build(_ input: String, progress: (BuildStage) -> Void = { _ in }) throws(BuildError) -> BuildResult {
         let started = Date()
+        let startedCPU = threadCPUSeconds(), childrenCPU = childrenCPUSeconds()
         var timings = BuildTimings()
         var lapStart = started
         func lap() -> Double {
@@ -170,14 +217,32 @@ public struct KernelBTFBuilder: Sendable {
         var flags = tools.paholeFlags(parallel: options.parallel)
         let canonicalBTF = catalog.scratchFile("canonical.btf").path
         work.scratchFiles.append(canonicalBTF)
+        try prepareCatalog(&work)
+        var readNative: (@Sendable () throws(BuildError) -> NativeBTF)? = nil
+        if info.nativeBTFBytes != nil {
+            let nativePath = catalog.scratchFile("native.btf").path
+            work.scratchFiles.append(nativePath)
+            let vmlinux = prepared.vmlinux
+            readNative = { [self] () throws(BuildError) in
+                try readNativeBTF(vmlinux: vmlinux, to: nativePath, input: input)
+            }
+        }
+        let alongside = AlongsidePahole(
+            vmlinux: prepared.vmlinux, functions: flags.contains("-j"), readNative: readNative)
+        defer { alongside.cancel() }
         var bytes: [UInt8]
         while true {
             progress(.encoding)
-            let rawBTF = try encode(prepared, flags: flags, &work)
+            let rawBTF: String
+            do { rawBTF = try encode(prepared, flags: flags, &work) } catch {
+                alongside.paholeFinished()
+                throw error
+            }
+            alongside.paholeFinished()
             timings.encode += lap()
             progress(.canonicalizing)
             let result = try canonicalize(
-                rawBTF, vmlinux: prepared.vmlinux, to: canonicalBTF, input: input, mayGiveUp: flags.contains("-j"),
+                rawBTF, alongside: alongside, to: canonicalBTF, input: input, mayGiveUp: flags.contains("-j"),
                 timings: &timings)
             timings.canonicalize += lap()
             if let result {
@@ -188,21 +253,36 @@ public struct KernelBTFBuilder: Sendable {
             // single-threaded encoder decides which copy it keeps, so let it run instead.
             flags = tools.paholeFlags(parallel: false)
         }
+        // sha256 on another core while libbpf checks the file (pahole is done, that core is idle).
+        let digest = Mutex<String?>(nil), digestCPU = Mutex(0.0)
+        let digesting = DispatchGroup()
+        DispatchQueue.global().async(group: digesting) { [bytes] in
+            let cpu = threadCPUSeconds()
+            let hex = bytes.withUnsafeBytes { SHA256.hex($0) }
+            digest.withLock { $0 = hex }
+            digestCPU.withLock { $0 = threadCPUSeconds() - cpu }
+        }
+        defer { digesting.wait() }
         progress(.validating)
         let generated = try validate(canonicalBTF, input: input)
         timings.validate = lap()
         var native: NativeComparison? = nil
-        if info.nativeBTFBytes != nil {
-            native = try compareWithNative(
-                vmlinux: prepared.vmlinux, generated: generated, input: input,
-                scratch: &work.scratchFiles)
+        if let nativeBTF = try alongside.nativeBTF() {
+            native = try compare(generated, with: nativeBTF, input: input)
         }
         timings.native = lap()
         progress(.storing)
+        digesting.wait()
         let outcome = try store(
-            canonicalBTF, bytes: bytes, identity: identity, typeCount: generated.typeCount, flags: flags, started,
+            canonicalBTF, digest: digest.withLock { $0! }, size: bytes.count, identity: identity,
+            typeCount: generated.typeCount, flags: flags, started,
             &work)
         timings.store = lap()
+        alongside.wait()
+        timings.alongside = alongside.wallSeconds
+        timings.alongsideCPU = alongside.cpuSeconds
+        timings.ownCPU = threadCPUSeconds() - startedCPU + alongside.cpuSeconds + digestCPU.withLock { $0 }
+        timings.toolsCPU = childrenCPUSeconds() - childrenCPU
         let seconds = Date().timeIntervalSince(started)
         switch outcome {
         case .added(let e):
@@ -340,10 +420,9 @@ public struct KernelBTFBuilder: Sendable {
 
     /// The validated canonical BTF inserted into the catalog with its build record.
     func store(
-        _ path: String, bytes: [UInt8], identity: KernelIdentity, typeCount: Int, flags: [String], _ started: Date,
-        _ work: inout Work
+        _ path: String, digest: String, size: Int, identity: KernelIdentity, typeCount: Int, flags: [String],
+        _ started: Date, _ work: inout Work
     ) throws(BuildError) -> Catalog.InsertOutcome {
-        let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
         chmod(path, 0o644)
         let record = BuildRecord(
             method: method.rawValue, pahole: tools.pahole.version.description,
@@ -351,7 +430,7 @@ public struct KernelBTFBuilder: Sendable {
             strip: method == .objcopy ? tools.strip?.version.description : nil,
             paholeFlags: flags, btfgen: options.btfgenVersion)
         var entry = CatalogEntry(
-            identity: identity, path: "", sha256: digest, size: bytes.count,
+            identity: identity, path: "", sha256: digest, size: size,
             typeCount: typeCount, build: record,
             source: URL(fileURLWithPath: work.input).lastPathComponent,
             builtAt: utcTimestamp(started), canonical: true)
@@ -368,22 +447,26 @@ public struct KernelBTFBuilder: Sendable {
     /// single-threaded encoder does; when the DWARF cannot tell which copy that is, returns nil if
     /// `mayGiveUp` (the caller then encodes single-threaded) and keeps every copy otherwise.
     func canonicalize(
-        _ path: String, vmlinux: String, to output: String, input: String, mayGiveUp: Bool,
+        _ path: String, alongside: AlongsidePahole, to output: String, input: String, mayGiveUp: Bool,
         timings: inout BuildTimings
     ) throws(BuildError) -> [UInt8]? {
         let bytes: [UInt8]
         do {
             var btf = try MappedFile(path: path).withBytes { (raw) throws in try BTF(decoding: raw) }
-            let duplicated = btf.duplicatedFunctionNames
-            if !duplicated.isEmpty {
+            let copies = btf.functionCopies
+            if !copies.isEmpty {
                 let scan = Date()
-                let definitions = try Self.firstDefinitions(of: duplicated, in: vmlinux)
-                let kept = btf.keepingFirstDefinitions(definitions)
-                timings.functions = Date().timeIntervalSince(scan)
+                let definitions = try alongside.definitions(of: Set(copies.keys))
+                let kept = btf.keepingFirstDefinitions(definitions, copies: copies)
+                timings.functions += Date().timeIntervalSince(scan)
                 if !kept.unresolved.isEmpty && mayGiveUp { return nil }
                 btf = kept.btf
             }
-            bytes = try btf.canonicalized().btf.encoded()
+            // pahole is done: the rounds of canonical order may use every core.
+            let cores = min(max(1, ProcessInfo.processInfo.activeProcessorCount), 4)
+            bytes = try btf.canonicalized(slices: cores) { k, body in
+                DispatchQueue.concurrentPerform(iterations: k, execute: body)
+            }.btf.encoded()
         } catch {
             throw .invalidBTF(input: input, reason: "\(error)")
         }
@@ -418,27 +501,6 @@ public struct KernelBTFBuilder: Sendable {
         }
     }
 
-    /// Each name's definitions in compilation-unit order, read on every core (pahole is done by
-    /// now): one run of units per thread, concatenated in unit order.
-    static func firstDefinitions(of names: Set<String>, in vmlinux: String) throws -> [String: [String]] {
-        let mapped = try MappedFile(path: vmlinux)
-        let shards = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let parts = Mutex([Result<[String: [String]], any Error>?](repeating: nil, count: shards))
-        DispatchQueue.concurrentPerform(iterations: shards) { shard in
-            let part = Result {
-                try mapped.withBytes { (raw) throws in
-                    try DWARFFunctions.definitions(in: ELFFile(bytes: raw), named: names, shard: shard, of: shards)
-                }
-            }
-            parts.withLock { $0[shard] = part }
-        }
-        var merged: [String: [String]] = [:]
-        for part in parts.withLock({ $0 }) {
-            for (name, signatures) in try part!.get() { merged[name, default: []] += signatures }
-        }
-        return merged
-    }
-
     func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String) throws(BuildError) {
         do { try writeFileDurably(Data(bytes), to: URL(fileURLWithPath: path)) } catch {
             throw Self.catalogFailure(error, path: path, operation: "writing", root: catalog.root.path)
@@ -465,13 +527,8 @@ public struct KernelBTFBuilder: Sendable {
         return (count, task)
     }
 
-    /// The image's own .BTF (written by the kernel build) is ground truth for layout.
-    func compareWithNative(
-        vmlinux: String, generated: (typeCount: Int, taskStruct: LibBPFStruct), input: String,
-        scratch: inout [String]
-    ) throws(BuildError) -> NativeComparison {
-        let nativePath = catalog.scratchFile("native.btf").path
-        scratch.append(nativePath)
+    /// The image's own .BTF (written by the kernel build), ground truth for layout, as libbpf reads it.
+    func readNativeBTF(vmlinux: String, to nativePath: String, input: String) throws(BuildError) -> NativeBTF {
         do {
             let mapped = try MappedFile(path: vmlinux)
             try mapped.withBytes { (bytes) throws in
@@ -487,7 +544,14 @@ public struct KernelBTFBuilder: Sendable {
         do { native = try LibBPFBTF(path: nativePath) } catch {
             throw .nativeMismatch(input: input, detail: "libbpf cannot parse the image's own .BTF (\(error))")
         }
-        guard let nativeTask = native.structNamed("task_struct") else {
+        return NativeBTF(typeCount: native.typeCount, taskStruct: native.structNamed("task_struct"))
+    }
+
+    /// The generated BTF's task_struct must be the image's own, member for member.
+    func compare(
+        _ generated: (typeCount: Int, taskStruct: LibBPFStruct), with native: NativeBTF, input: String
+    ) throws(BuildError) -> NativeComparison {
+        guard let nativeTask = native.taskStruct else {
             throw .nativeMismatch(input: input, detail: "the image's own .BTF has no task_struct")
         }
         let ours = generated.taskStruct

@@ -60,6 +60,12 @@ extension BTFGen {
         var json = false
 
         @Flag(
+            help:
+                "After each build, print where its time went: each step's seconds and share of the build, btfgen's own share, and CPU seconds of btfgen against pahole."
+        )
+        var timings = false
+
+        @Flag(
             name: .shortAndLong,
             help: "Print each pipeline stage as it starts (a terminal shows a live display anyway).")
         var verbose = false
@@ -100,6 +106,9 @@ extension BTFGen {
                 case .success(let r):
                     summaries.append(BuildSummary(r, catalog: builder.catalog))
                     if !json { print(describe(r, catalog: builder.catalog)) }
+                    if !json && timings && r.outcome != .unchanged {
+                        print(r.timings.report.map { "  " + $0 }.joined(separator: "\n"))
+                    }
                 case .failure(let e):
                     failed = true
                     warn(inputs.count > 1 ? "\(input): \(e)" : "\(e)")

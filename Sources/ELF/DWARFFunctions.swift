@@ -5,7 +5,11 @@
 // function defined in several units (a sys_ni.c stub and the real syscall, same-named statics)
 // is encoded once per thread that meets it. To keep exactly the definition the single-threaded
 // encoder keeps, btfgen asks the DWARF which unit comes first. Only the top level of each unit is
-// read (DW_AT_sibling skips bodies), and only subprograms with a wanted name are looked into.
+// read (DW_AT_sibling skips bodies where gcc writes it; clang does not, so its bodies are walked).
+// The pass runs before the wanted names are known (alongside pahole): it records each top-level
+// definition with a hash of its name, and only the definitions of wanted names are decoded later.
+// Names come as DW_FORM_strp (gcc), DW_FORM_line_strp, inline strings, or DW_FORM_strx* through
+// the unit's DW_AT_str_offsets_base into .debug_str_offsets (clang's DWARF 5).
 //
 // Signatures use one notation on both sides (DWARF here, BTF in the BTF module):
 //   RETURN(NAME:TYPE,NAME:TYPE,...)   with "..." for a variadic tail, and TYPE one of
@@ -23,21 +27,58 @@ public struct DWARFError: Error, Equatable, CustomStringConvertible, Sendable {
 /// The definitions of chosen functions, in compilation-unit order.
 public enum DWARFFunctions {
     /// For each name in `wanted`, the signatures of its non-declaration subprograms whose
-    /// parameters are all named (what pahole encodes), in .debug_info order. With `shards` > 1,
-    /// only the `shard`-th of that many equal runs of units is read, so that callers can read the
-    /// runs on several threads and concatenate the results in shard order.
-    public static func definitions(
-        in elf: ELFFile, named wanted: Set<String>, shard: Int = 0, of shards: Int = 1
-    ) throws -> [String: [String]] {
-        guard !wanted.isEmpty, let info = elf.section(named: ".debug_info"),
-            let abbrev = elf.section(named: ".debug_abbrev")
-        else { return [:] }
-        var reader = DWARFReader(
+    /// parameters are all named (what pahole encodes), in .debug_info order.
+    public static func definitions(in elf: ELFFile, named wanted: Set<String>) throws -> [String: [String]] {
+        guard !wanted.isEmpty else { return [:] }
+        return try DWARFFunctionIndex(elf).definitions(named: wanted)
+    }
+}
+
+/// Every top-level function definition in an ELF's DWARF, found in one pass over .debug_info
+/// before the names that matter are known (the builder reads it while pahole runs), and then
+/// asked for the signatures of chosen names. It points into the ELF's bytes: use it only while
+/// they stay mapped.
+public struct DWARFFunctionIndex: @unchecked Sendable {
+    var reader: DWARFReader
+    /// Definitions in .debug_info order.
+    var records: [DWARFReader.Definition]
+
+    /// Index `elf`'s DWARF; `cancelled` is polled between compilation units and stops the pass
+    /// early (the index then holds what was read so far and must not be asked).
+    public init(_ elf: ELFFile, cancelled: () -> Bool = { false }) throws {
+        guard let info = elf.section(named: ".debug_info"), let abbrev = elf.section(named: ".debug_abbrev") else {
+            reader = DWARFReader(
+                info: UnsafeRawBufferPointer(start: nil, count: 0),
+                abbrev: UnsafeRawBufferPointer(start: nil, count: 0),
+                strings: nil, lineStrings: nil, stringOffsets: nil, littleEndian: elf.isLittleEndian)
+            records = []
+            return
+        }
+        reader = DWARFReader(
             info: elf.data(of: info), abbrev: elf.data(of: abbrev),
             strings: elf.section(named: ".debug_str").map { elf.data(of: $0) },
             lineStrings: elf.section(named: ".debug_line_str").map { elf.data(of: $0) },
+            stringOffsets: elf.section(named: ".debug_str_offsets").map { elf.data(of: $0) },
             littleEndian: elf.isLittleEndian)
-        return try reader.definitions(named: wanted, shard: shard, of: max(1, shards))
+        records = try reader.index(cancelled: cancelled)
+    }
+
+    /// Function definitions found.
+    public var count: Int { records.count }
+
+    /// For each name in `wanted`, the signatures of its definitions whose parameters are all
+    /// named (what pahole encodes), in .debug_info order.
+    public func definitions(named wanted: Set<String>) throws -> [String: [String]] {
+        guard !wanted.isEmpty else { return [:] }
+        let hashes = Set(wanted.map { Array($0.utf8).withUnsafeBytes { DWARFReader.nameHash($0) } })
+        var found: [String: [String]] = [:]
+        for r in records where hashes.contains(r.nameHash) {
+            let unit = reader.units[Int(r.unit)]
+            guard let e = try reader.entry(at: r.offset, unit), let name = reader.name(e, unit), wanted.contains(name)
+            else { continue }
+            if let signature = try reader.signature(e, unit) { found[name, default: []].append(signature) }
+        }
+        return found
     }
 }
 
@@ -46,6 +87,8 @@ struct DWARFReader {
     let abbrev: UnsafeRawBufferPointer
     let strings: UnsafeRawBufferPointer?
     let lineStrings: UnsafeRawBufferPointer?
+    /// .debug_str_offsets: where DW_FORM_strx names (clang's DWARF 5) point into .debug_str.
+    let stringOffsets: UnsafeRawBufferPointer?
     let little: Bool
 
     struct Attribute {
@@ -54,17 +97,33 @@ struct DWARFReader {
         var implicitConst: Int64
     }
     struct Abbreviation {
-        var tag: UInt64
-        var hasChildren: Bool
-        var attributes: [Attribute]
+        /// 0: no abbreviation has this code.
+        var tag: UInt64 = 0
+        var hasChildren = false
+        /// Its attributes are `attributes[first..<end]` of its table.
+        var first: Int32 = 0
+        var end: Int32 = 0
         /// The DIE's size after its code when every form has a fixed size (the common case for
-        /// type DIEs), so that the scan can step over it without decoding.
-        var fixedSize: Int?
-        /// Where DW_AT_sibling's value sits after the code, and its form, when only fixed-size
-        /// attributes precede it.
-        var sibling: (at: Int, form: UInt64)?
+        /// type DIEs), so that the scan can step over it without decoding; -1 when it varies.
+        var fixedSize: Int32 = -1
+        /// Where DW_AT_sibling's value sits after the code (-1: nowhere known), and its form,
+        /// when only fixed-size attributes precede it.
+        var siblingAt: Int32 = -1
+        var siblingForm: UInt64 = 0
         /// DW_AT_declaration as DW_FORM_flag_present: a declaration, whatever the DIE holds.
-        var isDeclaration: Bool
+        var isDeclaration = false
+    }
+    /// One unit's abbreviations by code, their attributes in one flat array (one allocation per
+    /// table, not per abbreviation: a vmlinux has thousands of tables).
+    struct AbbreviationTable {
+        var byCode: [Abbreviation] = []
+        var attributes: [Attribute] = []
+    }
+    struct TableKey: Hashable {
+        var offset: Int
+        var offsetSize: Int
+        var addressSize: Int
+        var version: Int
     }
 
     /// Bytes a form's value takes, when that does not depend on the value.
@@ -89,24 +148,41 @@ struct DWARFReader {
         var offsetSize: Int
         var addressSize: Int
         var version: Int
-        var abbreviations: [Abbreviation?]
+        var abbreviations: AbbreviationTable
+        /// DW_AT_str_offsets_base of the unit's root DIE (where its strx indexes start).
+        var stringOffsetsBase: Int = 0
     }
-    /// Abbreviation tables by (offset, offset size, address size, version): the fixed sizes depend on them.
-    var tables: [[Int]: [Abbreviation?]] = [:]
+    /// A top-level subprogram definition: the FNV-1a hash of its name, its DIE, its unit.
+    struct Definition {
+        var nameHash: UInt64
+        var offset: Int
+        var unit: Int32
+    }
+    /// Abbreviation tables by offset and unit shape: the fixed sizes depend on the shape.
+    var tables: [TableKey: AbbreviationTable] = [:]
     var units: [Unit] = []
+    var firstDIE: [Int] = []
 
     init(
         info: UnsafeRawBufferPointer, abbrev: UnsafeRawBufferPointer, strings: UnsafeRawBufferPointer?,
-        lineStrings: UnsafeRawBufferPointer?, littleEndian: Bool
+        lineStrings: UnsafeRawBufferPointer?, stringOffsets: UnsafeRawBufferPointer?, littleEndian: Bool
     ) {
         self.info = info
         self.abbrev = abbrev
         self.strings = strings
         self.lineStrings = lineStrings
+        self.stringOffsets = stringOffsets
         little = littleEndian
     }
 
     func fail(_ at: Int, _ why: String) -> DWARFError { DWARFError(offset: at, reason: why) }
+
+    /// FNV-1a over a name's bytes.
+    static func nameHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
 
     @inline(__always) func u8(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt64 { UInt64(b[at]) }
     @inline(__always) func fixed(_ b: UnsafeRawBufferPointer, _ at: Int, _ size: Int) -> UInt64 {
@@ -146,50 +222,54 @@ struct DWARFReader {
         return result
     }
 
-    mutating func table(at offset: Int, offsetSize: Int, addressSize: Int, version: Int) throws -> [Abbreviation?] {
-        let key = [offset, offsetSize, addressSize, version]
+    mutating func table(_ key: TableKey) throws -> AbbreviationTable {
         if let t = tables[key] { return t }
-        var t: [Abbreviation?] = []
-        var at = offset
+        var t = AbbreviationTable()
+        t.attributes.reserveCapacity(1024)
+        var at = key.offset
         while at < abbrev.count {
             let code = Int(uleb(abbrev, &at))
             if code == 0 { break }
-            let tag = uleb(abbrev, &at)
-            let children = abbrev[at] != 0
+            var a = Abbreviation()
+            a.tag = uleb(abbrev, &at)
+            a.hasChildren = abbrev[at] != 0
             at += 1
-            var attributes: [Attribute] = []
+            a.first = Int32(t.attributes.count)
+            var size = 0
             while true {
                 let name = uleb(abbrev, &at), form = uleb(abbrev, &at)
                 if name == 0 && form == 0 { break }
                 let implicit = form == 0x21 ? sleb(abbrev, &at) : 0
-                attributes.append(Attribute(name: name, form: form, implicitConst: implicit))
-            }
-            var size: Int? = 0
-            var sibling: (at: Int, form: UInt64)? = nil
-            for a in attributes {
-                if a.name == 0x01, let at = size { sibling = (at, a.form) }
-                if let s = size,
-                    let f = Self.fixedSize(a.form, offsetSize: offsetSize, addressSize: addressSize, version: version)
-                {
-                    size = s + f
-                } else {
-                    size = nil
+                t.attributes.append(Attribute(name: name, form: form, implicitConst: implicit))
+                if name == 0x01, size >= 0 {
+                    a.siblingAt = Int32(size)
+                    a.siblingForm = form
+                }
+                if name == 0x3c && form == 0x19 { a.isDeclaration = true }
+                if size >= 0 {
+                    if let f = Self.fixedSize(
+                        form, offsetSize: key.offsetSize, addressSize: key.addressSize, version: key.version)
+                    {
+                        size += f
+                    } else {
+                        size = -1
+                    }
                 }
             }
-            guard code < 1 << 20 else { throw fail(offset, "abbreviation code \(code) is implausible") }
-            if t.count <= code { t += [Abbreviation?](repeating: nil, count: code + 1 - t.count) }
-            t[code] = Abbreviation(
-                tag: tag, hasChildren: children, attributes: attributes, fixedSize: size, sibling: sibling,
-                isDeclaration: attributes.contains { $0.name == 0x3c && $0.form == 0x19 })
+            a.end = Int32(t.attributes.count)
+            a.fixedSize = Int32(size)
+            guard code < 1 << 20 else { throw fail(key.offset, "abbreviation code \(code) is implausible") }
+            if t.byCode.count <= code {
+                t.byCode += [Abbreviation](repeating: Abbreviation(), count: code + 1 - t.byCode.count)
+            }
+            t.byCode[code] = a
         }
         tables[key] = t
         return t
     }
 
-    /// Every unit header, in order.
-    mutating func readUnits(shard: Int, of shards: Int) throws {
-        var headers:
-            [(start: Int, end: Int, offsetSize: Int, addressSize: Int, version: Int, abbrev: Int, first: Int)] = []
+    /// Every unit header, in order, with its abbreviations.
+    mutating func readUnits() throws {
         var at = 0
         while at + 11 <= info.count {
             let start = at
@@ -222,25 +302,16 @@ struct DWARFReader {
             } else {
                 throw fail(start, "DWARF version \(version) is not supported")
             }
-            headers.append((start, end, offsetSize, addressSize, version, abbrevOffset, at))
-            at = end
-        }
-        // Abbreviations only for this shard's units (others stay empty: a reference into them
-        // reads as an unknown type, so a signature through it matches no copy).
-        mine = (shard * headers.count / shards)..<((shard + 1) * headers.count / shards)
-        for (i, h) in headers.enumerated() {
-            let abbreviations =
-                mine.contains(i)
-                ? try table(at: h.abbrev, offsetSize: h.offsetSize, addressSize: h.addressSize, version: h.version) : []
+            let abbreviations = try table(
+                TableKey(offset: abbrevOffset, offsetSize: offsetSize, addressSize: addressSize, version: version))
             units.append(
                 Unit(
-                    start: h.start, end: h.end, offsetSize: h.offsetSize, addressSize: h.addressSize,
-                    version: h.version, abbreviations: abbreviations))
-            firstDIE.append(h.first)
+                    start: start, end: end, offsetSize: offsetSize, addressSize: addressSize, version: version,
+                    abbreviations: abbreviations))
+            firstDIE.append(at)
+            at = end
         }
     }
-    var mine: Range<Int> = 0..<0
-    var firstDIE: [Int] = []
 
     /// Skip one attribute value, or read it when it is a constant, reference or string offset.
     @inline(__always)
@@ -280,13 +351,16 @@ struct DWARFReader {
     struct Entry {
         var tag: UInt64 = 0
         var hasChildren = false
-        /// Name: a .debug_str offset (nameForm 0x0e), a .debug_line_str one (0x1f), or the info
-        /// offset of an inline string (0x08).
+        /// Name: a .debug_str offset (nameForm 0x0e), a .debug_line_str one (0x1f), the info
+        /// offset of an inline string (0x08), or an index into the unit's string offsets (strx
+        /// forms 0x1a, 0x25…0x28, GNU 0x1f02).
         var name: UInt64 = 0
         var nameForm: UInt64 = 0
         var type: Int? = nil
         var sibling: Int? = nil
         var declaration = false
+        /// DW_AT_str_offsets_base (on a unit's root DIE).
+        var stringOffsetsBase: Int = 0
         var end = 0
     }
 
@@ -295,11 +369,14 @@ struct DWARFReader {
         var at = start
         let code = Int(uleb(info, &at))
         if code == 0 { return nil }
-        guard code < unit.abbreviations.count, let a = unit.abbreviations[code] else {
+        let table = unit.abbreviations
+        guard code < table.byCode.count, table.byCode[code].tag != 0 else {
             throw fail(start, "abbreviation \(code) is not defined")
         }
+        let a = table.byCode[code]
         var e = Entry(tag: a.tag, hasChildren: a.hasChildren)
-        for attribute in a.attributes {
+        for k in Int(a.first)..<Int(a.end) {
+            let attribute = table.attributes[k]
             let valueAt = at
             let v = try value(attribute.form, attribute.implicitConst, unit, &at)
             switch attribute.name {
@@ -309,6 +386,7 @@ struct DWARFReader {
             case 0x49: e.type = reference(attribute.form, v, unit)
             case 0x01: e.sibling = reference(attribute.form, v, unit)
             case 0x3c: e.declaration = v != 0
+            case 0x72: e.stringOffsetsBase = Int(truncatingIfNeeded: v)
             default: break
             }
         }
@@ -325,21 +403,30 @@ struct DWARFReader {
         }
     }
 
-    func nameBytes(_ e: Entry) -> UnsafeRawBufferPointer? {
+    func nameBytes(_ e: Entry, _ unit: Unit) -> UnsafeRawBufferPointer? {
         let section: UnsafeRawBufferPointer?
+        var offset = Int(truncatingIfNeeded: e.name)
         switch e.nameForm {
         case 0x0e: section = strings
         case 0x1f: section = lineStrings
         case 0x08: section = info
+        case 0x1a, 0x25, 0x26, 0x27, 0x28, 0x1f02:
+            guard let table = stringOffsets, offset >= 0 else { return nil }
+            let slot = unit.stringOffsetsBase + offset * unit.offsetSize
+            guard slot >= 0, slot + unit.offsetSize <= table.count else { return nil }
+            offset = Int(truncatingIfNeeded: fixed(table, slot, unit.offsetSize))
+            section = strings
         default: return nil
         }
-        guard let s = section, Int(e.name) < s.count else { return nil }
-        var end = Int(e.name)
+        guard let s = section, offset >= 0, offset < s.count else { return nil }
+        var end = offset
         while end < s.count && s[end] != 0 { end += 1 }
-        return UnsafeRawBufferPointer(rebasing: s[Int(e.name)..<end])
+        return UnsafeRawBufferPointer(rebasing: s[offset..<end])
     }
 
-    func name(_ e: Entry) -> String? { nameBytes(e).map { String(decoding: $0, as: UTF8.self) } }
+    func name(_ e: Entry, _ unit: Unit) -> String? {
+        nameBytes(e, unit).map { String(decoding: $0, as: UTF8.self) }
+    }
 
     /// Skip past the DIE `e` (which started at `start`) and all its children.
     func skip(_ e: Entry, _ unit: Unit) throws -> Int {
@@ -365,10 +452,8 @@ struct DWARFReader {
     /// The signature notation of the type at `offset` (see the top of this file).
     func shape(_ offset: Int?, depth: Int = 0) throws -> String {
         guard let offset else { return "void" }
-        guard depth < 16, let unit = unit(containing: offset), !unit.abbreviations.isEmpty,
-            let e = try entry(at: offset, unit)
-        else { return "?" }
-        let named = name(e) ?? ""
+        guard depth < 16, let unit = unit(containing: offset), let e = try entry(at: offset, unit) else { return "?" }
+        let named = name(e, unit) ?? ""
         switch e.tag {
         case 0x24: return "base:" + named
         case 0x0f: return "*" + (try shape(e.type, depth: depth + 1))
@@ -386,7 +471,7 @@ struct DWARFReader {
         }
     }
 
-    /// The signature of subprogram `e` (at `start`), or nil when a parameter has no name.
+    /// The signature of subprogram `e`, or nil when a parameter has no name.
     func signature(_ e: Entry, _ unit: Unit) throws -> String? {
         var parameters: [String] = []
         if e.hasChildren {
@@ -394,7 +479,7 @@ struct DWARFReader {
             while at < unit.end {
                 guard let child = try entry(at: at, unit) else { break }
                 if child.tag == 0x05 {
-                    guard let n = name(child), !n.isEmpty else { return nil }
+                    guard let n = name(child, unit), !n.isEmpty else { return nil }
                     parameters.append(n + ":" + (try shape(child.type)))
                 } else if child.tag == 0x18 {
                     parameters.append("...")
@@ -405,33 +490,37 @@ struct DWARFReader {
         return (try shape(e.type)) + "(" + parameters.joined(separator: ",") + ")"
     }
 
-    mutating func definitions(named wanted: Set<String>, shard: Int, of shards: Int) throws -> [String: [String]] {
-        try readUnits(shard: shard, of: shards)
-        var found: [String: [String]] = [:]
-        // Per .debug_str offset: 0 not seen yet, 1 not wanted, 2 wanted.
-        var verdicts = [UInt8](repeating: 0, count: strings?.count ?? 0)
-        for index in mine {
-            let unit = units[index]
+    /// Every top-level subprogram definition with a name, in .debug_info order.
+    mutating func index(cancelled: () -> Bool) throws -> [Definition] {
+        try readUnits()
+        var found: [Definition] = []
+        found.reserveCapacity(units.count * 64)
+        for index in units.indices {
+            if cancelled() { break }
             var at = firstDIE[index]
-            guard let root = try entry(at: at, unit) else { continue }
+            guard let root = try entry(at: at, units[index]) else { continue }
+            units[index].stringOffsetsBase = root.stringOffsetsBase
+            let unit = units[index]
             guard root.hasChildren else { continue }
             at = root.end
-            let abbreviations = unit.abbreviations
+            let table = unit.abbreviations
             while at < unit.end {
                 // Fast path: step over DIEs that are not subprograms without decoding them.
                 var body = at
                 let code = Int(uleb(info, &body))
                 if code == 0 { break }
-                guard code < abbreviations.count, let a = abbreviations[code] else {
+                guard code < table.byCode.count, table.byCode[code].tag != 0 else {
                     throw fail(at, "abbreviation \(code) is not defined")
                 }
+                let a = table.byCode[code]
                 if a.tag != 0x2e || a.isDeclaration {
-                    if !a.hasChildren, let size = a.fixedSize {
-                        at = body + size
+                    if !a.hasChildren, a.fixedSize >= 0 {
+                        at = body + Int(a.fixedSize)
                         continue
                     }
-                    if a.hasChildren, let (offset, form) = a.sibling {
-                        var p = body + offset
+                    if a.hasChildren, a.siblingAt >= 0 {
+                        var p = body + Int(a.siblingAt)
+                        let form = a.siblingForm
                         if let target = reference(form, try value(form, 0, unit, &p), unit), target > at,
                             target <= unit.end
                         {
@@ -441,27 +530,8 @@ struct DWARFReader {
                     }
                 }
                 guard let e = try entry(at: at, unit) else { break }
-                if e.tag == 0x2e, !e.declaration {
-                    // Names are compared as text (a merged .debug_str shares tails, so a wanted
-                    // name may sit inside a longer string), once per string offset: the same
-                    // inline functions are defined again in thousands of units.
-                    var match: String? = nil
-                    if e.nameForm == 0x0e, Int(e.name) < verdicts.count {
-                        switch verdicts[Int(e.name)] {
-                        case 1: match = nil
-                        case 2: match = name(e)
-                        default:
-                            let n = name(e)
-                            let wantedName = n.map { wanted.contains($0) } ?? false
-                            verdicts[Int(e.name)] = wantedName ? 2 : 1
-                            match = wantedName ? n : nil
-                        }
-                    } else if let n = name(e), wanted.contains(n) {
-                        match = n
-                    }
-                    if let match, let signature = try signature(e, unit) {
-                        found[match, default: []].append(signature)
-                    }
+                if e.tag == 0x2e, !e.declaration, let name = nameBytes(e, unit) {
+                    found.append(Definition(nameHash: Self.nameHash(name), offset: at, unit: Int32(index)))
                 }
                 at = try skip(e, unit)
             }
