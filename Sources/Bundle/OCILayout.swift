@@ -46,22 +46,25 @@ public enum OCILayout {
         var manifests: [Descriptor]
     }
 
-    /// The OCI platform architecture of a bundle: its kernels' architecture in OCI's spelling
-    /// (`arm64` kernels → `arm64`, `x86_64` → `amd64`), so that a pull for the target's platform
-    /// finds it. A tag names one platform; a bundle mixing architectures (or none) is data every
-    /// platform can use and is labelled `amd64`, the platform of most fleets.
-    public static func architecture(of manifest: BundleManifest) -> String {
+    /// The OCI platforms of a bundle: its kernels' architectures in OCI's spelling (`arm64`
+    /// kernels → `arm64`, `x86_64` → `amd64`), sorted, so that a pull for the target's platform
+    /// finds it. A bundle with no kernels is labelled `amd64`, the platform of most fleets.
+    public static func architectures(of manifest: BundleManifest) -> [String] {
         let archs = Set(manifest.kernels.map { KernelArch.ociArchitecture(of: $0.arch) })
-        return archs.count == 1 ? archs.first! : KernelArch.ociArchitecture(of: "x86_64")
+        return archs.isEmpty ? [KernelArch.ociArchitecture(of: "x86_64")] : archs.sorted()
     }
 
     /// Write the layout into `directory` (created; must not exist). `tag` names the image;
-    /// `architecture` (OCI's spelling) defaults to the kernels' own, `architecture(of:)`.
+    /// `architecture` (OCI's spelling) defaults to the kernels' own, `architectures(of:)`. A bundle
+    /// whose kernels span several architectures is one multi-platform image: `tag` names an image
+    /// index with one manifest per platform, all sharing the one layer (stored once), so
+    /// `docker pull --platform linux/arm64` or `skopeo copy --override-arch arm64` gets it for
+    /// either, and a single-platform bundle keeps the plain one-manifest layout.
     public static func write(
         bundle: String, manifest: BundleManifest, to directory: String, tag: String = "latest",
         architecture: String? = nil
     ) throws {
-        let architecture = architecture ?? Self.architecture(of: manifest)
+        let platforms = architecture.map { [$0] } ?? Self.architectures(of: manifest)
         guard !FileManager.default.fileExists(atPath: directory) else { throw BundleError.exists(path: directory) }
         let temp = temporarySibling(of: directory)
         try? FileManager.default.removeItem(atPath: temp)
@@ -94,21 +97,35 @@ public enum OCILayout {
                 "io.btfgen.bundle.compat": manifest.compat,
                 "io.btfgen.version": manifest.btfgen,
             ]
-            let config = Config(
-                architecture: architecture, config: ImageConfig(Labels: labels),
-                rootfs: RootFS(diff_ids: [layerDigest]))
-            let (configDigest, configSize) = try store(try encode(config))
-            let imageManifest = Manifest(
-                config: Descriptor(mediaType: configMediaType, digest: configDigest, size: configSize),
-                layers: [Descriptor(mediaType: layerMediaType, digest: layerDigest, size: layerSize)],
-                annotations: labels)
-            let (manifestDigest, manifestSize) = try store(try encode(imageManifest))
-            let index = Index(manifests: [
-                Descriptor(
-                    mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize,
-                    annotations: ["org.opencontainers.image.ref.name": tag],
-                    platform: Platform(architecture: architecture, os: "linux"))
-            ])
+            var platformManifests: [Descriptor] = []
+            for architecture in platforms {
+                let config = Config(
+                    architecture: architecture, config: ImageConfig(Labels: labels),
+                    rootfs: RootFS(diff_ids: [layerDigest]))
+                let (configDigest, configSize) = try store(try encode(config))
+                let imageManifest = Manifest(
+                    config: Descriptor(mediaType: configMediaType, digest: configDigest, size: configSize),
+                    layers: [Descriptor(mediaType: layerMediaType, digest: layerDigest, size: layerSize)],
+                    annotations: labels)
+                let (manifestDigest, manifestSize) = try store(try encode(imageManifest))
+                platformManifests.append(
+                    Descriptor(
+                        mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize,
+                        platform: Platform(architecture: architecture, os: "linux")))
+            }
+            let tagged = ["org.opencontainers.image.ref.name": tag]
+            let index: Index
+            if platformManifests.count == 1 {
+                var only = platformManifests[0]
+                only.annotations = tagged
+                index = Index(manifests: [only])
+            } else {
+                let (platformsDigest, platformsSize) = try store(try encode(Index(manifests: platformManifests)))
+                index = Index(manifests: [
+                    Descriptor(
+                        mediaType: indexMediaType, digest: platformsDigest, size: platformsSize, annotations: tagged)
+                ])
+            }
             try writeFileDurably(Data(try encode(index)), to: URL(fileURLWithPath: temp + "/index.json"))
             try writeFileDurably(
                 Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: URL(fileURLWithPath: temp + "/oci-layout"))

@@ -134,7 +134,7 @@ import Testing
             let manifest = try Bundle.write(
                 to: bundle, kernels: [(entry("6.1.0-57-cloud-\(oci)", buildID: nil, bytes: btf, arch: arch), btf)],
                 objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
-            #expect(OCILayout.architecture(of: manifest) == oci)
+            #expect(OCILayout.architectures(of: manifest) == [oci])
             let layout = dir.file("oci-\(arch)")
             try OCILayout.write(bundle: bundle, manifest: manifest, to: layout)
             let index =
@@ -142,6 +142,62 @@ import Testing
                     with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any]
             let platform = (index?["manifests"] as? [[String: Any]])?.first?["platform"] as? [String: Any]
             #expect(platform?["architecture"] as? String == oci)
+        }
+    }
+
+    /// One bundle for an x86_64 and arm64 fleet is one multi-platform image: the tag names an
+    /// image index with a manifest per platform, both on the same layer (stored once), and skopeo
+    /// takes each platform's image from it, which umoci then unpacks to the same bundle.
+    @Test(.requires(.hostBTF, .tool("skopeo"), .tool("umoci")))
+    func aMixedArchitectureBundleIsOneImageForEachPlatform() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let bundle = dir.file("mixed.tar.xz")
+        let manifest = try Bundle.write(
+            to: bundle,
+            kernels: [
+                (entry("6.1.0-57-cloud-amd64", buildID: nil, bytes: btf, arch: "x86_64"), btf),
+                (entry("6.1.0-57-cloud-arm64", buildID: nil, bytes: btf, arch: "arm64"), btf),
+            ], objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
+        #expect(OCILayout.architectures(of: manifest) == ["amd64", "arm64"])
+        let layout = dir.file("oci")
+        try OCILayout.write(bundle: bundle, manifest: manifest, to: layout, tag: "v1")
+        func json(_ path: String) throws -> [String: Any] {
+            try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        }
+        let top = try #require((try json(layout + "/index.json"))["manifests"] as? [[String: Any]])
+        #expect(top.count == 1 && top[0]["mediaType"] as? String == OCILayout.indexMediaType)
+        let nestedDigest = try #require((top[0]["digest"] as? String)?.dropFirst("sha256:".count))
+        let platforms = try #require(
+            (try json(layout + "/blobs/sha256/\(nestedDigest)"))["manifests"] as? [[String: Any]])
+        #expect(
+            platforms.compactMap { ($0["platform"] as? [String: Any])?["architecture"] as? String } == [
+                "amd64", "arm64",
+            ])
+        let layers = try platforms.map { descriptor -> String in
+            let digest = try #require((descriptor["digest"] as? String)?.dropFirst("sha256:".count))
+            let image = try json(layout + "/blobs/sha256/\(digest)")
+            return try #require(((image["layers"] as? [[String: Any]])?.first?["digest"]) as? String)
+        }
+        #expect(Set(layers).count == 1, "both platforms share one layer")
+
+        for arch in ["amd64", "arm64"] {
+            let copied = dir.file("copied-\(arch)")
+            let copy = try runProcess(
+                "skopeo",
+                [
+                    "--override-arch", arch, "--override-os", "linux", "copy", "--quiet", "oci:\(layout):v1",
+                    "oci:\(copied):v1",
+                ])
+            try #require(copy.status == 0, "skopeo: \(copy.stderr)")
+            let config = try runProcess("skopeo", ["inspect", "--config", "oci:\(copied):v1"])
+            #expect(config.stdout.contains("\"architecture\": \"\(arch)\""), "\(config.stdout)")
+            let unpacked = dir.file("unpacked-\(arch)")
+            let unpack = try runProcess("umoci", ["unpack", "--image", "\(copied):v1", unpacked])
+            try #require(unpack.status == 0, "umoci: \(unpack.stderr)")
+            #expect(try sha256sum(unpacked + "/rootfs/" + Bundle.imagePath) == (try sha256sum(bundle)))
         }
     }
 
