@@ -84,8 +84,15 @@ extension BTFGen {
                 valueName: "dir"))
         var keepPackages: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Give up on a transfer that moves less than 1 KiB/s for this many seconds (default 60).",
+                valueName: "seconds"))
+        var timeout: Int = 60
+
         func validate() throws {
             if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if timeout < 1 { throw ValidationError("--timeout takes a number of seconds, at least 1") }
             if repositories.isEmpty {
                 throw ValidationError("give at least one repository: a sources.list line or an rpm-md URL")
             }
@@ -122,6 +129,7 @@ extension BTFGen {
             // --json prints the outcomes alone; warnings and failures still go to stderr.
             let progress = SyncProgress(terminal: !json && isatty(STDERR_FILENO) == 1)
             let quiet = json
+            sync.downloader.lowSpeedSeconds = timeout
             if progress.terminal { sync.downloader.onBytes = { progress.addBytes($0) } }
             let notice: @Sendable (SyncNotice) -> Void = { n in
                 switch n {

@@ -25,7 +25,8 @@ public struct ExpectedFile: Sendable, Equatable {
 public struct Downloader: Sendable {
     /// Seconds to establish a connection.
     public var connectTimeout = 30
-    /// A transfer slower than `lowSpeedBytes` per second for `lowSpeedSeconds` is aborted.
+    /// A transfer slower than `lowSpeedBytes` per second for `lowSpeedSeconds` is aborted
+    /// (`btfgen sync --timeout` sets the seconds).
     public var lowSpeedBytes = 1024
     public var lowSpeedSeconds = 60
     /// Told the size of each chunk as it is written (the progress display counts them).
@@ -138,7 +139,16 @@ public struct Downloader: Sendable {
                 detail.isEmpty
                 ? (api.pointee.easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)")
                 : detail
-            throw .download(url: url, status: code == CURLE_HTTP_RETURNED_ERROR ? status : 0, reason: reason)
+            if code == CURLE_HTTP_RETURNED_ERROR { throw .download(url: url, status: status, reason: reason) }
+            var said = reason
+            if code == CURLE_OPERATION_TIMEDOUT {
+                said += " (the server stalled; `btfgen sync --timeout SECONDS` waits longer)"
+            }
+            // libcurl names the proxy's address as if it were the server's: say it is the proxy.
+            if let (variable, proxy) = Downloader.proxy(for: url) {
+                said = "through the proxy \(proxy) (from \(variable)): \(said)"
+            }
+            throw .download(url: url, status: 0, reason: said)
         }
         // A server that ignores Range sends the whole file again with 200: start the file over.
         if resumeFrom > 0 && status == 200 {
@@ -178,6 +188,39 @@ private final class LibCurl: @unchecked Sendable {
 }
 
 extension Downloader {
+    /// The proxy libcurl takes for `url` from the environment, and the variable naming it, as
+    /// libcurl chooses: `no_proxy`/`NO_PROXY` first, then `http_proxy` (lowercase only, as an
+    /// uppercase one may come from a CGI request header) or `https_proxy`/`HTTPS_PROXY`, then
+    /// `all_proxy`/`ALL_PROXY`. Only used to say which proxy a failed transfer went through.
+    public static func proxy(
+        for url: String, environment: (String) -> String? = { getenv($0).map { String(cString: $0) } }
+    )
+        -> (variable: String, value: String)?
+    {
+        guard let schemeEnd = url.firstRange(of: "://") else { return nil }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        var host = String(url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" })
+        if let at = host.lastIndex(of: "@") { host = String(host[host.index(after: at)...]) }
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = String(host[host.index(after: host.startIndex)..<close])
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        host = host.lowercased()
+        let noProxy = environment("no_proxy") ?? environment("NO_PROXY") ?? ""
+        for entry in noProxy.split(whereSeparator: { $0 == "," || $0 == " " }) {
+            var name = entry.lowercased()
+            if name == "*" { return nil }
+            if name.hasPrefix(".") { name.removeFirst() }
+            if host == name || host.hasSuffix("." + name) { return nil }
+        }
+        let names = scheme == "https" ? ["https_proxy", "HTTPS_PROXY"] : ["\(scheme)_proxy"]
+        for variable in names + ["all_proxy", "ALL_PROXY"] {
+            if let value = environment(variable), !value.isEmpty { return (variable, value) }
+        }
+        return nil
+    }
+
     /// A write into `path` that failed with `code`: a full disk (or quota) is said as one, with
     /// the filesystem and what is free there.
     static func writeFailure(_ code: Int32, path: String) -> SyncError {

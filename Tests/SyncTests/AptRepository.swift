@@ -186,8 +186,10 @@ final class Nginx {
     let accessLog: String
     let prefix: String
 
-    init(serving root: String, scratch: ScratchDirectory) throws {
-        prefix = scratch.file("nginx")
+    /// `server` replaces the server block's body after `listen` (a forward proxy's, say); `name`
+    /// keeps a second nginx's prefix apart from the first's.
+    init(serving root: String, scratch: ScratchDirectory, name: String = "nginx", server: String? = nil) throws {
+        prefix = scratch.file(name)
         try FileManager.default.createDirectory(atPath: prefix + "/logs", withIntermediateDirectories: true)
         accessLog = prefix + "/logs/access.log"
         port = try Nginx.freePort()
@@ -209,7 +211,7 @@ final class Nginx {
             default_type application/octet-stream;
             server {
                 listen 127.0.0.1:\(port);
-                root \(root);
+                \(server ?? "root \(root);")
             }
         }
 
