@@ -31,31 +31,10 @@ public struct AptSource: Sendable, Equatable {
                     ? "deb-src holds source packages, not debuginfo" : "it does not start with 'deb'")
         }
         words.removeFirst()
-        var architectures: [String] = []
-        var signedBy: String? = nil
-        if let first = words.first, first.hasPrefix("[") {
-            // Options run to the word that ends with "]".
-            var options: [String] = []
-            while let w = words.first {
-                words.removeFirst()
-                options.append(w)
-                if w.hasSuffix("]") { break }
-            }
-            guard options.last?.hasSuffix("]") == true else {
-                throw .badSourceLine(line: line, problem: "the [options] are not closed with ']'")
-            }
-            let text = options.joined(separator: " ").dropFirst().dropLast()
-            for option in text.split(separator: " ") {
-                let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2 else { continue }
-                switch pair[0] {
-                case "arch": architectures = pair[1].split(separator: ",").map(String.init)
-                case "signed-by": signedBy = pair[1]
-                case "check-valid-until": checkValidUntil = !["no", "false", "0"].contains(pair[1].lowercased())
-                default: continue
-                }
-            }
-        }
+        let options = try takeLineOptions(&words, line: line)
+        let architectures = options["arch"].map { $0.split(separator: ",").map(String.init) } ?? []
+        let signedBy = options["signed-by"]
+        if let check = options["check-valid-until"] { checkValidUntil = !["no", "false", "0"].contains(check.lowercased()) }
         guard words.count >= 2 else {
             throw .badSourceLine(line: line, problem: "it needs a URL and a suite after 'deb'")
         }
@@ -124,4 +103,27 @@ public enum DebianArch {
             return "amd64"
         #endif
     }
+}
+
+/// The `[key=value …]` options that may open a repository argument, as apt writes them
+/// (`[arch=amd64,arm64 signed-by=FILE]`) and rpm-md arguments take them too: removed from the
+/// front of `words` and returned by key; words without `=` are ignored, as apt ignores them.
+func takeLineOptions(_ words: inout [String], line: String) throws(SyncError) -> [String: String] {
+    guard let first = words.first, first.hasPrefix("[") else { return [:] }
+    // Options run to the word that ends with "]".
+    var options: [String] = []
+    while let w = words.first {
+        words.removeFirst()
+        options.append(w)
+        if w.hasSuffix("]") { break }
+    }
+    guard options.last?.hasSuffix("]") == true else {
+        throw .badSourceLine(line: line, problem: "the [options] are not closed with ']'")
+    }
+    var byKey: [String: String] = [:]
+    for option in options.joined(separator: " ").dropFirst().dropLast().split(separator: " ") {
+        let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
+        if pair.count == 2 { byKey[pair[0]] = pair[1] }
+    }
+    return byKey
 }

@@ -96,7 +96,7 @@ public struct Downloader: Sendable {
 
     /// One libcurl transfer appended to `path`, starting at byte `resumeFrom`.
     func transfer(_ url: String, to path: String, resumeFrom: Int) throws(SyncError) -> Int {
-        let api = try LibCurl.shared.get()
+        let api = try LibCurl.get()
         guard let curl = api.pointee.easy_init() else {
             throw .download(url: url, status: 0, reason: "libcurl could not be initialised")
         }
@@ -159,30 +159,15 @@ public struct Downloader: Sendable {
 }
 
 /// libcurl's functions, resolved from libcurl.so.4 on first use and kept for the process.
-private final class LibCurl: @unchecked Sendable {
-    static let shared = LibCurl()
-    /// Written once in `init`, read-only after: safe to share between threads.
-    private let api: UnsafeMutablePointer<btfgen_curl_api>?
-    private let failure: String
+private enum LibCurl {
+    static let shared = LoadedLibrary(
+        empty: btfgen_curl_api(), load: btfgen_curl_load,
+        ready: { $0.pointee.global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK })
 
-    private init() {
-        let table = UnsafeMutablePointer<btfgen_curl_api>.allocate(capacity: 1)
-        table.initialize(to: btfgen_curl_api())
-        var message = [CChar](repeating: 0, count: 512)
-        if btfgen_curl_load(table, &message, message.count) == 0,
-            table.pointee.global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-        {
-            api = table
-            failure = ""
-        } else {
-            table.deallocate()
-            api = nil
-            failure = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    static func get() throws(SyncError) -> UnsafeMutablePointer<btfgen_curl_api> {
+        guard let api = shared.table else {
+            throw .libcurlMissing(reason: shared.failure.isEmpty ? "curl_global_init failed" : shared.failure)
         }
-    }
-
-    func get() throws(SyncError) -> UnsafeMutablePointer<btfgen_curl_api> {
-        guard let api else { throw .libcurlMissing(reason: failure.isEmpty ? "curl_global_init failed" : failure) }
         return api
     }
 }

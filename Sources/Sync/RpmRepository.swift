@@ -25,28 +25,9 @@ public struct RpmRepository: Sendable, Equatable {
         self.line = line
         var words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         if words.first == "rpm-md" { words.removeFirst() }
-        var architectures: [String] = []
-        var signedBy: String? = nil
-        if let first = words.first, first.hasPrefix("[") {
-            var options: [String] = []
-            while let w = words.first {
-                words.removeFirst()
-                options.append(w)
-                if w.hasSuffix("]") { break }
-            }
-            guard options.last?.hasSuffix("]") == true else {
-                throw .badSourceLine(line: line, problem: "the [options] are not closed with ']'")
-            }
-            for option in options.joined(separator: " ").dropFirst().dropLast().split(separator: " ") {
-                let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2 else { continue }
-                switch pair[0] {
-                case "arch": architectures = pair[1].split(separator: ",").map(String.init)
-                case "signed-by": signedBy = pair[1]
-                default: continue
-                }
-            }
-        }
+        let options = try takeLineOptions(&words, line: line)
+        let architectures = options["arch"].map { $0.split(separator: ",").map(String.init) } ?? []
+        let signedBy = options["signed-by"]
         guard words.count == 1, let url = words.first else {
             throw .badSourceLine(
                 line: line,

@@ -14,7 +14,7 @@ final class XMLStreamReader {
     /// Read XML from `source`, which fills a buffer and returns the bytes given (0 at the end).
     /// Messages name `label`.
     init(label: String, source: @escaping (UnsafeMutableRawBufferPointer) throws(SyncError) -> Int) throws(SyncError) {
-        api = try LibXML2.shared.get()
+        api = try LibXML2.get()
         feed = XMLFeed(source: source)
         self.label = label
         let context = Unmanaged.passUnretained(feed).toOpaque()
@@ -89,32 +89,15 @@ private let feedError: btfgen_xml_error_callback = { context, message, severity,
     let feed = Unmanaged<XMLFeed>.fromOpaque(context!).takeUnretainedValue()
     guard feed.message == nil, severity == Int32(BTFGEN_XML_SEVERITY_ERROR) else { return }
     feed.message = message.map { String(cString: $0).trimming(.whitespacesAndNewlines) } ?? "parse error"
-    if let locator, let api = try? LibXML2.shared.get() { feed.line = Int(api.pointee.locator_line_number(locator)) }
+    if let locator, let api = try? LibXML2.get() { feed.line = Int(api.pointee.locator_line_number(locator)) }
 }
 
 /// libxml2's functions, resolved from libxml2.so.2 on first use and kept for the process.
-private final class LibXML2: @unchecked Sendable {
-    static let shared = LibXML2()
-    /// Written once in `init`, read-only after: safe to share between threads.
-    private let api: UnsafeMutablePointer<btfgen_xml_api>?
-    private let failure: String
+private enum LibXML2 {
+    static let shared = LoadedLibrary(empty: btfgen_xml_api(), load: btfgen_xml_load)
 
-    private init() {
-        let table = UnsafeMutablePointer<btfgen_xml_api>.allocate(capacity: 1)
-        table.initialize(to: btfgen_xml_api())
-        var message = [CChar](repeating: 0, count: 512)
-        if btfgen_xml_load(table, &message, message.count) == 0 {
-            api = table
-            failure = ""
-        } else {
-            table.deallocate()
-            api = nil
-            failure = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        }
-    }
-
-    func get() throws(SyncError) -> UnsafeMutablePointer<btfgen_xml_api> {
-        guard let api else { throw .libxml2Missing(reason: failure) }
+    static func get() throws(SyncError) -> UnsafeMutablePointer<btfgen_xml_api> {
+        guard let api = shared.table else { throw .libxml2Missing(reason: shared.failure) }
         return api
     }
 }
