@@ -34,7 +34,9 @@ public struct AptSource: Sendable, Equatable {
         let options = try takeLineOptions(&words, line: line)
         let architectures = options["arch"].map { $0.split(separator: ",").map(String.init) } ?? []
         let signedBy = options["signed-by"]
-        if let check = options["check-valid-until"] { checkValidUntil = !["no", "false", "0"].contains(check.lowercased()) }
+        if let check = options["check-valid-until"] {
+            checkValidUntil = !["no", "false", "0"].contains(check.lowercased())
+        }
         guard words.count >= 2 else {
             throw .badSourceLine(line: line, problem: "it needs a URL and a suite after 'deb'")
         }
