@@ -80,7 +80,8 @@ poll_disk() {
     local out=$1 max=0 now
     shift
     while :; do
-        now=$(du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+        # du fails on a path not made yet or a file deleted under it; awk %.0f keeps big sums integral (mawk %d saturates at 2^31).
+        now=$(du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}' || true)
         [ "$now" -gt "$max" ] && { max=$now; echo "$max" >"$out"; }
         sleep 1
     done
@@ -110,7 +111,7 @@ if want sync "$state/sync.done"; then
         >"$state/sync.$run.json" 2> >(while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >"$state/sync.$run.log")
     rc=$?
     set -e
-    kill "$poller"
+    kill "$poller" 2>/dev/null || true
     python3 -c "print('%.1f' % ($(date +%s.%N) - $start))" >"$state/sync.$run.wall"
     log "sync exit $rc in $(cat "$state/sync.$run.wall") s"
     [ -s "$state/sync.$run.json" ] && touch "$state/sync.done"
@@ -120,37 +121,40 @@ fi
 if want baseline "$state/baseline.tsv"; then
     scratch="$state/baseline-scratch"
     rm -rf "$scratch" && mkdir -p "$scratch"
-    # The packages sync built (all of them when it finished), every K-th by name.
-    python3 - "$catalog/index.json" "$sample" >"$state/baseline.todo" <<'PY'
+    # Every K-th package offered, by name (the report keeps those sync built too).
+    python3 - "$state/packages.json" "$sample" >"$state/baseline.todo" <<'PY'
 import json, sys
-d = sorted((e["package"] for e in json.load(open(sys.argv[1]))["entries"] if e.get("package")),
-           key=lambda p: (p["name"], p["version"]))
+d = sorted((o["package"] for o in json.load(open(sys.argv[1]))), key=lambda p: (p["name"], p["version"]))
 for i, p in enumerate(d):
     if i % int(sys.argv[2]) == 0:
         print(p["name"], p["version"], p["size"], p["url"])
 PY
     log "baseline on $(wc -l <"$state/baseline.todo") packages (every $sample-th by name), pahole $flags"
     poll_disk "$state/baseline.disk" "$scratch" & poller=$!
-    printf 'name\tversion\tbytes\tdownload_s\textract_s\tpahole_s\tpahole_rss_kb\n' >"$state/baseline.tsv.tmp"
+    printf 'name\tversion\tbytes\tdownload_s\textract_s\tpahole_s\tcpu_s\trss_kb\n' >"$state/baseline.tsv.tmp"
+    # timed OUT CMD...: GNU time's wall, user+sys CPU (children included) and peak RSS of one step.
+    timed() { local o=$1; shift; "${nice[@]}" /usr/bin/time -f '%e %U %S %M' -o "$o" "$@"; }
     while read -r name version size url; do
-        deb="$scratch/p.deb"
-        t0=$(date +%s.%N)
-        curl -fsS -o "$deb" "$url"
-        t1=$(date +%s.%N)
+        if ! timed "$scratch/t1" curl -fsS -o "$scratch/p.deb" "$url"; then
+            log "baseline: cannot fetch $url: skipped"
+            continue
+        fi
         mkdir -p "$scratch/x"
-        "${nice[@]}" dpkg-deb --fsys-tarfile "$deb" | "${nice[@]}" tar -C "$scratch/x" -x --wildcards './usr/lib/debug/boot/vmlinux-*'
-        t2=$(date +%s.%N)
-        rm -f "$deb"
+        timed "$scratch/t2" sh -c 'dpkg-deb --fsys-tarfile "$1" | tar -C "$2" -x --wildcards "./usr/lib/debug/boot/vmlinux-*"' \
+            - "$scratch/p.deb" "$scratch/x"
+        rm -f "$scratch/p.deb"
         vmlinux=$(ls "$scratch"/x/usr/lib/debug/boot/vmlinux-*)
         # shellcheck disable=SC2086
-        "${nice[@]}" /usr/bin/time -f '%e %M' -o "$scratch/t" pahole $flags --btf_encode_detached="$scratch/out.btf" "$vmlinux" >/dev/null
-        read -r pahole_s rss <"$scratch/t"
+        timed "$scratch/t3" pahole $flags --btf_encode_detached="$scratch/out.btf" "$vmlinux" >/dev/null
         rm -rf "$scratch/x" "$scratch/out.btf"
-        printf '%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n' "$name" "$version" "$size" \
-            "$(python3 -c "print($t1 - $t0)")" "$(python3 -c "print($t2 - $t1)")" "$pahole_s" "$rss" \
-            | tee -a "$state/baseline.tsv.tmp" >&2
+        python3 - "$name" "$version" "$size" "$scratch"/t[123] <<'PY' | tee -a "$state/baseline.tsv.tmp" >&2
+import sys
+t = [open(f).read().split()[-4:] for f in sys.argv[4:]]
+cpu = sum(float(u) + float(s) for _, u, s, _ in t)
+print("\t".join(sys.argv[1:4] + [x[0] for x in t] + ["%.2f" % cpu, str(max(int(x[3]) for x in t))]))
+PY
     done <"$state/baseline.todo"
-    kill "$poller"
+    kill "$poller" 2>/dev/null || true
     rm -rf "$scratch"
     mv "$state/baseline.tsv.tmp" "$state/baseline.tsv"
 fi
@@ -236,10 +240,15 @@ print(f"fleet: suites {suites}, shard {shard}: {len(offered)} packages offered, 
 print()
 runs = sorted(int(n.split(".")[1]) for n in os.listdir(st) if n.startswith("sync.") and n.endswith(".wall"))
 if runs:
-    wall, rss, disk, got, kinds, interrupted = 0.0, 0, 0, 0, {}, []
+    wall, cpu, rss, disk, got, kinds, interrupted = 0.0, 0.0, 0, 0, 0, {}, []
     idx = json.load(open(os.path.join(st, "catalog", "index.json")))
     for n in runs:
         w = open(f(f"sync.{n}.wall")).read().strip()
+        if w == "running" and have(f"sync.{n}.time"):  # GNU time's h:mm:ss or m:ss.cc
+            e = [l for l in open(f(f"sync.{n}.time")) if "Elapsed (wall clock)" in l]
+            if e:
+                w = 0.0
+                for part in e[0].rsplit(": ", 1)[1].strip().split(":"): w = w * 60 + float(part)
         if w == "running":  # killed: up to its last stored package
             w = os.path.getmtime(os.path.join(st, "catalog", "index.json")) - os.path.getmtime(f(f"sync.{n}.wall"))
             interrupted.append(n)
@@ -247,6 +256,7 @@ if runs:
         if have(f"sync.{n}.time"):
             for l in open(f(f"sync.{n}.time")):
                 if "Maximum resident" in l: rss = max(rss, int(l.split(": ")[1]))
+                if "User time" in l or "System time" in l: cpu += float(l.split(": ")[1])
         if have(f"sync.{n}.disk"): disk = max(disk, int(open(f(f"sync.{n}.disk")).read()))
         if have(f"sync.{n}.json"):
             for o in json.load(open(f(f"sync.{n}.json"))):
@@ -259,22 +269,26 @@ if runs:
     if interrupted:  # no JSON from a killed run: what it stored is what it fetched
         got = built_bytes + sum(x["package"]["size"] for x in failed if x["stage"] == "build")
     base = {}
-    if have("baseline.tsv"):
-        rows = [l.rstrip("\n").split("\t") for l in open(f("baseline.tsv"))][1:]
+    tsv = "baseline.tsv" if have("baseline.tsv") else "baseline.tsv.tmp"  # .tmp: a baseline still running
+    if have(tsv):
+        rows = [l.rstrip("\n").split("\t") for l in open(f(tsv))][1:]
         built_names = {(p["name"], p["version"]) for p in built}
         rows = [r for r in rows if (r[0], r[1]) in built_names]  # only packages sync built
-    if have("baseline.tsv") and rows:
+    if have(tsv) and rows:
         s_bytes = sum(int(r[2]) for r in rows)
         s_time = sum(float(r[3]) + float(r[4]) + float(r[5]) for r in rows)
         scale = built_bytes / s_bytes
-        base = dict(n=len(rows), time=s_time * scale, raw=s_time, rss=max(int(r[6]) for r in rows) / 1024,
+        base = dict(n=len(rows), time=s_time * scale, raw=s_time, rss=max(int(r[7]) for r in rows) / 1024,
+                    cpu=sum(float(r[6]) for r in rows) * scale,
                     dl=sum(float(r[3]) for r in rows), ex=sum(float(r[4]) for r in rows),
-                    pa=sum(float(r[5]) for r in rows), disk=int(open(f("baseline.disk")).read()),
-                    exact=len(rows) == len(built), bytes=s_bytes)
+                    pa=sum(float(r[5]) for r in rows), disk=int(open(f("baseline.disk")).read()) if have("baseline.disk") else 0,
+                    exact=len(rows) == len(built), bytes=s_bytes, partial=tsv.endswith(".tmp"))
     r = lambda a, b: "%.2f×" % (a / b) if b else "-"
     print("%-44s %14s %14s %10s" % ("", "btfgen sync", "bare baseline", "sync/bare"))
     print("%-44s %14s %14s %10s" % ("wall time (s)", "%.0f" % wall, "%.0f" % base["time"] if base else "-",
                                    r(wall, base.get("time", 0))))
+    print("%-44s %14s %14s %10s" % ("CPU time, user+sys (s)", "%.0f" % cpu, "%.0f" % base["cpu"] if base else "-",
+                                   r(cpu, base.get("cpu", 0))))
     print("%-44s %14s %14s" % ("bytes downloaded", gb(got), gb(built_bytes) if base else "-"))
     print("%-44s %14s %14s %10s" % ("peak disk (catalog + scratch)", "%.2f GB" % (disk / 1e9),
                                    "%.2f GB" % (base["disk"] / 1e9) if base else "-", r(disk, base.get("disk", 0))))
@@ -285,6 +299,7 @@ if runs:
     for x in failed:
         print(f"  FAILED {x['package']['name']} {x['package']['version']} ({x['stage']}): {x['reason']}")
     if base:
+        if base["partial"]: print("baseline: INCOMPLETE (still running or interrupted): the rows measured so far")
         how = ("on exactly the synced packages" if base["exact"] else
                f"EXTRAPOLATED: measured on {base['n']} of the {len(built)} synced packages (every {sample}-th by name, "
                f"{gb(base['bytes'])}) in {base['raw']:.0f} s, scaled by bytes to the {gb(built_bytes)} sync built")
