@@ -15,6 +15,7 @@
 #     --sample  run the bare baseline on every K-th synced package by name (default 1: all); the
 #               ratio is then against the sample's sum scaled by bytes, and says so
 #     PHASE     list sync baseline sizes minimize report (default: all, in that order)
+#   env: BTFGEN_FLEET_DIR; RUNS, WARMUP: hyperfine's for the minimize phase (default 3, 1)
 # State lives in $BTFGEN_FLEET_DIR (default $BTFGEN_CACHE/fleet): the catalog, each phase's
 # measurements. A phase already measured is not re-run unless named (or its file removed); sync is
 # incremental, so an interrupted sync resumes. Results: bench/results/fleet-<time>.txt.
@@ -167,7 +168,7 @@ if want sizes "$state/sizes.json"; then
     log "sizes over ${#paths[@]} kernels, objects: ${objects[*]##*/}"
     objargs=(); for o in "${objects[@]}"; do objargs+=(--object "$o"); done
     "${nice[@]}" "$btfgen" bundle --catalog "$catalog" "${objargs[@]}" -o "$work/ours.tar.xz" >&2
-    mkdir -p "$work/a" "$work/a-prime" "$work/b"
+    mkdir -p "$work/a" "$work/a-prime" "$work/a-second" "$work/b"
     for p in "${paths[@]}"; do
         d=$(dirname "$p") f=$(basename "$p")
         mkdir -p "$work/a/$d" "$work/a-prime/$d" "$work/b/$d"
@@ -175,6 +176,9 @@ if want sizes "$state/sizes.json"; then
         cp "$catalog/$p" "$work/b/$p"
         # BTFHub's archive: <distro>/<version>/<arch>/<release>.btf.tar.xz holding <release>.btf.
         "${nice[@]}" tar -C "$catalog/$d" -cJf "$work/a-prime/${p%.btf}.btf.tar.xz" "$f"
+        # The same packaging of the minimized files (what bench/bundle.sh calls (a')).
+        mkdir -p "$work/a-second/$d"
+        "${nice[@]}" tar -C "$work/a/$d" -cJf "$work/a-second/${p%.btf}.btf.tar.xz" "$f"
     done
     (cd "$work/a" && "${nice[@]}" tar -cJf "$work/a.tar.xz" .)
     (cd "$work/a" && XZ_OPT=-9e "${nice[@]}" tar -cJf "$work/a9.tar.xz" .)
@@ -184,10 +188,11 @@ if want sizes "$state/sizes.json"; then
 import json, os, sys
 w, n, blobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 s = lambda f: os.path.getsize(os.path.join(w, f))
-ap = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(w, "a-prime")) for f in fs)
+tree = lambda d: sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(w, d)) for f in fs)
+ap, a2 = tree("a-prime"), tree("a-second")
 full = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(os.path.join(w, "b")) for f in fs)
 print(json.dumps({"kernels": n, "blobs": blobs, "ours": s("ours.tar.xz"), "a": s("a.tar.xz"), "a9": s("a9.tar.xz"),
-                  "a_prime": ap, "b": s("b.tar.xz"), "full_raw": full}))
+                  "a_prime": ap, "a_second": a2, "b": s("b.tar.xz"), "full_raw": full}))
 PY
     rm -rf "$work"
     trap - EXIT
@@ -206,8 +211,8 @@ i=0; while read -r p; do i=\$((i + 1)); bpftool gen min_core_btf "$catalog/\$p" 
 SH
     printf '%q ' "$btfgen" minimize --catalog "$catalog" -o "$work/ours" "${objargs[@]}" >"$work/ours.sh"
     echo ">/dev/null" >>"$work/ours.sh"
-    log "minimize ${#paths[@]} kernels × ${#objects[@]} objects: btfgen vs bpftool per kernel (hyperfine, 3 runs)"
-    "${nice[@]}" hyperfine --style basic --warmup 1 --runs 3 -N --export-json "$work/h.json" \
+    log "minimize ${#paths[@]} kernels × ${#objects[@]} objects: btfgen vs bpftool per kernel (hyperfine, ${RUNS:-3} runs)"
+    "${nice[@]}" hyperfine --style basic --warmup "${WARMUP:-1}" --runs "${RUNS:-3}" -N --export-json "$work/h.json" \
         -n btfgen "bash $work/ours.sh" \
         -n bpftool "bash $work/bpftool.sh" >&2
     # Same bytes? btfgen writes the catalog's layout; bpftool's outputs are numbered in order.
@@ -296,8 +301,12 @@ if runs:
                                    r(rss, base.get("rss", 0))))
     print(f"sync: --jobs {jobs}, {len(runs)} run(s){' (interrupted: ' + str(interrupted) + ')' if interrupted else ''}; "
           f"{len(built)} packages in the catalog ({gb(built_bytes)}), {len(idx['entries'])} kernels; outcomes {kinds}")
+    why = {}  # one line per distinct reason, its URL cut out
     for x in failed:
-        print(f"  FAILED {x['package']['name']} {x['package']['version']} ({x['stage']}): {x['reason']}")
+        reason = " ".join(w for w in x["reason"].split() if "://" not in w)
+        why.setdefault(f"{x['stage']}: {reason}", []).append(x["package"]["name"].removeprefix("linux-image-"))
+    for reason, names in why.items():
+        print(f"  FAILED {len(names)} ({reason}): {' '.join(names)}")
     if base:
         if base["partial"]: print("baseline: INCOMPLETE (still running or interrupted): the rows measured so far")
         how = ("on exactly the synced packages" if base["exact"] else
@@ -309,14 +318,15 @@ if runs:
 print()
 if have("sizes.json"):
     s = json.load(open(f("sizes.json")))
-    print("%-58s %12s %12s" % (f"artifact ({s['kernels']} kernels; bpf/*.bpf.o)", "bytes", "vs ours"))
+    print("%-66s %12s %12s" % (f"artifact ({s['kernels']} kernels; bpf/*.bpf.o)", "bytes", "vs ours"))
     for k, label in (("ours", f"ours: btfgen bundle ({s['blobs']} distinct blobs)"),
                      ("a", "(a)  solid tar.xz of bpftool min_core_btf files (xz -6)"),
                      ("a9", "(a)  same, XZ_OPT=-9e"),
                      ("a_prime", "(a') BTFHub: per-kernel <release>.btf.tar.xz, full BTF, summed"),
+                     ("a_second", "(a\") BTFHub packaging of the min_core_btf files, summed"),
                      ("b", "(b)  one tar.xz of the full BTFs (xz -6)"),
                      ("full_raw", "     the full BTFs, uncompressed")):
-        print("%-58s %12d %11.1f×" % (label, s[k], s[k] / s["ours"]))
+        if k in s: print("%-66s %12d %11.1f×" % (label, s[k], s[k] / s["ours"]))
     print("goals: ours ≤ (a); (a')/ours ≥ 5×")
 print()
 if have("minimize.json"):
