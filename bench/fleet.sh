@@ -7,19 +7,24 @@
 # the full BTFs, and `btfgen minimize` over the catalog against bpftool once per kernel.
 # Heavy and slow (~70 GB streamed, never more than a few packages on disk): not run in CI.
 #
-#   bench/fleet.sh [--suites LIST] [--shard K/N] [--jobs N] [--sample K] [PHASE...]
+#   bench/fleet.sh [--suites LIST] [--shard K/N] [--jobs N] [--sample K] [--nice N] [PHASE...]
 #     --suites  comma-separated, default: bookworm,bookworm-security,bullseye,bullseye-security,trixie,trixie-security
 #     --shard   only sync's K-th of N shares of the packages (its stable hash of the name): a
 #               well-defined subset when the whole fleet does not fit in the time at hand
 #     --jobs    sync --jobs (default 2)
-#     --sample  run the bare baseline on every K-th synced package by name (default 1: all); the
-#               ratio is then against the sample's sum scaled by bytes, and says so
+#     --sample  run the bare baseline on every K-th offered package by name (default 1: all; what
+#               the mirror does not serve is skipped); with K > 1 the ratio is against the sum over
+#               the sampled packages sync built, scaled by bytes to all it built, and says so
+#     --nice    niceness everything runs at (default 10: the machine is shared). Note that
+#               btfgen's worker threads, and so its pahole children, may run at 0 whatever it is
+#               started with (libdispatch sets each thread's priority from its QoS on Linux):
+#               `ps -eLo pid,tid,ni,comm` shows it; give the baseline the same then, or its wall
+#               times lose to contention what sync's do not (CPU time is fair either way)
 #     PHASE     list sync baseline sizes minimize report (default: all, in that order)
 #   env: BTFGEN_FLEET_DIR; RUNS, WARMUP: hyperfine's for the minimize phase (default 3, 1)
 # State lives in $BTFGEN_FLEET_DIR (default $BTFGEN_CACHE/fleet): the catalog, each phase's
 # measurements. A phase already measured is not re-run unless named (or its file removed); sync is
 # incremental, so an interrupted sync resumes. Results: bench/results/fleet-<time>.txt.
-# Everything runs under `nice -n 10` (the machine is shared).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -27,13 +32,14 @@ root=$(cd "$here/.." && pwd)
 export PATH="/opt/swift/usr/bin:$PATH"
 
 suites=bookworm,bookworm-security,bullseye,bullseye-security,trixie,trixie-security
-shard="" jobs=2 sample=1 phases=()
+shard="" jobs=2 sample=1 niceness=10 phases=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --suites) suites=$2; shift 2 ;;
     --shard) shard=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --sample) sample=$2; shift 2 ;;
+    --nice) niceness=$2; shift 2 ;;
     list | sync | baseline | sizes | minimize | report) phases+=("$1"); shift ;;
     *) die "unknown argument '$1': see the usage at the top of bench/fleet.sh" ;;
     esac
@@ -52,7 +58,7 @@ tag=$(echo "$suites${shard:+-shard-$shard}" | tr ',/' '+_')
 state="$fleet/$tag"
 catalog="$state/catalog"
 mkdir -p "$state" "$root/bench/results"
-nice=(nice -n 10)
+nice=(nice -n "$niceness")
 
 (cd "$root" && "${nice[@]}" swift build -c release --product btfgen >&2 && "${nice[@]}" make -s bpf >&2)
 btfgen="$root/.build/release/btfgen"
@@ -103,7 +109,8 @@ log "$(json "$state/packages.json" "'%d packages, %.1f GB' % (len(d), sum(p['pac
 if want sync "$state/sync.done"; then
     [ -e "$state/sync.done" ] && { log "re-syncing from an empty catalog"; rm -rf "$catalog" "$state"/sync.*; }
     run=1; while [ -e "$state/sync.$run.wall" ]; do run=$((run + 1)); done
-    log "btfgen sync --jobs $jobs into $catalog (nice -n 10), run $run"
+    log "btfgen sync --jobs $jobs into $catalog (nice -n $niceness), run $run"
+    echo "$niceness" >"$state/sync.$run.nice"
     poll_disk "$state/sync.$run.disk" "$catalog" & poller=$!
     start=$(date +%s.%N)
     echo "running" >"$state/sync.$run.wall"
@@ -130,7 +137,8 @@ for i, p in enumerate(d):
     if i % int(sys.argv[2]) == 0:
         print(p["name"], p["version"], p["size"], p["url"])
 PY
-    log "baseline on $(wc -l <"$state/baseline.todo") packages (every $sample-th by name), pahole $flags"
+    log "baseline on $(wc -l <"$state/baseline.todo") packages (every $sample-th by name), pahole $flags, nice -n $niceness"
+    echo "$niceness" >"$state/baseline.nice"
     poll_disk "$state/baseline.disk" "$scratch" & poller=$!
     printf 'name\tversion\tbytes\tdownload_s\textract_s\tpahole_s\tcpu_s\trss_kb\n' >"$state/baseline.tsv.tmp"
     # timed OUT CMD...: GNU time's wall, user+sys CPU (children included) and peak RSS of one step.
@@ -241,7 +249,10 @@ have = lambda n: os.path.exists(f(n)) and os.path.getsize(f(n)) > 0
 gb = lambda b: "%.2f GB" % (b / 1e9)
 offered = json.load(open(f("packages.json")))
 print(f"fleet: suites {suites}, shard {shard}: {len(offered)} packages offered, "
-      f"{gb(sum(o['package']['size'] for o in offered))}; {cores} cores shared, everything under nice -n 10")
+      f"{gb(sum(o['package']['size'] for o in offered))}; {cores} cores shared")
+nices = {n.split(".")[0] + ("" if n.count(".") == 1 else " run " + n.split(".")[1]): open(f(n)).read().strip()
+         for n in sorted(os.listdir(st)) if n.endswith(".nice")}
+print("started under nice -n: " + (", ".join(f"{k} {v}" for k, v in nices.items()) or "10 (sync run 1, before this was recorded)"))
 print()
 runs = sorted(int(n.split(".")[1]) for n in os.listdir(st) if n.startswith("sync.") and n.endswith(".wall"))
 if runs:
