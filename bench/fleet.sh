@@ -139,6 +139,7 @@ for i, p in enumerate(d):
 PY
     log "baseline on $(wc -l <"$state/baseline.todo") packages (every $sample-th by name), pahole $flags, nice -n $niceness"
     echo "$niceness" >"$state/baseline.nice"
+    echo "$sample" >"$state/baseline.sample"
     poll_disk "$state/baseline.disk" "$scratch" & poller=$!
     printf 'name\tversion\tbytes\tdownload_s\textract_s\tpahole_s\tcpu_s\trss_kb\n' >"$state/baseline.tsv.tmp"
     # timed OUT CMD...: GNU time's wall, user+sys CPU (children included) and peak RSS of one step.
@@ -319,6 +320,7 @@ if runs:
     for reason, names in why.items():
         print(f"  FAILED {len(names)} ({reason}): {' '.join(names)}")
     if base:
+        sample = open(f("baseline.sample")).read().strip() if have("baseline.sample") else sample
         if base["partial"]: print("baseline: INCOMPLETE (still running or interrupted): the rows measured so far")
         how = ("on exactly the synced packages" if base["exact"] else
                f"EXTRAPOLATED: measured on {base['n']} of the {len(built)} synced packages (every {sample}-th by name, "
