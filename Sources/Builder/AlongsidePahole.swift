@@ -4,7 +4,7 @@
 //
 // pahole -j keeps both cores busy while it reads the DWARF, then deduplicates and writes on one
 // thread, leaving the other core idle: the reading thread runs at nice 19, so it takes that idle
-// core and barely touches pahole's threads before. Once pahole is done the thread gets its normal
+// core and barely touches pahole's threads before. Once pahole is done the thread gets the process's
 // priority back where the system allows it (root, or RLIMIT_NICE), so the build never waits long
 // on a loaded machine.
 import Dispatch
@@ -69,7 +69,10 @@ final class AlongsidePahole: @unchecked Sendable {
     func paholeFinished() {
         state.withLock { s in
             s.paholeDone = true
-            if s.tid != 0 && !s.exited { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(s.tid), 0) }
+            // Back to the process's own nice (`nice btfgen build`), never above it.
+            if s.tid != 0 && !s.exited {
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(s.tid), processNice())
+            }
         }
     }
 

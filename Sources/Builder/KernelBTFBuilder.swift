@@ -257,6 +257,7 @@ public struct KernelBTFBuilder: Sendable {
         let digest = Mutex<String?>(nil), digestCPU = Mutex(0.0)
         let digesting = DispatchGroup()
         DispatchQueue.global().async(group: digesting) { [bytes] in
+            keepProcessNice()
             let cpu = threadCPUSeconds()
             let hex = bytes.withUnsafeBytes { SHA256.hex($0) }
             digest.withLock { $0 = hex }
@@ -465,7 +466,10 @@ public struct KernelBTFBuilder: Sendable {
             // pahole is done: the rounds of canonical order may use every core.
             let cores = min(max(1, ProcessInfo.processInfo.activeProcessorCount), 4)
             bytes = try btf.canonicalized(slices: cores) { k, body in
-                DispatchQueue.concurrentPerform(iterations: k, execute: body)
+                DispatchQueue.concurrentPerform(iterations: k) { i in
+                    keepProcessNice()
+                    body(i)
+                }
             }.btf.encoded()
         } catch {
             throw .invalidBTF(input: input, reason: "\(error)")

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,11 @@ pid_t btfgen_spawn(const char *path, char *const argv[], int out_fd, int err_fd)
         return -e;
     }
     pid_t parent = getpid();
+    // The nice value the process was started with (its main thread's, whose id is the pid): the
+    // child gets at least that, whatever the spawning thread's (libdispatch raises its workers').
+    errno = 0;
+    int process_nice = getpriority(PRIO_PROCESS, (id_t)parent);
+    int have_nice = errno == 0;
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -33,6 +39,7 @@ pid_t btfgen_spawn(const char *path, char *const argv[], int out_fd, int err_fd)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         int e = 0;
+        if (have_nice && getpriority(PRIO_PROCESS, 0) < process_nice) setpriority(PRIO_PROCESS, 0, process_nice);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) e = errno;
         else if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
         if (e == 0 && (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)) e = errno;

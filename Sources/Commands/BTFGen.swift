@@ -1,4 +1,5 @@
 import ArgumentParser
+import SystemSupport
 
 /// The `btfgen` command: its configuration and subcommands only.
 public struct BTFGen: AsyncParsableCommand {
@@ -17,6 +18,24 @@ public struct BTFGen: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// ArgumentParser's `AsyncParsableCommand.main()`, with one step more: the command runs on a
+    /// thread of Swift's cooperative pool, to which libdispatch gives nice 0 whatever the process
+    /// was started with, so the thread first takes the process's own nice (`nice btfgen sync`).
+    /// Synchronous commands then run on that thread to the end, and what they start inherits it.
+    public static func main() async {
+        do {
+            var command = try parseAsRoot()
+            keepProcessNice()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// btfgen's own version, recorded in catalog entries and bundles.

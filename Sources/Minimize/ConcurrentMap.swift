@@ -1,6 +1,7 @@
 import Dispatch
 import FoundationEssentials
 import Synchronization
+import SystemSupport
 
 extension Array where Element: Sendable {
     /// `transform` over every element on up to `workers` threads (default: one per core), results
@@ -14,6 +15,7 @@ extension Array where Element: Sendable {
         let next = Mutex(0)
         let items = self
         DispatchQueue.concurrentPerform(iterations: Swift.min(count, Swift.max(1, workers))) { _ in
+            keepProcessNice()
             while true {
                 let i = next.withLock { n in
                     defer { n += 1 }

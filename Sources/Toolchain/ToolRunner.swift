@@ -94,6 +94,7 @@ public struct ToolRunner: Sendable {
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
+            keepProcessNice()
             errData = ToolRunner.drain(errFD, keepTail: limits.1)
             group.leave()
         }
