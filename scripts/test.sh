@@ -45,6 +45,8 @@ fixture DEBIAN VMLINUZ -- "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_RELEASE"
 fixture DEBIAN_ARM64 DEB VMLINUX RELEASE -- "$here/fetch-debian-dbg.sh" cloud-arm64
 fixture DEBIAN_ARM64 VMLINUZ -- "$here/fetch-debian-image.sh" "$BTFGEN_DEBIAN_ARM64_RELEASE" \
     "$(dpkg-deb -f "$BTFGEN_DEBIAN_ARM64_DEB" Version)"
+# Debian's generic arm64 flavour too (arm servers and boards; an 804 MB package).
+fixture DEBIAN_ARM64_GENERIC DEB VMLINUX RELEASE -- "$here/fetch-debian-dbg.sh" arm64
 # arm64: the BTF-less arm64 6.1 test kernel, cross-compiled, for the arm64 QEMU proof.
 fixture TEST_ARM64 VMLINUX IMAGE RELEASE BUILD_SECONDS -- "$here/build-test-kernel-arm64.sh"
 fixture OLD LIBBPF0 UNAVAILABLE -- "$here/fetch-old-libbpf.sh"

@@ -89,9 +89,22 @@ import Testing
     /// under BTFHub's `arm64` (what `uname -m`'s `aarch64` is matched against on the target).
     @Test(.requires(.fixture("BTFGEN_DEBIAN_ARM64_DEB"), .fixture("BTFGEN_DEBIAN_ARM64_VMLINUX")))
     func debianArm64DebuginfoPackage() throws {
-        let deb = try #require(Fixture.debianArm64Deb)
-        let vmlinux = try #require(Fixture.debianArm64Vmlinux)
-        let release = ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_ARM64_RELEASE"]
+        try checkArm64Package(
+            deb: try #require(Fixture.debianArm64Deb), vmlinux: try #require(Fixture.debianArm64Vmlinux),
+            release: ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_ARM64_RELEASE"])
+    }
+
+    /// The same for Debian's generic arm64 flavour (linux-image-*-arm64-dbg, for arm servers and
+    /// boards: every SoC's drivers, a 314 MB vmlinux in an 804 MB package).
+    @Test(.requires(.fixture("BTFGEN_DEBIAN_ARM64_GENERIC_DEB"), .fixture("BTFGEN_DEBIAN_ARM64_GENERIC_VMLINUX")))
+    func debianGenericArm64DebuginfoPackage() throws {
+        try checkArm64Package(
+            deb: try #require(Fixture.path("BTFGEN_DEBIAN_ARM64_GENERIC_DEB")),
+            vmlinux: try #require(Fixture.path("BTFGEN_DEBIAN_ARM64_GENERIC_VMLINUX")),
+            release: ProcessInfo.processInfo.environment["BTFGEN_DEBIAN_ARM64_GENERIC_RELEASE"])
+    }
+
+    func checkArm64Package(deb: String, vmlinux: String, release: String?) throws {
         let header = try runProcess("readelf", ["-h", vmlinux])
         try #require(header.stdout.contains("AArch64"), "not an arm64 vmlinux: \(vmlinux)")
         let e = try buildAndCheck(deb, vmlinux: vmlinux, release: release, arch: "arm64")

@@ -41,7 +41,7 @@ public enum Repo {
 
 /// Heavy fixtures prepared by scripts/test.sh and handed over in environment variables.
 public enum Fixture {
-    static func path(_ variable: String) -> String? {
+    public static func path(_ variable: String) -> String? {
         guard let p = ProcessInfo.processInfo.environment[variable], !p.isEmpty,
             FileManager.default.fileExists(atPath: p)
         else { return nil }
