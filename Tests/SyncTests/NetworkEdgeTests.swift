@@ -28,15 +28,17 @@ struct FixtureServer {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [Repo.root.appendingPathComponent("Tests/SyncTests/Fixtures/\(script)").path] + arguments
         try process.run()
+        // Up to 60 s: python3's start on a loaded CI machine took more than the 10 s once allowed.
         var port: String? = nil
-        for _ in 0..<200 where port == nil {
+        let deadline = Date().addingTimeInterval(60)
+        while port == nil && process.isRunning && Date() < deadline {
             port = try? String(contentsOfFile: portFile, encoding: .utf8)
             if port == nil { Thread.sleep(forTimeInterval: 0.05) }
         }
         guard let port else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            Issue.record("\(script) did not start")
+            Issue.record("\(script) did not start (status \(process.terminationStatus))")
             throw CancellationError()
         }
         url = "http://127.0.0.1:\(port)"
