@@ -131,7 +131,7 @@ struct NetworkEdgeTests {
         defer { served.close() }
         let log = served.dir.file("requests.log")
         let server = try FixtureServer(
-            "stalling_server.py", [served.repo.root, served.dir.file("port"), log, mode, stalled],
+            "faulty_server.py", [served.repo.root, served.dir.file("port"), log, mode, stalled],
             portFile: served.dir.file("port"))
         defer { server.stop() }
         let catalog = served.dir.file("kernels")

@@ -434,23 +434,10 @@ struct SyncTests {
         defer { served.close() }
         let deb = "linux-image-6.1.0-90-amd64-dbg_6.1.999-1_amd64.deb"
         let portFile = served.dir.file("port"), log = served.dir.file("requests.log")
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        server.arguments = [
-            Repo.root.appendingPathComponent("Tests/SyncTests/Fixtures/dropping_server.py").path,
-            served.repo.root, portFile, log, deb,
-        ]
-        try server.run()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
-        var port: String? = nil
-        for _ in 0..<200 where port == nil {
-            port = try? String(contentsOfFile: portFile, encoding: .utf8)
-            if port == nil { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        let url = "http://127.0.0.1:\(try #require(port, "the server did not start"))"
+        let server = try FixtureServer(
+            "faulty_server.py", [served.repo.root, portFile, log, "drop", deb], portFile: portFile)
+        defer { server.stop() }
+        let url = server.url
         let catalog = served.dir.file("kernels")
         let r = try btfgen([
             "sync", served.repo.sourceLine(url), "--catalog", catalog, "--keyring", served.repo.keyring,

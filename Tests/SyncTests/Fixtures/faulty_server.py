@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
-"""Serve a directory over HTTP/1.1 on 127.0.0.1, stalling on every request for the file named
-NAME, as a mirror whose connection hangs does: MODE `silent` accepts the request and sends
-nothing; MODE `partial` sends the headers and half the body (or of the Range asked for), then
-nothing. The connection stays open until the client gives up. Other files are served whole.
-Every request line and its Range header go to LOG.
+"""Serve a directory over HTTP/1.1 on 127.0.0.1 the way a failing mirror does, for the files
+named NAME...; other files are served whole, and `Range: bytes=N-` is honoured throughout.
+FAULT is one of:
+  drop     the connection breaks halfway through the first response for each NAME;
+  silent   every request for a NAME is accepted and answered with nothing;
+  partial  every response for a NAME sends the headers and half the body (of the Range asked
+           for), then nothing.
+A stalled connection stays open until the client gives up. Every request line and its Range
+header go to LOG; the port goes to PORTFILE (written atomically) once the server listens.
 
-usage: stalling_server.py ROOT PORTFILE LOG MODE NAME
+usage: faulty_server.py ROOT PORTFILE LOG FAULT NAME...
 """
 import http.server
 import os
 import sys
 import time
 
-root, port_file, log_path, mode, stalled = sys.argv[1:6]
+root, port_file, log_path, fault = sys.argv[1:5]
+names = set(sys.argv[5:])
+if fault not in ("drop", "silent", "partial"):
+    sys.exit(f"faulty_server.py: unknown FAULT {fault!r}: drop, silent or partial")
+dropped = set()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -32,8 +40,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = open(path, "rb").read()
-        stall = os.path.basename(path) == stalled
-        if stall and mode == "silent":
+        name = os.path.basename(path)
+        faulty = name in names and (fault != "drop" or name not in dropped)
+        if faulty and fault == "silent":
             time.sleep(3600)
             return
         start = 0
@@ -46,12 +55,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if stall:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
+        if not faulty:
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if fault == "partial":
             time.sleep(3600)
             return
-        self.wfile.write(body)
+        dropped.add(name)
+        self.close_connection = True
+        self.connection.shutdown(2)
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
