@@ -9,7 +9,8 @@ let package = Package(
         .executable(name: "btfgen", targets: ["btfgen"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -43,7 +44,9 @@ let package = Package(
         // User inputs: plain, compressed or packaged vmlinux, read through libarchive.
         .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel", "SystemSupport"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
-        .target(name: "Catalog", dependencies: ["Kernel", "SystemSupport"]),
+        .target(
+            name: "Catalog",
+            dependencies: ["Kernel", "SystemSupport", .product(name: "Crypto", package: "swift-crypto")]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
         // The only module that talks to libbpf: its BTF parser (the build's oracle), CO-RE

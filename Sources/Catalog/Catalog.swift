@@ -15,6 +15,8 @@ import SystemSupport
 /// A per-kernel BTF catalog rooted at a directory.
 public struct Catalog: Sendable {
     public let root: URL
+    /// Whether checks of its files are written to its `.verified` record (see Verification.swift).
+    var recordsChecks = true
 
     public static let environmentVariable = "BTFGEN_CATALOG"
     public static let indexName = "index.json"
@@ -160,6 +162,8 @@ public struct Catalog: Sendable {
                 index.failures.removeAll { $0.package.isSameVersion(as: package) }
             }
             try commit(index, placing: btfFile, at: entry.path)
+            // Hashed as placed, so that its first use need not hash it again.
+            try? verify(entry, full: true)
             return outcome
         }
     }

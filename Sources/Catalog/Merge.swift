@@ -98,6 +98,9 @@ extension Catalog {
                     try writeFileDurably(Data(bytes), to: file)
                 }
                 try commit(plan.index, placingAll: copies)
+                // Hashed as placed, so that their first use need not hash them again.
+                let placed = Set(copies.map(\.destination))
+                for entry in plan.index.entries where placed.contains(entry.path) { try? verify(entry, full: true) }
             } catch {
                 // Before the commit point nothing is decided: the copies go, the catalog stays.
                 for copy in copies { unlink(copy.file.path) }
@@ -113,7 +116,7 @@ extension Catalog {
         let destination = Catalog.directoryIdentity(root.path)
         var seen = Set<String>()
         var loaded: [(Catalog, CatalogIndex)] = []
-        for source in sources {
+        for source in sources.map(\.readOnly) {
             let path = source.root.path
             guard let identity = Catalog.directoryIdentity(path) else {
                 if FileManager.default.fileExists(atPath: path) {

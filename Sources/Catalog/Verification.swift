@@ -1,7 +1,17 @@
 // A catalog file is trusted only while its bytes have the sha256 the index recorded when btfgen
 // wrote it: a file edited, truncated or swapped since then still parses as BTF and would relocate
 // programs to wrong offsets without a single error. Every consumer (minimize, bundle, attach,
-// install, resolve) checks before use; each file is hashed once per process.
+// install, resolve) checks before use.
+//
+// Hashing a fleet's catalog on every use would cost more than the work itself (330 MB for 77
+// kernels), so a check is remembered the way git's index remembers a file: by the file's device,
+// inode, size, modification and change time. Any write to a file, a rename over it or a copy
+// changes at least its change time, which no user-space call can set back; a file whose identity
+// still matches the one it had when its bytes were hashed holds those bytes. Checks are kept per
+// process, and across processes in `<root>/.verified` (one line per check, appended; written by
+// whoever hashed: insert, merge and every verification). A catalog that cannot be written, or a
+// file that has changed, is simply hashed again. `btfgen doctor` ignores the record and hashes
+// every file.
 import FoundationEssentials
 import Kernel
 import Synchronization
@@ -11,33 +21,64 @@ import Synchronization
 #endif
 
 extension Catalog {
-    /// Files already checked in this process: path, digest, and the file's identity and change
-    /// time, so a file replaced or rewritten since is hashed again.
-    private static let verified = Mutex(Set<String>())
+    /// The record of checks kept beside the index.
+    public static let verifiedName = ".verified"
+    static let verifiedFormat = "v1"
 
-    /// The entry's BTF bytes, refused unless they have the sha256 the index records.
+    /// Files already checked, by catalog root: catalog path → "sha256 identity" lines, loaded from
+    /// `<root>/.verified` on first use and extended by this process's own checks.
+    private static let verified = Mutex([String: [String: String]]())
+
+    var verifiedURL: URL { root.appendingPathComponent(Catalog.verifiedName) }
+
+    /// The same catalog, checked without writing anything into it (merge's sources, which are
+    /// only read): its record is still consulted.
+    public var readOnly: Catalog {
+        var copy = self
+        copy.recordsChecks = false
+        return copy
+    }
+
+    /// The entry's BTF bytes, refused unless they have the sha256 the index records. These bytes
+    /// are what the caller uses (loads, installs), so they are always hashed themselves.
     public func verifiedBytes(of entry: CatalogEntry) throws(CatalogError) -> [UInt8] {
         let path = url(of: entry).path
-        let key = try Catalog.checkKey(path, entry)
+        let identity = try Catalog.identity(of: path)
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw Catalog.unreadable(path, error) }
         return try file.withBytes { (bytes) throws(CatalogError) -> [UInt8] in
-            try check(entry, path: path, key: key, bytes: bytes)
+            try hashAndRecord(entry, path: path, identity: identity, bytes: bytes)
             return [UInt8](bytes)
         }
     }
 
-    /// Check the entry's file without keeping its bytes (hashed once per process).
-    public func verify(_ entry: CatalogEntry) throws(CatalogError) {
+    /// Check the entry's file without keeping its bytes: hashed unless a check of this very file
+    /// (same identity, same recorded sha256) is on record. `full` hashes it whatever the record says.
+    public func verify(_ entry: CatalogEntry, full: Bool = false) throws(CatalogError) {
         let path = url(of: entry).path
-        let key = try Catalog.checkKey(path, entry)
-        if Catalog.verified.withLock({ $0.contains(key) }) { return }
+        let identity = try Catalog.identity(of: path)
+        if !full, recorded(entry) == "\(entry.sha256) \(identity)" { return }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw Catalog.unreadable(path, error) }
-        try file.withBytes { (bytes) throws(CatalogError) in try check(entry, path: path, key: key, bytes: bytes) }
+        try file.withBytes { (bytes) throws(CatalogError) in
+            try hashAndRecord(entry, path: path, identity: identity, bytes: bytes)
+        }
     }
 
-    private static func checkKey(_ path: String, _ entry: CatalogEntry) throws(CatalogError) -> String {
+    /// Every entry's check, in index order, each file hashed (`btfgen doctor`).
+    public func verifyAll() throws -> [(entry: CatalogEntry, problem: CatalogError?)] {
+        try entries().map { entry -> (entry: CatalogEntry, problem: CatalogError?) in
+            do throws(CatalogError) {
+                try verify(entry, full: true)
+                return (entry, nil)
+            } catch {
+                return (entry, error)
+            }
+        }
+    }
+
+    /// What makes a file the same file: device, inode, size, modification and change time.
+    static func identity(of path: String) throws(CatalogError) -> String {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let code = errno
@@ -45,7 +86,7 @@ extension Catalog {
             throw .entryUnreadable(path: path, reason: String(cString: strerror(code)))
         }
         return
-            "\(path)\0\(entry.sha256)\0\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+            "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
     }
 
     /// Why an entry's file cannot be mapped: not ours to read is not a reason to rebuild it.
@@ -54,26 +95,64 @@ extension Catalog {
         return .entryUnreadable(path: path, reason: error.description)
     }
 
-    /// Every entry's check, in index order (`btfgen doctor`).
-    public func verifyAll() throws -> [(entry: CatalogEntry, problem: CatalogError?)] {
-        try entries().map { entry -> (entry: CatalogEntry, problem: CatalogError?) in
-            do throws(CatalogError) {
-                try verify(entry)
-                return (entry, nil)
-            } catch {
-                return (entry, error)
-            }
-        }
-    }
-
-    private func check(_ entry: CatalogEntry, path: String, key: String, bytes: UnsafeRawBufferPointer)
+    private func hashAndRecord(_ entry: CatalogEntry, path: String, identity: String, bytes: UnsafeRawBufferPointer)
         throws(CatalogError)
     {
-        if Catalog.verified.withLock({ $0.contains(key) }) { return }
         let actual = SHA256.hex(bytes)
         guard actual == entry.sha256 else {
             throw .digestMismatch(path: path, recorded: entry.sha256, actual: actual)
         }
-        _ = Catalog.verified.withLock { $0.insert(key) }
+        record(entry.path, "\(actual) \(identity)")
+    }
+
+    /// The check on record for the entry's file, loading the catalog's record once per process.
+    private func recorded(_ entry: CatalogEntry) -> String? {
+        let key = root.path
+        if let known = Catalog.verified.withLock({ $0[key] }) { return known[entry.path] }
+        let loaded = loadRecord()
+        return Catalog.verified.withLock { all in
+            let merged = all[key, default: [:]].merging(loaded) { mine, _ in mine }
+            all[key] = merged
+            return merged[entry.path]
+        }
+    }
+
+    /// Remember a successful check, in this process and, where the catalog can be written, in
+    /// `.verified` (one line, one append: concurrent writers never interleave within a line).
+    private func record(_ path: String, _ check: String) {
+        let key = root.path
+        let new = Catalog.verified.withLock { all -> Bool in
+            if all[key]?[path] == check { return false }
+            all[key, default: [:]][path] = check
+            return true
+        }
+        guard new, recordsChecks, !path.contains("\n") else { return }
+        let line = Array("\(Catalog.verifiedFormat) \(check) \(path)\n".utf8)
+        let fd = open(verifiedURL.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }  // a read-only catalog: checked again next time
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    /// `.verified` read: the last check of each path. A record grown to several times the paths
+    /// it holds (each re-check appends) is rewritten with one line per path.
+    private func loadRecord() -> [String: String] {
+        guard let bytes = try? readWholeFile(verifiedURL.path) else { return [:] }
+        var checks: [String: String] = [:]
+        var lines = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            lines += 1
+            // "v1 <sha256> <identity> <path>", path last (it may hold spaces).
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[0].elementsEqual(Catalog.verifiedFormat.utf8), fields[1].count == 64
+            else { continue }
+            let path = String(decoding: fields[3], as: UTF8.self)
+            checks[path] = String(decoding: fields[1], as: UTF8.self) + " " + String(decoding: fields[2], as: UTF8.self)
+        }
+        if lines > 2 * checks.count + 64 {
+            let text = checks.sorted { $0.key < $1.key }.map { "\(Catalog.verifiedFormat) \($0.value) \($0.key)\n" }
+            try? replaceFile(at: verifiedURL, with: Data(text.joined().utf8), sync: false)
+        }
+        return checks
     }
 }
