@@ -21,15 +21,50 @@ final class DecodedTypes: Sendable {
     func put(_ id: UInt32, _ type: BTFType) { entries.withLock { $0[id] = type } }
 }
 
+/// Byte offsets of a BTF's records, id 1 first: located in memory, or read in place from a
+/// mapped type index file (little-endian u32s; `owner` keeps them alive).
+struct RecordOffsets: @unchecked Sendable {
+    private let base: UnsafeRawPointer?
+    let count: Int
+    private let owner: AnyObject
+
+    init(_ storage: OffsetStorage, count: Int) {
+        base = UnsafeRawPointer(storage.buffer.baseAddress)
+        self.count = count
+        owner = storage
+    }
+
+    init(in bytes: UnsafeRawBufferPointer, at offset: Int, count: Int, owner: AnyObject) {
+        base = bytes.baseAddress.map { $0 + offset }
+        self.count = count
+        self.owner = owner
+    }
+
+    @inline(__always)
+    subscript(_ i: Int) -> UInt32 {
+        UInt32(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+    }
+
+    var first: UInt32? { count > 0 ? self[0] : nil }
+    var last: UInt32? { count > 0 ? self[count - 1] : nil }
+}
+
+/// Room for the offsets a scan finds; pages past the final count are never touched.
+final class OffsetStorage {
+    let buffer: UnsafeMutableBufferPointer<UInt32>
+    init(capacity: Int) { buffer = .allocate(capacity: max(capacity, 1)) }
+    deinit { buffer.deallocate() }
+}
+
 /// A lazily decoding view of one BTF blob.
 public struct BTFIndex: TypeTable, Sendable {
     /// The whole blob (header, types, strings).
     private let data: Blob
     /// Byte offset of type `id`'s record in `data`, at `offsets[id - 1]`.
-    private let offsets: [UInt32]
+    let offsets: RecordOffsets
     /// The types that passed `prefilter` while indexing, with their name offsets and kinds.
-    private let prefilter: NamePrefilter?
-    private let prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
+    let prefilter: NamePrefilter?
+    let prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
     public let strings: StringTable
     public let byteOrder: ByteOrder
     public let headerLength: UInt32
@@ -57,12 +92,11 @@ public struct BTFIndex: TypeTable, Sendable {
         let capacity = (header.typeEnd - header.typeStart) / 12 + 1
         // Filled in place: pages past the final count are never touched.
         var hits = Prefiltered()
-        let offsets = try [UInt32](unsafeUninitializedCapacity: capacity) { offsetBuffer, offsetCount in
-            offsetCount = 0
-            offsetCount = try Self.locate(
-                header: header, raw: raw, reader: reader, decoder: &decoder, validate: validate,
-                offsets: offsetBuffer, prefilter: prefilter, hits: &hits)
-        }
+        let storage = OffsetStorage(capacity: capacity)
+        let count = try Self.locate(
+            header: header, raw: raw, reader: reader, decoder: &decoder, validate: validate,
+            offsets: storage.buffer, prefilter: prefilter, hits: &hits)
+        let offsets = RecordOffsets(storage, count: count)
         maxReference = decoder.maxReference
         self.offsets = offsets
         self.prefilter = prefilter
@@ -76,6 +110,23 @@ public struct BTFIndex: TypeTable, Sendable {
             // Rare: find the first culprit with its offset.
             try BTF(decoding: raw).validateReferences()
         }
+    }
+
+    /// An index whose records were located before (`TypeIndexFile`): nothing is scanned.
+    init(
+        blob: Blob, header: BTFHeader, offsets: RecordOffsets, prefilter: NamePrefilter,
+        prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
+    ) throws {
+        let raw = blob.bytes
+        try StringTable.validate(UnsafeRawBufferPointer(rebasing: raw[header.stringStart..<header.stringEnd]))
+        self.offsets = offsets
+        self.prefilter = prefilter
+        self.prefiltered = prefiltered
+        data = blob
+        strings = StringTable(blob: blob, range: header.stringStart..<header.stringEnd)
+        byteOrder = header.byteOrder
+        headerLength = header.headerLength
+        typeEnd = header.typeEnd
     }
 
     struct Prefiltered {
@@ -152,9 +203,12 @@ public struct BTFIndex: TypeTable, Sendable {
     /// Index the file at `path` (raw BTF, or ELF with a .BTF section) in place: the file is
     /// mapped, not copied. Returns nil when the file cannot be mapped (sysfs, pipes); the caller
     /// then reads it whole. `fileSize` is the file's size.
-    public static func mapping(_ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil) throws -> (
-        index: BTFIndex, fileSize: Int
-    )? {
+    /// With `located` (the file's `TypeIndexFile`, when it covers `prefilter`), nothing is scanned:
+    /// only the pages CO-RE reads are ever touched.
+    public static func mapping(
+        _ path: String, validate: Bool = true, prefilter: NamePrefilter? = nil, located: TypeIndexFile? = nil
+    ) throws -> (index: BTFIndex, fileSize: Int)? {
+        let located = prefilter.flatMap { p in located?.covers(p) == true && !validate ? located : nil }
         // O_NONBLOCK: a fifo must not block the open; the caller refuses what is not a file.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
@@ -166,7 +220,7 @@ public struct BTFIndex: TypeTable, Sendable {
         // MB) is only read at its headers and .BTF: map it lazily.
         var magic: UInt32 = 0
         let isELF = pread(fd, &magic, 4, 0) == 4 && magic == UInt32(littleEndian: 0x464c_457f)
-        let flags = isELF ? MAP_PRIVATE : MAP_PRIVATE | MAP_POPULATE
+        let flags = isELF || located != nil ? MAP_PRIVATE : MAP_PRIVATE | MAP_POPULATE
         guard let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED else {
             return nil
         }
@@ -176,9 +230,20 @@ public struct BTFIndex: TypeTable, Sendable {
             let section = try btfSection(of: file)
             // The section shares the mapping's lifetime.
             let blob = Blob(bytes: section) { _ in withExtendedLifetime(mapping) {} }
-            return (try BTFIndex(blob: blob, validate: validate, prefilter: prefilter), size)
+            return (try BTFIndex(blob: blob, validate: validate, prefilter: prefilter, located: located), size)
         }
-        return (try BTFIndex(blob: mapping, validate: validate, prefilter: prefilter), size)
+        return (try BTFIndex(blob: mapping, validate: validate, prefilter: prefilter, located: located), size)
+    }
+
+    /// From a type index file when there is one, else by locating every record.
+    private init(blob: Blob, validate: Bool, prefilter: NamePrefilter?, located: TypeIndexFile?) throws {
+        if let located, let prefilter {
+            let header = try BTFHeader(blob.bytes)
+            let (offsets, hits) = try located.records(for: prefilter, header: header)
+            try self.init(blob: blob, header: header, offsets: offsets, prefilter: prefilter, prefiltered: hits)
+        } else {
+            try self.init(blob: blob, validate: validate, prefilter: prefilter)
+        }
     }
 
     public var idCount: Int { offsets.count + 1 }
@@ -255,14 +320,20 @@ public struct BTFIndex: TypeTable, Sendable {
 public struct NamePrefilter: Sendable, Hashable {
     public var kinds: UInt32
     public var firstBytes: Set<UInt8>
+    /// The essential names wanted, when known: a type index file then answers by name instead of
+    /// by first byte. Nil: any name with one of `firstBytes`.
+    public var names: Set<[UInt8]>?
 
-    public init(kinds: UInt32, firstBytes: Set<UInt8>) {
+    public init(kinds: UInt32, firstBytes: Set<UInt8>, names: Set<[UInt8]>? = nil) {
         self.kinds = kinds
         self.firstBytes = firstBytes
+        self.names = names
     }
 
     /// Does everything `other` would collect pass this filter too?
     public func covers(_ other: NamePrefilter) -> Bool {
-        other.kinds & ~kinds == 0 && other.firstBytes.isSubset(of: firstBytes)
+        guard other.kinds & ~kinds == 0 && other.firstBytes.isSubset(of: firstBytes) else { return false }
+        guard let names else { return true }
+        return other.names?.isSubset(of: names) ?? false
     }
 }

@@ -109,7 +109,7 @@ public struct CoreResolver<Target: TypeTable> {
         let kindMask = kinds
         var hits: [(name: Int, id: UInt32)] = []
         // Only the types the index collected up front, when it did for these names and kinds.
-        let prefilter = NamePrefilter(kinds: kindMask, firstBytes: Set(missing.map { $0[0] }))
+        let prefilter = NamePrefilter(kinds: kindMask, firstBytes: Set(missing.map { $0[0] }), names: Set(missing))
         let nameOffsets: [UInt32], kindNumbers: [UInt8], ids: [UInt32]?
         if let p = target.prefilteredTypes(for: prefilter) {
             (ids, nameOffsets, kindNumbers) = (p.ids, p.names, p.kinds)
@@ -771,7 +771,7 @@ extension NamePrefilter {
     /// `BTFIndex.mapping(_:validate:prefilter:)`).
     public init(coreCandidatesOf objects: [BPFObject]) {
         let (names, kinds) = CoreResolver<BTF>.candidateNames(for: objects)
-        self.init(kinds: kinds, firstBytes: Set(names.compactMap(\.first)))
+        self.init(kinds: kinds, firstBytes: Set(names.compactMap(\.first)), names: names)
     }
 }
 

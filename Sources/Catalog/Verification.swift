@@ -15,6 +15,7 @@
 import FoundationEssentials
 import Kernel
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -25,9 +26,13 @@ extension Catalog {
     public static let verifiedName = ".verified"
     static let verifiedFormat = "v1"
 
-    /// Files already checked, by catalog root: catalog path → "sha256 identity" lines, loaded from
+    /// Files already checked, by catalog root: catalog path → "sha256 identity", loaded from
     /// `<root>/.verified` on first use and extended by this process's own checks.
-    private static let verified = Mutex([String: [String: String]]())
+    private struct Checks {
+        var loaded = false
+        var byPath: [String: String] = [:]
+    }
+    private static let verified = Mutex([String: Checks]())
 
     var verifiedURL: URL { root.appendingPathComponent(Catalog.verifiedName) }
 
@@ -85,8 +90,12 @@ extension Catalog {
             if code == EACCES || code == EPERM { throw .readDenied(path: path) }
             throw .entryUnreadable(path: path, reason: String(cString: strerror(code)))
         }
-        return
-            "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+        // Times as `stat -c %.9Y` prints them.
+        func time(_ t: timespec) -> String {
+            let ns = String(t.tv_nsec)
+            return "\(t.tv_sec)." + String(repeating: "0", count: max(0, 9 - ns.count)) + ns
+        }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(time(st.st_mtim)):\(time(st.st_ctim))"
     }
 
     /// Why an entry's file cannot be mapped: not ours to read is not a reason to rebuild it.
@@ -106,14 +115,65 @@ extension Catalog {
     }
 
     /// The check on record for the entry's file, loading the catalog's record once per process.
-    private func recorded(_ entry: CatalogEntry) -> String? {
+    private func recorded(_ entry: CatalogEntry) -> String? { recorded(path: entry.path) }
+
+    private func recorded(path: String) -> String? {
         let key = root.path
-        if let known = Catalog.verified.withLock({ $0[key] }) { return known[entry.path] }
+        if let known = Catalog.verified.withLock({ $0[key].flatMap { $0.loaded ? $0.byPath[path] ?? "" : nil } }) {
+            return known.isEmpty ? nil : known
+        }
         let loaded = loadRecord()
         return Catalog.verified.withLock { all in
-            let merged = all[key, default: [:]].merging(loaded) { mine, _ in mine }
-            all[key] = merged
-            return merged[entry.path]
+            all[key, default: Checks()].byPath.merge(loaded) { mine, _ in mine }
+            all[key]!.loaded = true
+            return all[key]!.byPath[path]
+        }
+    }
+
+    // MARK: Files derived from an entry's BTF
+
+    /// Where the file derived from `entry`'s BTF with `suffix` lives (`.index/<entry path>.<suffix>`).
+    func derivedPath(of entry: CatalogEntry, suffix: String) -> String { ".index/\(entry.path).\(suffix)" }
+
+    /// The file derived from `entry`'s BTF with `suffix` (a type index), when this catalog wrote it
+    /// and it is unchanged since: trusted like the BTF files, by the identity on record.
+    public func derivedFile(of entry: CatalogEntry, suffix: String) -> MappedFile? {
+        let relative = derivedPath(of: entry, suffix: suffix)
+        let path = root.appendingPathComponent(relative).path
+        guard let identity = try? Catalog.identity(of: path), let check = recorded(path: relative),
+            check.hasSuffix(" " + identity), let file = try? MappedFile(path: path)
+        else { return nil }
+        return file
+    }
+
+    /// Store a file derived from `entry`'s BTF (written atomically, then recorded with its
+    /// identity). Derived data: a catalog that cannot be written goes without it.
+    public func storeDerivedFile(_ bytes: [UInt8], of entry: CatalogEntry, suffix: String) {
+        guard recordsChecks else { return }
+        let relative = derivedPath(of: entry, suffix: suffix)
+        let url = root.appendingPathComponent(relative)
+        do {
+            try makeDirectories(url.deletingLastPathComponent().path)
+            try replaceFile(at: url, with: Data(bytes), sync: false)
+            let identity = try Catalog.identity(of: url.path)
+            record(relative, "\(bytes.withUnsafeBytes { SHA256.hex($0) }) \(identity)")
+        } catch {}
+    }
+
+    /// Drop what was derived from the files at `paths` (removed entries).
+    func removeDerivedFiles(of paths: [String]) {
+        guard
+            let names = try? FileManager.default.contentsOfDirectory(
+                atPath: root.appendingPathComponent(".index").path),
+            !names.isEmpty
+        else { return }
+        for path in paths {
+            let dir = root.appendingPathComponent(".index/" + path).deletingLastPathComponent()
+            let stem = URL(fileURLWithPath: path).lastPathComponent + "."
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            where name.hasPrefix(stem) {
+                unlink(dir.appendingPathComponent(name).path)
+            }
         }
     }
 
@@ -122,8 +182,8 @@ extension Catalog {
     private func record(_ path: String, _ check: String) {
         let key = root.path
         let new = Catalog.verified.withLock { all -> Bool in
-            if all[key]?[path] == check { return false }
-            all[key, default: [:]][path] = check
+            if all[key]?.byPath[path] == check { return false }
+            all[key, default: Checks()].byPath[path] = check
             return true
         }
         guard new, recordsChecks, !path.contains("\n") else { return }

@@ -249,7 +249,9 @@ public enum KernelMinimizer {
     ) throws -> [[UInt8]] {
         try work.concurrentMap { item in
             try catalog.verify(item.entry)
-            return try minimize(catalog.url(of: item.entry).path, objects: item.objects, compat: compat).bytes
+            return try minimize(
+                catalog.url(of: item.entry).path, objects: item.objects, compat: compat, entry: (item.entry, catalog)
+            ).bytes
         }
     }
 
@@ -258,22 +260,56 @@ public enum KernelMinimizer {
         -> MinimizeOutcome
     {
         if let (entry, catalog) = job.entry { try catalog.verify(entry) }
-        let m = try minimize(job.input, objects: objects, compat: compat)
+        let m = try minimize(job.input, objects: objects, compat: compat, entry: job.entry)
         let url = URL(fileURLWithPath: job.output)
-        try makeDirectories(url.deletingLastPathComponent().path)
-        // No fsync: these outputs are derived and cheap to regenerate.
-        try replaceFile(at: url, with: Data(m.bytes), sync: false)
+        if !holds(job.output, m.bytes) {
+            try makeDirectories(url.deletingLastPathComponent().path)
+            // No fsync: these outputs are derived and cheap to regenerate.
+            try replaceFile(at: url, with: Data(m.bytes), sync: false)
+        }
         return MinimizeOutcome(
             kernel: job.label, input: job.input, output: job.output, inputBytes: m.inputBytes,
             outputBytes: m.bytes.count, types: m.types, relocations: m.relocations, unresolved: m.unresolved,
             arch: job.arch, objects: paths)
     }
 
+    /// Whether `path` is a regular file holding exactly `bytes`. Such an output is left as it is:
+    /// a re-run that changes nothing rewrites nothing, so its time stays what it was (a make-style
+    /// pipeline sees no change) and a fleet's unchanged kernels cost no writes.
+    static func holds(_ path: String, _ bytes: [UInt8]) -> Bool {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) == bytes.count,
+            let existing = try? readWholeFile(path)
+        else { return false }
+        return existing == bytes
+    }
+
     /// The kernel BTF at `input` (raw BTF, or an ELF with .BTF such as a vmlinux) cut down to
     /// what `objects` need.
-    public static func minimize(_ input: String, objects: [BPFObject], compat: CompatLevel) throws -> MinimizedBTF {
+    /// A catalog input (`entry`, already verified) is read through its type index file, which is
+    /// written on first use when the catalog can be written.
+    public static func minimize(
+        _ input: String, objects: [BPFObject], compat: CompatLevel, entry: (CatalogEntry, Catalog)? = nil
+    ) throws -> MinimizedBTF {
         _ = mallocTuned
-        let (full, inputBytes) = try index(input, prefilter: NamePrefilter(coreCandidatesOf: objects))
+        var prefilter = NamePrefilter(coreCandidatesOf: objects)
+        var located: TypeIndexFile? = nil
+        var sha: [UInt8]? = nil
+        if let (e, catalog) = entry, let raw = rawDigest(e.sha256) {
+            if let mapped = catalog.derivedFile(of: e, suffix: typeIndexSuffix),
+                let file = TypeIndexFile(bytes: mapped.bytes, owner: mapped, btfSHA256: raw), file.covers(prefilter)
+            {
+                located = file
+            } else if TypeIndexFile.fullPrefilter.covers(prefilter) {
+                // Collect what the file lists on the way, to write it after.
+                prefilter = TypeIndexFile.fullPrefilter
+                sha = raw
+            }
+        }
+        let (full, inputBytes) = try index(input, prefilter: prefilter, located: located)
+        if let sha, let (e, catalog) = entry, let file = TypeIndexFile.encode(full, btfSHA256: sha) {
+            catalog.storeDerivedFile(file, of: e, suffix: typeIndexSuffix)
+        }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
@@ -301,9 +337,11 @@ public enum KernelMinimizer {
     /// cost more than the rest of the work for this kernel, so records are checked as CO-RE
     /// decodes them. The index collects the types that can be CO-RE candidates on the way. The
     /// file is mapped and read in place; sysfs files refuse mmap: then it is raw BTF, read whole.
-    static func index(_ input: String, prefilter: NamePrefilter) throws(MinimizeError) -> (BTFIndex, Int) {
+    static func index(_ input: String, prefilter: NamePrefilter, located: TypeIndexFile? = nil) throws(MinimizeError)
+        -> (BTFIndex, Int)
+    {
         do {
-            if let mapped = try BTFIndex.mapping(input, validate: false, prefilter: prefilter) {
+            if let mapped = try BTFIndex.mapping(input, validate: false, prefilter: prefilter, located: located) {
                 return (mapped.index, mapped.fileSize)
             }
             let bytes = try readWholeFile(input)
@@ -313,6 +351,28 @@ public enum KernelMinimizer {
         } catch {
             throw .input(path: input, reason: "\(error)")
         }
+    }
+
+    /// The suffix of a catalog entry's type index file (`.index/<entry path>.types`).
+    static let typeIndexSuffix = "types"
+
+    /// A sha256 in hex as its 32 bytes.
+    static func rawDigest(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
     }
 
     /// Keep freed memory for the next kernel instead of returning it to the system: each kernel

@@ -39,6 +39,29 @@ import Testing
             #expect(try BTFFixtures.read(out + "/" + path) == bytes, "\(path)")
         }
         #expect(expectPathHasFiles(out) == expected.count)
+
+        // A re-run that changes nothing rewrites nothing (same inode, same time); an output that
+        // no longer holds its kernel's bytes is written again.
+        func identities() throws -> [String: String] {
+            try Dictionary(
+                uniqueKeysWithValues: expected.keys.map { path in
+                    (path, try runProcess("stat", ["-c", "%i %.9Y", out + "/" + path]).stdout)
+                })
+        }
+        let before = try identities()
+        let damaged = try #require(expected.keys.sorted().first)
+        var wrong = try #require(expected[damaged])
+        wrong[wrong.count - 1] ^= 0xff
+        try Data(wrong).write(to: URL(fileURLWithPath: out + "/" + damaged))
+        let again = try btfgen(
+            ["minimize", "--catalog", catalog.root.path, "-o", out] + BTFFixtures.objects.flatMap { ["--object", $0] })
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = try identities()
+        for (path, bytes) in expected {
+            #expect(try BTFFixtures.read(out + "/" + path) == bytes, "\(path)")
+            if path != damaged { #expect(after[path] == before[path], "\(path) was rewritten unchanged") }
+        }
+        #expect(after[damaged] != before[damaged])
     }
 
     @Test(.requires(.bpfObjects, .fixture("BTFGEN_DEBIAN_VMLINUX"), .tool("llvm-objcopy-14")))

@@ -80,6 +80,81 @@ struct VerifiedUseTests {
         #expect(doctor.stdout.split(separator: "\n").contains { $0.hasPrefix("error") && $0.contains("catalog") })
     }
 
+    /// The file's identity as the check record writes it, read by stat(1).
+    func statIdentity(_ path: String) throws -> String {
+        let r = try runProcess("stat", ["-c", "%d:%i:%s:%.9Y:%.9Z", path])
+        try #require(r.status == 0, "\(r.stderr)")
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The lines of a catalog's `.verified` record about its BTF files (not the type index files
+    /// derived from them, under `.index/`).
+    func recordLines(_ root: String) -> [String] {
+        ((try? String(contentsOfFile: root + "/.verified", encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init
+        ).filter { !$0.contains(" .index/") }
+    }
+
+    @Test func aCheckIsRememberedByTheFilesIdentityAndAnyChangeMakesItHashedAgain() throws {
+        let dir = try ScratchDirectory("btfgen-verified")
+        defer { dir.remove() }
+        let (catalog, entry) = try hostCatalog(dir)
+        let root = catalog.root.path
+        let path = catalog.url(of: entry).path
+        let task = try object("task_rename")
+        // Stored and hashed as placed: one line, the file's sha256, its identity, its catalog path.
+        #expect(recordLines(root) == ["v1 \(entry.sha256) \(try statIdentity(path)) \(entry.path)"])
+        // Later processes find the check and add nothing.
+        for n in 0..<2 {
+            let r = try btfgen(["bundle", "--catalog", root, "--object", task, "-o", dir.file("b\(n).tar.xz")])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(recordLines(root).count == 1)
+
+        // One byte changed in place, then its modification time put back: same size, same mtime,
+        // but the change time moved, so the check no longer applies and the file is hashed again.
+        let mtime = try runProcess("stat", ["-c", "%.9Y", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[bytes.count / 2] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(try runProcess("touch", ["-m", "-d", "@\(mtime)", path]).status == 0)
+        let changed = try btfgen(["bundle", "--catalog", root, "--object", task, "-o", dir.file("c.tar.xz")])
+        #expect(changed.status == 1, "\(changed.stderr)")
+        #expect(changed.stderr.contains(try sha256sum(path)), "\(changed.stderr)")
+
+        // What a later process trusts is exactly the record: a line vouching for the changed file's
+        // present identity is taken (a command hashes no file it has a check for), and doctor,
+        // which hashes every file whatever the record says, still finds the change.
+        let forged = "v1 \(entry.sha256) \(try statIdentity(path)) \(entry.path)\n"
+        try forged.write(toFile: root + "/.verified", atomically: true, encoding: .utf8)
+        let trusted = try btfgen(["bundle", "--catalog", root, "--object", task, "-o", dir.file("d.tar.xz")])
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        let doctor = try btfgen(["doctor", "--catalog", root])
+        let changedDigest = try sha256sum(path)
+        #expect(doctor.status == 1 && doctor.stderr.contains(changedDigest), "\(doctor.stderr)")
+
+        // A record grown by many re-checks is rewritten with one line per file when next read.
+        try String(repeating: forged, count: 200).write(toFile: root + "/.verified", atomically: true, encoding: .utf8)
+        #expect(try btfgen(["bundle", "--catalog", root, "--object", task, "-o", dir.file("e.tar.xz")]).status == 0)
+        #expect(recordLines(root).count == 1)
+
+        // A catalog that cannot be written is hashed on every use, and nothing is added to it.
+        try FileManager.default.removeItem(atPath: root + "/.verified")
+        var restored = bytes
+        restored[restored.count / 2] ^= 0x01
+        try restored.write(to: URL(fileURLWithPath: path))
+        // (A read-only bind mount of the catalog over itself, as a container's mount would be.)
+        try #require(try runProcess("mount", ["--bind", root, root]).status == 0)
+        defer { _ = try? runProcess("umount", [root]) }
+        let remount = try runProcess("mount", ["-o", "remount,bind,ro", root])
+        try #require(remount.status == 0, "\(remount.stderr)")
+        for n in 0..<2 {
+            let r = try btfgen(["bundle", "--catalog", root, "--object", task, "-o", dir.file("f\(n).tar.xz")])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/.verified"))
+    }
+
     /// `btfgen bundle` of the host catalog for `objects`.
     func bundle(_ dir: ScratchDirectory, _ catalog: Catalog, objects: [String], name: String) throws -> String {
         let out = dir.file(name)
