@@ -130,6 +130,28 @@ public struct TypeIndexFile: @unchecked Sendable {
         return out
     }
 
+    /// The suffix of a catalog entry's type index file (`.index/<entry path>.types`).
+    public static let catalogSuffix = "types"
+
+    /// A sha256 in hex as its 32 bytes.
+    public static func digestBytes(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
+
     /// What an index must collect to be written out: every named type of the listed kinds.
     public static let fullPrefilter = NamePrefilter(kinds: kinds, firstBytes: Set(1...255))
 

@@ -295,8 +295,8 @@ public enum KernelMinimizer {
         var prefilter = NamePrefilter(coreCandidatesOf: objects)
         var located: TypeIndexFile? = nil
         var sha: [UInt8]? = nil
-        if let (e, catalog) = entry, let raw = rawDigest(e.sha256) {
-            if let mapped = catalog.derivedFile(of: e, suffix: typeIndexSuffix),
+        if let (e, catalog) = entry, let raw = TypeIndexFile.digestBytes(e.sha256) {
+            if let mapped = catalog.derivedFile(of: e, suffix: TypeIndexFile.catalogSuffix),
                 let file = TypeIndexFile(bytes: mapped.bytes, owner: mapped, btfSHA256: raw), file.covers(prefilter)
             {
                 located = file
@@ -308,7 +308,7 @@ public enum KernelMinimizer {
         }
         let (full, inputBytes) = try index(input, prefilter: prefilter, located: located)
         if let sha, let (e, catalog) = entry, let file = TypeIndexFile.encode(full, btfSHA256: sha) {
-            catalog.storeDerivedFile(file, of: e, suffix: typeIndexSuffix)
+            catalog.storeDerivedFile(file, of: e, suffix: TypeIndexFile.catalogSuffix)
         }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
@@ -351,28 +351,6 @@ public enum KernelMinimizer {
         } catch {
             throw .input(path: input, reason: "\(error)")
         }
-    }
-
-    /// The suffix of a catalog entry's type index file (`.index/<entry path>.types`).
-    static let typeIndexSuffix = "types"
-
-    /// A sha256 in hex as its 32 bytes.
-    static func rawDigest(_ hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: 64, by: 2) {
-            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
     }
 
     /// Keep freed memory for the next kernel instead of returning it to the system: each kernel

@@ -45,6 +45,13 @@ import Testing
         let task = try #require(btf.structNamed("task_struct"))
         #expect(task.members.map(\.name).contains("pid"))
         #expect(task.members.first { $0.name == "in_execve" }?.bitfieldSize == 1)
+        // Hashed as stored, and its type index written beside it (`minimize` reads that), both on
+        // record with their sha256s.
+        let record = (try? String(contentsOfFile: catalog + "/.verified", encoding: .utf8)) ?? ""
+        let typeIndex = ".index/" + (e["path"] as! String) + ".types"
+        #expect(FileManager.default.fileExists(atPath: catalog + "/" + typeIndex))
+        #expect(record.contains("v1 \(try sha256sum(btfPath)) "), "\(record)")
+        #expect(record.contains("v1 \(try sha256sum(catalog + "/" + typeIndex)) "), "\(record)")
         // No scratch left behind.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: catalog + "/.tmp")) ?? [] == [])
     }
