@@ -224,6 +224,9 @@ public struct BTFIndex: TypeTable, Sendable {
         guard let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED else {
             return nil
         }
+        // Through a type index only the few records CO-RE reads are touched, scattered: no
+        // read-ahead around them.
+        if located != nil { _ = madvise(p, size, MADV_RANDOM) }
         let file = UnsafeRawBufferPointer(start: p, count: size)
         let mapping = Blob(bytes: file) { munmap(UnsafeMutableRawPointer(mutating: $0.baseAddress!), $0.count) }
         if ELFFile.hasMagic(file) {

@@ -28,9 +28,11 @@
 /// Collects what a set of objects touches in one target BTF and emits the minimized BTF.
 public struct Minimizer<Target: TypeTable> {
     public private(set) var resolver: CoreResolver<Target>
-    private var marked: [Bool]
+    /// Marked type ids. Sets, not a flag per type: CO-RE marks a few dozen of a kernel's ~100k
+    /// types, and two arrays of every id would be zeroed (and faulted in) for each kernel.
+    private var marked: Set<UInt32> = []
     /// Types already marked with pointer following (a stronger mark than without).
-    private var markedFollowingPointers: [Bool]
+    private var markedFollowingPointers: Set<UInt32> = []
     private var markedForMatch: Set<UInt64> = []
     /// Kept member indexes per struct/union.
     private var members: [TypeID: Set<Int>] = [:]
@@ -39,8 +41,6 @@ public struct Minimizer<Target: TypeTable> {
 
     public init(target: Target) {
         resolver = CoreResolver(target: target)
-        marked = [Bool](repeating: false, count: target.idCount)
-        markedFollowingPointers = marked
     }
 
     /// Find candidates for all of `objects` in one pass over the target (optional; speeds up `record`).
@@ -101,10 +101,10 @@ public struct Minimizer<Target: TypeTable> {
         guard !id.isVoid else { return }
         guard let t = target.type(id) else { throw BTFError.internalError("marking missing type \(id)") }
         guard depth < 1024 else { throw BTFError.typeChainTooDeep(id: id.rawValue) }
-        let i = Int(id.rawValue)
-        if markedFollowingPointers[i] || (marked[i] && !followPointers) { return }
-        marked[i] = true
-        if followPointers { markedFollowingPointers[i] = true }
+        let i = id.rawValue
+        if markedFollowingPointers.contains(i) || (!followPointers && marked.contains(i)) { return }
+        marked.insert(i)
+        if followPointers { markedFollowingPointers.insert(i) }
         switch t.kind {
         case .int, .float, .enumeration, .enum64, .structure, .union, .forward:
             break
@@ -132,7 +132,7 @@ public struct Minimizer<Target: TypeTable> {
         guard depth < 1024 else { throw BTFError.typeChainTooDeep(id: id.rawValue) }
         let key = UInt64(id.rawValue) << 1 | (behindPointer ? 1 : 0)
         guard markedForMatch.insert(key).inserted else { return }
-        marked[Int(id.rawValue)] = true
+        marked.insert(id.rawValue)
         switch t.kind {
         case .int, .float, .enumeration, .enum64, .forward:
             break
@@ -159,23 +159,19 @@ public struct Minimizer<Target: TypeTable> {
 
     /// The ids of every type marked so far, in order.
     public var markedTypes: [TypeID] {
-        var ids: [TypeID] = []
-        marked.withUnsafeBufferPointer { m in
-            for i in 1..<m.count where m[i] { ids.append(TypeID(UInt32(i))) }
-        }
-        return ids
+        marked.filter { $0 != 0 }.sorted().map { TypeID($0) }
     }
 
     /// The minimized BTF: marked types in original order, renumbered, with a fresh string table.
     /// Always little-endian with a 24-byte header, like libbpf's writer.
     public func minimized() -> BTF {
         var strings = StringTableBuilder()
-        var newIDs = [UInt32](repeating: 0, count: target.idCount)
+        var newIDs: [UInt32: UInt32] = [:]
         var out: [BTFType] = []
         let source = target.strings
         for id in markedTypes {
             guard var t = target.type(id) else { continue }
-            newIDs[Int(id.rawValue)] = UInt32(out.count + 1)
+            newIDs[id.rawValue] = UInt32(out.count + 1)
             switch t.kind {
             case .structure(let c), .union(let c):
                 let keep = members[id] ?? []
@@ -202,7 +198,7 @@ public struct Minimizer<Target: TypeTable> {
         }
         let remapped = out.map { t in
             t.remappingTypes { old in
-                Int(old.rawValue) < newIDs.count ? TypeID(newIDs[Int(old.rawValue)]) : .void
+                newIDs[old.rawValue].map { TypeID($0) } ?? .void
             }
         }
         return BTF(byteOrder: .little, headerLength: 24, types: remapped, strings: strings.table)
