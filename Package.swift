@@ -46,7 +46,7 @@ let package = Package(
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(
             name: "Catalog",
-            dependencies: ["Kernel", "SystemSupport", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["BTF", "Kernel", "SystemSupport", .product(name: "Crypto", package: "swift-crypto")]),
         // Bundles of minimized BTF for deployment images (tar.xz and OCI layout).
         .target(name: "Bundle", dependencies: ["Catalog", "Ingest", "Kernel", "SystemSupport"]),
         // The only module that talks to libbpf: its BTF parser (the build's oracle), CO-RE

@@ -436,25 +436,9 @@ public struct KernelBTFBuilder: Sendable {
             source: URL(fileURLWithPath: work.input).lastPathComponent,
             builtAt: utcTimestamp(started), canonical: true)
         entry.package = options.sourcePackage
-        let outcome = try step(.storing, work) {
+        return try step(.storing, work) {
             try catalog.insert(btfFile: URL(fileURLWithPath: path), entry: entry, force: options.force)
         }
-        switch outcome {
-        case .added(let stored), .replaced(let stored): storeTypeIndex(of: stored)
-        case .unchanged: break
-        }
-        return outcome
-    }
-
-    /// The new entry's type index file, so that its first minimize reads only the types CO-RE
-    /// touches. Derived data: a catalog that cannot take it goes without.
-    func storeTypeIndex(of entry: CatalogEntry) {
-        guard let sha = TypeIndexFile.digestBytes(entry.sha256),
-            let mapped = try? BTFIndex.mapping(
-                catalog.url(of: entry).path, validate: false, prefilter: TypeIndexFile.fullPrefilter),
-            let file = TypeIndexFile.encode(mapped.index, btfSHA256: sha)
-        else { return }
-        catalog.storeDerivedFile(file, of: entry, suffix: TypeIndexFile.catalogSuffix)
     }
 
     /// Rewrite pahole's BTF at `path` in canonical order (types sorted by structure, exact

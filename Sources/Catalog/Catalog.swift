@@ -162,8 +162,7 @@ public struct Catalog: Sendable {
                 index.failures.removeAll { $0.package.isSameVersion(as: package) }
             }
             try commit(index, placing: btfFile, at: entry.path)
-            // Hashed as placed, so that its first use need not hash it again.
-            try? verify(entry, full: true)
+            recordPlaced(entry)
             return outcome
         }
     }

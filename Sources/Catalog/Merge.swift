@@ -98,9 +98,8 @@ extension Catalog {
                     try writeFileDurably(Data(bytes), to: file)
                 }
                 try commit(plan.index, placingAll: copies)
-                // Hashed as placed, so that their first use need not hash them again.
                 let placed = Set(copies.map(\.destination))
-                for entry in plan.index.entries where placed.contains(entry.path) { try? verify(entry, full: true) }
+                for entry in plan.index.entries where placed.contains(entry.path) { recordPlaced(entry) }
             } catch {
                 // Before the commit point nothing is decided: the copies go, the catalog stays.
                 for copy in copies { unlink(copy.file.path) }

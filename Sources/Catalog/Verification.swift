@@ -12,6 +12,7 @@
 // whoever hashed: insert, merge and every verification). A catalog that cannot be written, or a
 // file that has changed, is simply hashed again. `btfgen doctor` ignores the record and hashes
 // every file.
+import BTF
 import FoundationEssentials
 import Kernel
 import Synchronization
@@ -158,6 +159,18 @@ extension Catalog {
             let identity = try Catalog.identity(of: url.path)
             record(relative, "\(bytes.withUnsafeBytes { SHA256.hex($0) }) \(identity)")
         } catch {}
+    }
+
+    /// Hash a newly placed entry's file and write its type index, so that its first use neither
+    /// hashes it again nor locates all its records. Derived data: a catalog that cannot take it
+    /// goes without.
+    func recordPlaced(_ entry: CatalogEntry) {
+        guard (try? verify(entry, full: true)) != nil, let sha = TypeIndexFile.digestBytes(entry.sha256),
+            let mapped = try? BTFIndex.mapping(
+                url(of: entry).path, validate: false, prefilter: TypeIndexFile.fullPrefilter),
+            let file = TypeIndexFile.encode(mapped.index, btfSHA256: sha)
+        else { return }
+        storeDerivedFile(file, of: entry, suffix: TypeIndexFile.catalogSuffix)
     }
 
     /// Drop what was derived from the files at `paths` (removed entries).

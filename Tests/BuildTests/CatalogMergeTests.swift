@@ -79,6 +79,13 @@ import Testing
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dst + "/.tmp")) ?? []).isEmpty)
         // The sources are only read.
         #expect(try treeSnapshot(a) == sources.0 && treeSnapshot(b) == sources.1)
+        // Each merged-in file is hashed as placed and gets its type index, like a built one.
+        let record = (try? String(contentsOfFile: dst + "/.verified", encoding: .utf8)) ?? ""
+        for e in try indexEntries(dst) {
+            let path = e["path"] as! String
+            #expect(FileManager.default.fileExists(atPath: dst + "/.index/\(path).types"), "\(path)")
+            #expect(record.contains("v1 \(e["sha256"] as! String) "), "\(path): \(record)")
+        }
 
         let index = try Data(contentsOf: URL(fileURLWithPath: dst + "/index.json"))
         let again = try btfgen(["catalog", "merge", a, b, "--catalog", dst, "--json"])
