@@ -8,7 +8,7 @@ need=(dwarves llvm clang binutils bpftool libbpf-dev libelf-dev libdw-dev zlib1g
       linux-libc-dev linux-libc-dev-arm64-cross
       libcurl4-openssl-dev nginx apt-utils gnupg gpgv debian-archive-keyring
       libxml2 createrepo-c
-      qemu-system-arm gcc-aarch64-linux-gnu util-linux)
+      qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross util-linux)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
