@@ -279,7 +279,9 @@ public struct BundleReader: Sendable {
         case .failure(let reason): throw .badManifest(path: path, reason: reason.text)
         }
         let digest = disk.blobs.sha256
-        let size = disk.blobs.sizes.reduce(0, +)
+        guard let size = disk.blobs.total else {
+            throw .badManifest(path: path, reason: "blob sizes \(disk.blobs.sizes.prefix(4))… cannot be a bundle's")
+        }
         var payload: [UInt8]? = nil
         do {
             while let member = try reader.next() {

@@ -19,6 +19,11 @@ struct ManifestFormat3: Codable {
     struct Blobs: Codable {
         var sha256: String
         var sizes: [Int]
+
+        /// The member's size the sizes say, nil when they cannot be (negative, or past 1 TiB).
+        var total: Int? {
+            sizes.allSatisfy { (0...(1 << 40)).contains($0) } && sizes.count < 1 << 20 ? sizes.reduce(0, +) : nil
+        }
     }
 
     /// Kernels sharing distro, version, architecture and pahole.
@@ -87,7 +92,11 @@ struct ManifestFormat3: Codable {
                 < ($1.distro, $1.distroVersion, $1.arch, $1.pahole ?? "", $1.release, $1.buildID?.hex ?? "")
         }
         for k in kernels {
-            let row = Row(release: k.release, buildID: k.buildID, blob: number[k.blob]!)
+            guard let blob = number[k.blob] else {
+                throw EncodingError.invalidValue(
+                    k.blob, .init(codingPath: [], debugDescription: "kernel \(k.release) names a blob not given"))
+            }
+            let row = Row(release: k.release, buildID: k.buildID, blob: blob)
             if let last = groups.last,
                 (last.distro, last.version, last.arch, last.pahole) == (k.distro, k.distroVersion, k.arch, k.pahole)
             {
@@ -136,9 +145,9 @@ struct ManifestFormat3: Codable {
     /// The in-memory manifest, given the verified `blobs` member; nil with a reason when the rows
     /// and sizes do not fit it.
     func manifest(payload: [UInt8]) -> Result<(BundleManifest, [String: Range<Int>]), Reason> {
-        guard blobs.sizes.allSatisfy({ $0 >= 0 }), blobs.sizes.reduce(0, +) == payload.count else {
+        guard blobs.total == payload.count else {
             return .failure(
-                Reason("blob sizes add up to \(blobs.sizes.reduce(0, +)) bytes, the blobs member has \(payload.count)"))
+                Reason("the blob sizes do not add up to the blobs member's \(payload.count) bytes"))
         }
         var digests: [String] = []
         var ranges: [String: Range<Int>] = [:]
