@@ -2,8 +2,8 @@
 # Bundle bytes against (a), one solid tar.xz of `bpftool gen min_core_btf` files named
 # <distro>/<ver>/<arch>/<release>.btf, on a catalog of real kernels, and what each part of our
 # bundle costs: every part is priced as the bytes the bundle loses when the part is taken out
-# and the rest packed again the same way (ustar, xz -9). Format 2, as btfgen wrote bundles
-# before format 3, is packed again from the same blobs for the comparison.
+# and the rest packed again the same way (ustar, xz as btfgen does it). Format 2, as btfgen wrote
+# bundles before format 3 (xz -9 through libarchive), is packed again from the same blobs.
 #   bench/bundle-size.sh CATALOG      (read only; copied, since reading a catalog records checks)
 #   BTFGEN=path/to/btfgen to use a built one (default: swift build --product btfgen)
 set -euo pipefail
@@ -34,9 +34,13 @@ for p in "${paths[@]}"; do
     mkdir -p "$work/a/$(dirname "$p")"
     bpftool gen min_core_btf "$catalog/$p" "$work/a/$p" "${objects[@]}"
 done
-tar --sort=name -C "$work/a" -cJf "$work/a.tar.xz" .
+# Member order, owners and times fixed, so (a) does not move from run to run (readdir order alone
+# moves it by 100 bytes); tar's default xz (-6) as (a) is defined, and xz -9e beside it.
+fixed=(--sort=name --owner=0 --group=0 --numeric-owner --mtime=@0)
+tar "${fixed[@]}" -C "$work/a" -cJf "$work/a.tar.xz" .
+XZ_OPT=-9e tar "${fixed[@]}" -C "$work/a" -cJf "$work/a9e.tar.xz" .
 
-python3 - "$work/ours.tar.xz" "$work/a.tar.xz" "${#paths[@]}" <<'PY'
+python3 - "$work/ours.tar.xz" "$work/a.tar.xz" "${#paths[@]}" "$work/a9e.tar.xz" <<'PY'
 import copy, hashlib, io, json, lzma, os, sys, tarfile
 ours, a, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with tarfile.open(ours) as t:
@@ -61,7 +65,14 @@ def pack(members):
             t.addfile(ti, io.BytesIO(data) if data is not None else None)
     # btfgen pads only to the tar record (two zero blocks end it), python to 10 KiB: cut that.
     end = sum(512 + (len(d or b'') + 511) // 512 * 512 for _, d in members) + 1024
-    return len(lzma.compress(raw.getvalue()[:end], format=lzma.FORMAT_XZ, preset=9))
+    return xz(raw.getvalue()[:end])
+
+SETTINGS = [(p, lc, pb) for p in (9, 9 | lzma.PRESET_EXTREME) for lc, pb in ((3, 2), (0, 0))]
+def xz(data, form=lzma.FORMAT_XZ):
+    # As btfgen's ArchiveWriter .xzSmallest: the smallest of preset 9 and 9e, lc 3 pb 2 and lc 0 pb 0.
+    return min(len(lzma.compress(data, format=form, check=lzma.CHECK_CRC64 if form == lzma.FORMAT_XZ else -1,
+                                 filters=[{'id': lzma.FILTER_LZMA2, 'preset': p, 'lc': lc, 'lp': 0, 'pb': pb}]))
+               for p, lc, pb in SETTINGS)
 
 def v3(m, payload, selfsum=True):
     m = dict(m); m.pop('sha256', None)
@@ -86,7 +97,21 @@ kernels.sort(key=lambda k: (k['distro'], k['distroVersion'], k['arch'], k['relea
 v2 = dict(format=2, btfgen=m['btfgen'], compat=m['compat'], objects=m['objects'], kernels=kernels,
           blobs={d: len(b) for d, b in zip(digests, blobs)})
 v2json = (json.dumps(v2, sort_keys=True, separators=(',', ':')) + '\n').encode()
-size2 = pack([('manifest.json', v2json), ('blobs/', None), ('blobs/sha256/', None)]
+def pack9(members):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode='w', format=tarfile.USTAR_FORMAT) as t:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            if data is None:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+            else:
+                ti.size, ti.mode = len(data), 0o644
+            ti.uid = ti.gid = ti.mtime = 0
+            ti.uname = ti.gname = ''
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+    end = sum(512 + (len(d or b'') + 511) // 512 * 512 for _, d in members) + 1024
+    return len(lzma.compress(raw.getvalue()[:end], format=lzma.FORMAT_XZ, preset=9))
+size2 = pack9([('manifest.json', v2json), ('blobs/', None), ('blobs/sha256/', None)]
              + [('blobs/sha256/' + d, b) for d, b in sorted(zip(digests, blobs))])
 
 actual, size_a = os.path.getsize(ours), os.path.getsize(a)
@@ -114,15 +139,16 @@ print(f"\n{n} kernels, {len(blobs)} distinct blobs ({len(payload)} bytes), {len(
 print(f"{'ours, format 3':52s} {actual:8d}")
 print(f"{'ours, format 2 (same blobs, packed as before)':52s} {size2:8d}")
 print(f"{'(a) tar.xz of bpftool min_core_btf files':52s} {size_a:8d}")
+print(f"{'(a) with xz -9e':52s} {os.path.getsize(sys.argv[4]):8d}")
 print(f"format 3 - (a): {actual - size_a:+d} bytes; format 2 / format 3: {size2 / actual:.2f}x")
-print(f"\nwhat format 3's bytes pay for (re-packed here: {repacked} bytes, xz -9 like btfgen)")
+print(f"\nwhat format 3's bytes pay for (re-packed here: {repacked} bytes)")
 print(f"  {'build-ids (%d, %d bytes of entropy)' % (id_count, id_bytes):50s} {ids:6d}  {ids / max(id_count, 1):.1f} B each")
 print(f"  {'rest of the rows (releases, blob numbers, groups)':50s} {rows - ids:6d}")
-print(f"  {'blobs (member and sizes)':50s} {blob_part:6d}  xz of the blobs alone {len(lzma.compress(payload, preset=9))}")
+print(f"  {'blobs (member and sizes)':50s} {blob_part:6d}  xz of the blobs alone {xz(payload)}")
 print(f"  {'object sha256s':50s} {objsums:6d}")
 print(f"  {'integrity: manifest sha256 + blobs sha256':50s} {sums:6d}")
 print(f"  {'tar + xz framing (two empty members)':50s} {frame:6d}")
 print(f"  {'the rest (format, btfgen, compat, keys)':50s} {repacked - ids - (rows - ids) - blob_part - objsums - sums - frame:6d}")
-floor = id_bytes + len(lzma.compress(payload, format=lzma.FORMAT_RAW, filters=[{'id': lzma.FILTER_LZMA2, 'preset': 9}]))
+floor = id_bytes + xz(payload, lzma.FORMAT_RAW)
 print(f"\nfloor with full build-ids: raw build-ids {id_bytes} + raw LZMA2 of the blobs = {floor} bytes vs (a) {size_a}")
 PY

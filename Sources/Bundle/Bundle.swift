@@ -203,7 +203,7 @@ public enum Bundle {
         }
         let temp = temporarySibling(of: path)
         do {
-            let writer = try ArchiveWriter(path: temp, compression: .xz)
+            let writer = try ArchiveWriter(path: temp, compression: .xzSmallest)
             try writer.addFile(manifestName, contents: json)
             try writer.addFile(ManifestFormat3.blobsName, contents: payload)
             try writer.finish()

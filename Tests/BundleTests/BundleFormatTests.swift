@@ -6,6 +6,7 @@ import Catalog
 import Deploy
 import ELF
 import Foundation
+import Ingest
 import Kernel
 import LibBPF
 import TestSupport
@@ -131,6 +132,37 @@ import Testing
         let py = try runProcess("python3", ["-c", check, path])
         #expect(py.stdout == "ok\n", "\(py.stderr)")
         #expect(try BundleReader(path: path).manifest == written)
+    }
+
+    /// `.xzSmallest` (bundles) is a plain xz stream that GNU tar and xz take, smaller than
+    /// libarchive's xz -9 on a bundle's kind of content: rows with hex build-ids and small BTF blobs.
+    @Test func theSmallestXZIsPlainXZAndSmaller() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let rows = (0..<60).map { i in
+            let id = String(Array("\(i)".utf8).withUnsafeBytes { SHA256.hex($0) }.prefix(40))
+            return "[\"6.1.0-\(i)-cloud-amd64\",\"\(id)\",\(i % 7)]"
+        }
+        let text = Array(rows.joined(separator: ",").utf8)
+        let blobs = (0..<8).flatMap { i in Array(btf[(i * 4096)..<(i * 4096 + 400)]) }
+        var sizes: [String: Int] = [:]
+        for compression in [ArchiveWriter.Compression.xz, .xzSmallest] {
+            let path = dir.file("\(compression).tar.xz")
+            let writer = try ArchiveWriter(path: path, compression: compression)
+            try writer.addFile("manifest.json", contents: text)
+            try writer.addFile("blobs", contents: blobs)
+            try writer.finish()
+            #expect(try runProcess("xz", ["-t", path]).status == 0)
+            #expect(
+                try runProcess("tar", ["-xOJf", path, "manifest.json"]).stdout == String(decoding: text, as: UTF8.self))
+            let out = dir.file("blobs-\(compression)")
+            #expect(try runProcess("sh", ["-c", "tar -xOJf \"$1\" blobs > \"$2\"", "sh", path, out]).status == 0)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(blobs))
+            sizes["\(compression)"] = try #require(
+                try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        }
+        #expect(sizes["xzSmallest"]! < sizes["xz"]!, "\(sizes)")
     }
 
     @Test func corruptedBundlesAreRefused() throws {
