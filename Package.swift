@@ -17,6 +17,10 @@ let package = Package(
         .systemLibrary(
             name: "CLibArchive", pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]),
+        // liblzma (libarchive's own xz library), for xz settings libarchive does not expose.
+        .systemLibrary(
+            name: "CLZMA", pkgConfig: "liblzma",
+            providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(
             name: "CLibBPF", pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev"])]),
@@ -42,7 +46,7 @@ let package = Package(
         // External tools (pahole, llvm-objcopy, strip) driven with argument arrays.
         .target(name: "Toolchain", dependencies: ["CSpawn", "SystemSupport"]),
         // User inputs: plain, compressed or packaged vmlinux, read through libarchive.
-        .target(name: "Ingest", dependencies: ["CLibArchive", "Kernel", "SystemSupport"]),
+        .target(name: "Ingest", dependencies: ["CLibArchive", "CLZMA", "Kernel", "SystemSupport"]),
         // The per-kernel BTF catalog: layout, index, locking, atomic writes.
         .target(
             name: "Catalog",

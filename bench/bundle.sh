@@ -2,7 +2,7 @@
 # Bundle size against the ways people ship BTF today, on a catalog of real kernels: every Debian
 # 6.1 -dbg kernel in the cache (fetch more with BTFGEN_DBG_PACKAGE=… scripts/fetch-debian-dbg.sh)
 # plus the BTF-less test kernel. For the raw_tp programs in bpf/:
-#   ours  btfgen bundle (content-addressed, one tar.xz)
+#   ours  btfgen bundle (format 3: each distinct blob once, one tar.xz; bench/bundle-size.sh prices its parts)
 #   (a)   a tar.xz of per-kernel `bpftool gen min_core_btf` files in BTFHub's layout
 #   (a')  BTFHub's own packaging of those: one <release>.btf.tar.xz per kernel (sum of sizes)
 #   (b)   a tar.xz of the full BTFs
@@ -46,22 +46,24 @@ tar -C "$work/b" -cJf "$work/b.tar.xz" .
 size() { stat -c %s "$1"; }
 s_ours=$(size "$ours"); s_a=$(size "$work/a.tar.xz"); s_b=$(size "$work/b.tar.xz")
 s_ap=$(find "$work/a-prime" -name '*.tar.xz' -printf '%s\n' | awk '{s+=$1} END {print s}')
-blobs=$(tar -tJf "$ours" | grep -c '^blobs/sha256/.' || true)
+blobs=$(tar -xOJf "$ours" manifest.json | python3 -c "import json,sys; print(len(json.load(sys.stdin)['blobs']['sizes']))")
 
 # Same kept types? (set equality of type names+kinds, per kernel, via bpftool's own dump)
 same=0
 tar -C "$work" -xJf "$ours"
 for p in "${paths[@]}"; do
-    ours_blob=$(python3 - "$work/manifest.json" "$catalog/index.json" "$p" <<'PY'
+    # The kernel's blob (format 3: blob n of the blobs member), cut out to a file for bpftool.
+    python3 - "$work/manifest.json" "$work/blobs" "$catalog/index.json" "$p" "$work/ours.btf" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1])); idx = json.load(open(sys.argv[2]))
-e = [x for x in idx['entries'] if x['path'] == sys.argv[3]][0]
-i = e['identity']
-print([k for k in m['kernels'] if (k['release'], k['distro'], k['distroVersion'], k['arch']) == (i['release'], i['distro'], i['distroVersion'], i['arch'])][0]['blob'])
+m = json.load(open(sys.argv[1])); payload = open(sys.argv[2], 'rb').read(); idx = json.load(open(sys.argv[3]))
+i = [x for x in idx['entries'] if x['path'] == sys.argv[4]][0]['identity']
+n = [r[2] for g in m['kernels'] if (g['distro'], g['version'], g['arch']) == (i['distro'], i['distroVersion'], i['arch'])
+     for r in g['k'] if r[0] == i['release']][0]
+sizes = m['blobs']['sizes']
+open(sys.argv[5], 'wb').write(payload[sum(sizes[:n]):sum(sizes[:n + 1])])
 PY
-)
     a=$(bpftool btf dump file "$work/a/$p" | grep -oE "^\[[0-9]+\] [A-Z_0-9]+ '[^']*'" | cut -d' ' -f2- | sort | md5sum)
-    b=$(bpftool btf dump file "$work/blobs/sha256/$ours_blob" | grep -oE "^\[[0-9]+\] [A-Z_0-9]+ '[^']*'" | cut -d' ' -f2- | sort | md5sum)
+    b=$(bpftool btf dump file "$work/ours.btf" | grep -oE "^\[[0-9]+\] [A-Z_0-9]+ '[^']*'" | cut -d' ' -f2- | sort | md5sum)
     [ "$a" = "$b" ] && same=$((same + 1))
 done
 

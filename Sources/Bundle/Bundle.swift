@@ -1,18 +1,34 @@
 // A BTF bundle: one file in a deployment image that covers every kernel of a fleet for a set of
-// BPF objects. It is a reproducible tar.xz:
+// BPF objects. It is a reproducible tar.xz of two members (format 3):
 //
-//   manifest.json                 first member, so a reader can choose before reading any blob
-//   blobs/sha256/<hex>            minimized BTF, content-addressed: identical ones stored once
+//   manifest.json   first member, so a reader can choose before reading any blob
+//   blobs           the distinct minimized BTFs one after another: identical ones stored once
 //
-// The manifest maps each kernel identity (release, distro, version, arch, build-id) to its blob
-// and records the blob's sha256, the objects' sha256, the btfgen and pahole versions and the
-// libbpf compatibility level. Readers stream it (no unpacking to disk) and verify the blob.
+// `tar -xOJf B manifest.json | jq` shows it; written with sorted keys, compact:
 //
-// Format 2 records each object's architecture (`x86_64`, `arm64`, or `any` for an object that
-// reads nothing architecture-specific): one bundle can serve x86_64 and arm64 fleets, and each
-// kernel's blob is minimized for the objects of its own architecture and the neutral ones only.
-// Format 1 (no object architectures) is still read: its every blob was minimized for every
-// listed object, so each of its objects applies to every kernel in it, exactly as before.
+//   {"blobs":{"sha256":"<sha256 of the blobs member>","sizes":[445,445,…]},
+//    "btfgen":"0.1.0","compat":"libbpf-1.x","format":3,
+//    "kernels":[{"arch":"x86_64","distro":"debian","k":[["5.10.0-30-amd64","aff7…a198",0],…],
+//                "pahole":"1.24","version":"11"},…],
+//    "objects":[{"arch":"any","name":"exec.bpf.o","sha256":"e2f9…"},…],
+//    "sha256":"<sha256 of every byte of manifest.json before `,"sha256":`>"}
+//
+// Blobs are numbered from 0 in `sizes` order (blob n starts after the n before it). Kernels that
+// share distro, version, architecture and pahole are one group; each is a row [release, build-id
+// (hex, null when unknown), blob number]. The manifest ends with its own sha256 and records the
+// blobs member's: a reader checks both before it believes a field or returns a byte, then names
+// each blob by its own sha256 (`BundleManifest` is the same for every format). Blob names and
+// per-kernel keys are what made format 2 big: 64 hex digits per blob and per kernel, which xz
+// cannot compress, and a member header per blob.
+//
+// Format 2 (still read) had `blobs/sha256/<hex>` members, content-addressed, and a manifest with
+// one record per kernel naming its blob's sha256; it records each object's architecture
+// (`x86_64`, `arm64`, or `any` for an object that reads nothing architecture-specific): one
+// bundle can serve x86_64 and arm64 fleets, and each kernel's blob is minimized for the objects
+// of its own architecture and the neutral ones only. Format 1 (no object architectures) is still
+// read: its every blob was minimized for every listed object, so each of its objects applies to
+// every kernel in it, exactly as before. Readers stream formats 1 and 2 and verify the one blob
+// asked for; a format 3 bundle is read whole (it is a few KB) and verified before use.
 import Catalog
 import FoundationEssentials
 import Ingest
@@ -67,6 +83,19 @@ public struct BundleKernel: Codable, Hashable, Sendable {
     /// pahole version that made the full BTF, when btfgen built it.
     public var pahole: String?
 
+    public init(
+        release: String, arch: String, distro: String, distroVersion: String, buildID: BuildID?, blob: String,
+        pahole: String?
+    ) {
+        self.release = release
+        self.arch = arch
+        self.distro = distro
+        self.distroVersion = distroVersion
+        self.buildID = buildID
+        self.blob = blob
+        self.pahole = pahole
+    }
+
     public init(entry: CatalogEntry, blob: String) {
         release = entry.identity.release
         arch = entry.identity.arch
@@ -110,9 +139,9 @@ public struct BundleObject: Codable, Hashable, Sendable {
 
 /// `manifest.json`.
 public struct BundleManifest: Codable, Equatable, Sendable {
-    public static let currentFormat = 2
+    public static let currentFormat = 3
     /// Every format this btfgen reads.
-    public static let readableFormats = 1...2
+    public static let readableFormats = 1...3
     public var format: Int
     public var btfgen: String
     /// Oldest libbpf the blobs parse with (`libbpf-1.x`, `libbpf-0.x`, …).
@@ -137,6 +166,7 @@ public struct BundleManifest: Codable, Equatable, Sendable {
         self.blobs = blobs
     }
 
+    /// Where formats 1 and 2 keep a blob.
     static func blobPath(_ digest: String) -> String { "blobs/sha256/\(digest)" }
 
     /// The objects a kernel of `arch` was minimized for.
@@ -167,22 +197,15 @@ public enum Bundle {
         let manifest = BundleManifest(
             btfgen: btfgenVersion, compat: compat, objects: objects, kernels: records,
             blobs: blobs.mapValues(\.count))
-        // Compact JSON: the bundle is meant to be small; `tar -xOJf B manifest.json | jq` reads it.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json: Data
-        do { json = try encoder.encode(manifest) + Data("\n".utf8) } catch {
+        let json: [UInt8], payload: [UInt8]
+        do { (json, payload) = try ManifestFormat3.encode(manifest, blobs: blobs) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
         let temp = temporarySibling(of: path)
         do {
-            let writer = try ArchiveWriter(path: temp, compression: .xz)
-            try writer.addFile(manifestName, contents: [UInt8](json))
-            try writer.addDirectory("blobs")
-            try writer.addDirectory("blobs/sha256")
-            for digest in blobs.keys.sorted() {
-                try writer.addFile(BundleManifest.blobPath(digest), contents: blobs[digest]!)
-            }
+            let writer = try ArchiveWriter(path: temp, compression: .xzSmallest)
+            try writer.addFile(manifestName, contents: json)
+            try writer.addFile(ManifestFormat3.blobsName, contents: payload)
             try writer.finish()
         } catch {
             unlink(temp)
@@ -197,12 +220,15 @@ public enum Bundle {
     }
 }
 
-/// Reads a bundle by streaming it: the manifest, then the one blob asked for.
+/// Reads a bundle: formats 1 and 2 by streaming (the manifest, then the one blob asked for), a
+/// format 3 one whole, both checked before anything in them is used.
 public struct BundleReader: Sendable {
     public let path: String
     public let manifest: BundleManifest
+    /// A format 3 bundle's blobs member, verified, and where each blob lies in it.
+    private let verified: (payload: [UInt8], ranges: [String: Range<Int>])?
 
-    /// Read and check the manifest (the first member).
+    /// Read and check the manifest (the first member) and, in format 3, the blobs.
     public init(path: String) throws(BundleError) {
         self.path = path
         let reader: ArchiveReader
@@ -216,17 +242,25 @@ public struct BundleReader: Sendable {
         do { bytes = try reader.readCurrent(limit: 64 << 20) } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }
-        do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
+        struct Version: Decodable { var format: Int }
+        let format: Int
+        do { format = try JSONDecoder().decode(Version.self, from: Data(bytes)).format } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
-        guard BundleManifest.readableFormats.contains(manifest.format) else {
+        guard BundleManifest.readableFormats.contains(format) else {
             let formats = BundleManifest.readableFormats
             throw .badManifest(
                 path: path,
-                reason:
-                    "format \(manifest.format); this btfgen reads formats \(formats.lowerBound) to \(formats.upperBound)"
-            )
+                reason: "format \(format); this btfgen reads formats \(formats.lowerBound) to \(formats.upperBound)")
         }
+        if format >= 3 {
+            (manifest, verified) = try Self.readFormat3(path: path, manifest: bytes, rest: reader)
+            return
+        }
+        do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
+            throw .badManifest(path: path, reason: "\(error)")
+        }
+        verified = nil
         for k in manifest.kernels where manifest.blobs[k.blob] == nil {
             throw .badManifest(
                 path: path,
@@ -234,8 +268,48 @@ public struct BundleReader: Sendable {
         }
     }
 
+    /// A format 3 manifest, checked against its own sha256, and the blobs member checked against
+    /// the sha256 the manifest records for it.
+    private static func readFormat3(path: String, manifest bytes: [UInt8], rest reader: ArchiveReader)
+        throws(BundleError) -> (BundleManifest, (payload: [UInt8], ranges: [String: Range<Int>]))
+    {
+        let disk: ManifestFormat3
+        switch ManifestFormat3.decode(bytes) {
+        case .success(let m): disk = m
+        case .failure(let reason): throw .badManifest(path: path, reason: reason.text)
+        }
+        let digest = disk.blobs.sha256
+        guard let size = disk.blobs.total else {
+            throw .badManifest(path: path, reason: "blob sizes \(disk.blobs.sizes.prefix(4))… cannot be a bundle's")
+        }
+        var payload: [UInt8]? = nil
+        do {
+            while let member = try reader.next() {
+                guard member.name == ManifestFormat3.blobsName else { continue }
+                guard member.isRegular else {
+                    throw BundleError.corruptBlob(path: path, digest: digest, actual: "not a regular file")
+                }
+                payload = try reader.readCurrent(limit: size + 1)
+                break
+            }
+        } catch let e as BundleError { throw e } catch {
+            throw .unreadable(path: path, reason: "\(error)")
+        }
+        guard let payload else { throw .missingBlob(path: path, digest: digest) }
+        let actual = payload.withUnsafeBytes { SHA256.hex($0) }
+        guard actual == digest else { throw .corruptBlob(path: path, digest: digest, actual: actual) }
+        switch disk.manifest(payload: payload) {
+        case .success(let (manifest, ranges)): return (manifest, (payload, ranges))
+        case .failure(let reason): throw .badManifest(path: path, reason: reason.text)
+        }
+    }
+
     /// The blob's bytes, verified against its digest. Nothing unverified is ever returned.
     public func blob(_ digest: String) throws(BundleError) -> [UInt8] {
+        if let verified {
+            guard let range = verified.ranges[digest] else { throw .missingBlob(path: path, digest: digest) }
+            return Array(verified.payload[range])
+        }
         let reader: ArchiveReader
         do { reader = try ArchiveReader(path: path, format: .tar) } catch {
             throw .unreadable(path: path, reason: "\(error)")

@@ -18,15 +18,16 @@ extension BTFGen {
             abstract: "Package minimized BTF for every catalog kernel into one verifiable file.",
             discussion: """
                 Each selected kernel's BTF is minimized for the objects (as `btfgen minimize` does) \
-                and stored content-addressed: kernels whose minimized BTF is identical share one blob. \
-                The manifest maps each kernel (release, distro, version, arch, build-id) to its blob \
-                with its sha256. The same catalog and objects always give a byte-identical bundle. \
+                and stored once however many kernels share it. The manifest maps each kernel \
+                (release, distro, version, arch, full build-id) to its blob and records the blobs' \
+                sha256 and its own, checked before anything is used. The same catalog and objects \
+                always give a byte-identical bundle. \
                 `btfgen attach --bundle FILE` reads it directly; --format oci writes an OCI image \
                 layout holding it at /\(Bundle.imagePath).
 
                 One bundle can hold kernels of several architectures: an object applies only to \
                 kernels of its architecture (see `btfgen minimize --help`; FILE@ARCH overrides), and \
-                the manifest (format 2) records each object's architecture, `any` for neutral ones. \
+                the manifest records each object's architecture, `any` for neutral ones. \
                 Each kernel's blob is minimized for the objects of its architecture; a kernel none \
                 applies to is left out with a notice.
                 """)

@@ -6,6 +6,7 @@ import Catalog
 import Deploy
 import ELF
 import Foundation
+import Ingest
 import Kernel
 import LibBPF
 import TestSupport
@@ -67,9 +68,9 @@ import Testing
         #expect(manifest.blobs.count == 2)
         // GNU tar as the oracle for the container: manifest first, then blobs, fixed owners and times.
         let listing = try runProcess("tar", ["-tvJf", a]).stdout.split(separator: "\n")
-        #expect(listing.first?.hasSuffix(" manifest.json") == true)
+        #expect(listing.compactMap { $0.split(separator: " ").last } == ["manifest.json", "blobs"])
         #expect(listing.allSatisfy { $0.contains(" 0/0 ") && $0.contains("1970-01-01") })
-        #expect(listing.filter { $0.contains("blobs/sha256/") && !$0.hasSuffix("/") }.count == 2)
+        #expect(listing.last?.contains(" \(btf.count + small.count) ") == true, "both blobs, once each: \(listing)")
 
         let reader = try BundleReader(path: a)
         #expect(reader.manifest == manifest)
@@ -81,35 +82,148 @@ import Testing
         }
     }
 
+    /// Format 3 is what `tar -xOJf B manifest.json | jq` shows: kernels grouped by what they
+    /// share, rows of release, full build-id and blob number, the blobs member's sha256 and the
+    /// manifest's own, and no blob named by its 64 hex digits (those made format 2 twice as big).
+    @Test func theManifestIsCompactAndCarriesEveryField() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let blobs = [Array(btf.prefix(300)), Array(btf.prefix(200))]
+        var kernels: [(CatalogEntry, [UInt8])] = []
+        for (i, release) in ["4.18.0-305.el8.x86_64", "4.18.0-348.el8.x86_64", "4.18.0-80.el8.x86_64"].enumerated() {
+            let blob = blobs[i % 2]
+            var e = entry(release, buildID: "aa0000000000000000000000000000000000000\(i)", bytes: blob)
+            e.build = BuildRecord(
+                method: "detached", pahole: "1.24", llvmObjcopy: nil, strip: nil, paholeFlags: [], btfgen: "test")
+            kernels.append((e, blob))
+        }
+        let path = dir.file("b.tar.xz")
+        let written = try Bundle.write(
+            to: path, kernels: kernels,
+            objects: [BundleObject(name: "a.bpf.o", sha256: String(repeating: "ab", count: 32))],
+            compat: "libbpf-1.x", btfgenVersion: "test")
+        let text = try runProcess("tar", ["-xOJf", path, "manifest.json"]).stdout
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(json["format"] as? Int == 3 && json["btfgen"] as? String == "test")
+        #expect(Set(json.keys) == ["blobs", "btfgen", "compat", "format", "kernels", "objects", "sha256"])
+        let groups = try #require(json["kernels"] as? [[String: Any]])
+        #expect(groups.count == 1)
+        #expect(groups[0]["distro"] as? String == "rhel" && groups[0]["version"] as? String == "8")
+        #expect(groups[0]["arch"] as? String == "x86_64" && groups[0]["pahole"] as? String == "1.24")
+        let rows = try #require(groups[0]["k"] as? [[Any]])
+        #expect(
+            rows.map { $0[0] as? String } == ["4.18.0-305.el8.x86_64", "4.18.0-348.el8.x86_64", "4.18.0-80.el8.x86_64"])
+        #expect(rows.map { $0[1] as? String } == (0..<3).map { "aa0000000000000000000000000000000000000\($0)" })
+        let sizes = try #require((json["blobs"] as? [String: Any])?["sizes"] as? [Int])
+        #expect(sizes == [200, 300], "numbered by size")
+        #expect(rows.map { $0[2] as? Int } == [1, 0, 1])
+        for k in written.kernels { #expect(!text.contains(k.blob), "blob \(k.blob) is named by number only") }
+        // Both sums, recomputed here by python from the raw bytes.
+        let check = """
+            import hashlib, json, sys, tarfile
+            with tarfile.open(sys.argv[1]) as t:
+                m = t.extractfile('manifest.json').read(); b = t.extractfile('blobs').read()
+            head, sep, tail = m.rpartition(b',"sha256":"')
+            assert tail == hashlib.sha256(head).hexdigest().encode() + b'"}\\n', 'manifest sum'
+            assert json.loads(m)['blobs']['sha256'] == hashlib.sha256(b).hexdigest(), 'blobs sum'
+            print('ok')
+            """
+        let py = try runProcess("python3", ["-c", check, path])
+        #expect(py.stdout == "ok\n", "\(py.stderr)")
+        #expect(try BundleReader(path: path).manifest == written)
+    }
+
+    /// `.xzSmallest` (bundles) is a plain xz stream that GNU tar and xz take, smaller than
+    /// libarchive's xz -9 on a bundle's kind of content: rows with hex build-ids and small BTF blobs.
+    @Test func theSmallestXZIsPlainXZAndSmaller() throws {
+        let btf = try #require(Self.hostBTF)
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let rows = (0..<60).map { i in
+            let id = String(Array("\(i)".utf8).withUnsafeBytes { SHA256.hex($0) }.prefix(40))
+            return "[\"6.1.0-\(i)-cloud-amd64\",\"\(id)\",\(i % 7)]"
+        }
+        let text = Array(rows.joined(separator: ",").utf8)
+        let blobs = (0..<8).flatMap { i in Array(btf[(i * 4096)..<(i * 4096 + 400)]) }
+        var sizes: [String: Int] = [:]
+        for compression in [ArchiveWriter.Compression.xz, .xzSmallest] {
+            let path = dir.file("\(compression).tar.xz")
+            let writer = try ArchiveWriter(path: path, compression: compression)
+            try writer.addFile("manifest.json", contents: text)
+            try writer.addFile("blobs", contents: blobs)
+            try writer.finish()
+            #expect(try runProcess("xz", ["-t", path]).status == 0)
+            #expect(
+                try runProcess("tar", ["-xOJf", path, "manifest.json"]).stdout == String(decoding: text, as: UTF8.self))
+            let out = dir.file("blobs-\(compression)")
+            #expect(try runProcess("sh", ["-c", "tar -xOJf \"$1\" blobs > \"$2\"", "sh", path, out]).status == 0)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(blobs))
+            sizes["\(compression)"] = try #require(
+                try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        }
+        #expect(sizes["xzSmallest"]! < sizes["xz"]!, "\(sizes)")
+    }
+
     @Test func corruptedBundlesAreRefused() throws {
         let btf = try #require(Self.hostBTF)
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let good = dir.file("good.tar.xz")
+        let blobs = [Array(btf.prefix(400)), Array(btf.prefix(100))]
         let manifest = try Bundle.write(
-            to: good, kernels: [(entry("5.4.0-1", buildID: nil, bytes: btf), btf)],
+            to: good,
+            kernels: [
+                (entry("5.4.0-1", buildID: "aa00000000000000000000000000000000000001", bytes: blobs[0]), blobs[0]),
+                (entry("5.4.0-2", buildID: "aa00000000000000000000000000000000000002", bytes: blobs[1]), blobs[1]),
+            ],
             objects: [], compat: "libbpf-1.x", btfgenVersion: "test")
         let digest = try #require(manifest.kernels.first?.blob)
-        // Rebuild it with one byte of the blob flipped (python's tarfile keeps everything else).
+        // Rebuild it with one byte flipped in the manifest (each byte in turn) or in the blobs (first,
+        // middle, last), or without the blobs member; python's tarfile keeps everything else.
         let script = """
-            import io, sys, tarfile
-            src, dst = sys.argv[1], sys.argv[2]
-            with tarfile.open(src) as s, tarfile.open(dst, 'w:xz') as d:
-                for m in s.getmembers():
-                    data = s.extractfile(m).read() if m.isfile() else None
-                    if data is not None and m.name.startswith('blobs/sha256/'):
-                        data = bytearray(data); data[len(data) // 2] ^= 0xff; data = bytes(data)
-                    d.addfile(m, io.BytesIO(data) if data is not None else None)
+            import io, os, sys, tarfile
+            src, out = sys.argv[1], sys.argv[2]
+            with tarfile.open(src) as s:
+                members = [(m, s.extractfile(m).read()) for m in s.getmembers()]
+            def write(name, change):
+                with tarfile.open(os.path.join(out, name), 'w:xz') as d:
+                    for m, data in members:
+                        data = change(m.name, data)
+                        if data is not None:
+                            m.size = len(data); d.addfile(m, io.BytesIO(data))
+            def flip(member, i):
+                def change(name, data):
+                    if name != member: return data
+                    data = bytearray(data); data[i] ^= 0x01; return bytes(data)
+                return change
+            sizes = dict((m.name, len(data)) for m, data in members)
+            for i in range(sizes['manifest.json']): write('manifest-%d.tar.xz' % i, flip('manifest.json', i))
+            for i in [0, sizes['blobs'] // 2, sizes['blobs'] - 1]: write('blobs-%d.tar.xz' % i, flip('blobs', i))
+            write('drop.tar.xz', lambda name, data: None if name == 'blobs' else data)
             """
-        let flipped = dir.file("flipped.tar.xz")
-        try #require(try runProcess("python3", ["-c", script, good, flipped]).status == 0)
-        let reader = try BundleReader(path: flipped)
-        #expect {
-            try reader.blob(digest)
-        } throws: { error in
-            guard case .corruptBlob = error as? BundleError else { return false }
-            return "\(error)".contains("corrupted")
+        let out = dir.file("bad")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        let made = try runProcess("python3", ["-c", script, good, out])
+        try #require(made.status == 0, "\(made.stderr)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(names.filter { $0.hasPrefix("manifest-") }.count > 100)
+        var wrong: [String] = []
+        for name in names {
+            do {
+                _ = try BundleReader(path: out + "/" + name)
+                wrong.append("\(name): accepted")
+            } catch {
+                switch error {
+                case .badManifest where name.hasPrefix("manifest-"): continue
+                case .corruptBlob(_, _, let actual) where name.hasPrefix("blobs-") && actual.count == 64: continue
+                case .missingBlob where name == "drop.tar.xz": continue
+                default: wrong.append("\(name): \(error)")
+                }
+            }
         }
+        #expect(wrong.isEmpty, "\(wrong)")
+        #expect(throws: Never.self) { try BundleReader(path: good) }
         // Truncated, not a bundle at all, and a tar without a manifest.
         let whole = try Data(contentsOf: URL(fileURLWithPath: good))
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: dir.file("cut.tar.xz")))

@@ -84,7 +84,7 @@ struct MixedArchTests {
         defer { f.dir.remove() }
         let reader = try BundleReader(path: f.mixed)
         let m = reader.manifest
-        #expect(m.format == 2)
+        #expect(m.format == 3)
         // exec and task_rename are the same bytes in both builds: one neutral record each.
         #expect(
             m.objects.map { "\($0.name)@\($0.arch ?? "?")" }.sorted() == [
@@ -291,5 +291,48 @@ struct MixedArchTests {
         // Its blobs were minimized for every listed object: each applies to every kernel in it.
         #expect(reader.manifest.objects(for: "x86_64").count == 1)
         #expect(try reader.blob(digest) == blob)
+    }
+
+    @Test func aFormatTwoBundleIsStillRead() throws {
+        let dir = try ScratchDirectory("btfgen-format2")
+        defer { dir.remove() }
+        // A format 2 bundle as btfgen wrote it before format 3: a blobs/sha256/<hex> member per
+        // blob, one record per kernel naming its blob's sha256, objects with architectures.
+        let blobs = [Array("minimized btf x86".utf8), Array("minimized btf arm".utf8)]
+        let digests = blobs.map { b in b.withUnsafeBytes { SHA256.hex($0) } }
+        let manifest = """
+            {"blobs":{"\(digests[0])":\(blobs[0].count),"\(digests[1])":\(blobs[1].count)},"btfgen":"0.9",\
+            "compat":"libbpf-1.x","format":2,"kernels":[\
+            {"arch":"x86_64","blob":"\(digests[0])","buildID":"deadbeef01020304","distro":"debian",\
+            "distroVersion":"12","pahole":"1.24","release":"6.1.0-26-cloud-amd64"},\
+            {"arch":"arm64","blob":"\(digests[1])","distro":"debian","distroVersion":"12",\
+            "release":"6.1.0-26-cloud-arm64"}],\
+            "objects":[{"arch":"arm64","name":"unlinkat.bpf.o","sha256":"\(String(repeating: "ab", count: 32))"}]}
+            """
+        try FileManager.default.createDirectory(atPath: dir.file("t/blobs/sha256"), withIntermediateDirectories: true)
+        try (manifest + "\n").write(toFile: dir.file("t/manifest.json"), atomically: true, encoding: .utf8)
+        for (blob, digest) in zip(blobs, digests) {
+            try Data(blob).write(to: URL(fileURLWithPath: dir.file("t/blobs/sha256/\(digest)")))
+        }
+        let path = dir.file("old.tar.xz")
+        let tar = try runProcess("tar", ["-cJf", path, "-C", dir.file("t"), "manifest.json", "blobs"])
+        try #require(tar.status == 0, "\(tar.stderr)")
+        let reader = try BundleReader(path: path)
+        #expect(reader.manifest.format == 2)
+        let x86 = try #require(reader.manifest.kernels.first { $0.arch == "x86_64" })
+        #expect(x86.buildID?.hex == "deadbeef01020304" && x86.pahole == "1.24" && x86.blob == digests[0])
+        #expect(reader.manifest.objects(for: "x86_64").isEmpty && reader.manifest.objects(for: "arm64").count == 1)
+        for (blob, digest) in zip(blobs, digests) { #expect(try reader.blob(digest) == blob) }
+        // Its blobs are still verified one by one as they are read.
+        let flipped = Array("minimized btf x87".utf8)
+        try Data(flipped).write(to: URL(fileURLWithPath: dir.file("t/blobs/sha256/\(digests[0])")))
+        let bad = dir.file("bad.tar.xz")
+        try #require(try runProcess("tar", ["-cJf", bad, "-C", dir.file("t"), "manifest.json", "blobs"]).status == 0)
+        #expect {
+            try BundleReader(path: bad).blob(digests[0])
+        } throws: { error in
+            guard case .corruptBlob = error as? BundleError else { return false }
+            return true
+        }
     }
 }
