@@ -6,7 +6,7 @@ need=(dwarves llvm clang binutils bpftool libbpf-dev libelf-dev libdw-dev zlib1g
       xz-utils zstd gzip cpio rpm bc flex bison libssl-dev libelf-dev make gcc kmod file time
       dpkg-dev binutils python3 python3-yaml strace
       linux-libc-dev linux-libc-dev-arm64-cross
-      libcurl4-openssl-dev nginx apt-utils gnupg gpgv debian-archive-keyring
+      libcurl4-openssl-dev liblzma-dev nginx apt-utils gnupg gpgv debian-archive-keyring
       libxml2 createrepo-c
       qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross util-linux)
 missing=()
