@@ -192,7 +192,7 @@ if want sizes "$state/sizes.json"; then
     (cd "$work/a" && "${nice[@]}" tar -cJf "$work/a.tar.xz" .)
     (cd "$work/a" && XZ_OPT=-9e "${nice[@]}" tar -cJf "$work/a9.tar.xz" .)
     (cd "$work/b" && "${nice[@]}" tar -cJf "$work/b.tar.xz" .)
-    blobs=$(tar -tJf "$work/ours.tar.xz" | grep -c '^blobs/sha256/.' || true)
+    blobs=$(tar -xOJf "$work/ours.tar.xz" manifest.json | python3 -c "import json,sys; print(len(json.load(sys.stdin)['blobs']['sizes']))")
     python3 - "$work" "${#paths[@]}" "$blobs" >"$state/sizes.json" <<'PY'
 import json, os, sys
 w, n, blobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
