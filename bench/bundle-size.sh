@@ -51,7 +51,7 @@ assert names == ['manifest.json', 'blobs'], names
 m = json.loads(manifest)
 assert m['format'] == 3, m['format']
 
-def pack(members):
+def tarball(members):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode='w', format=tarfile.USTAR_FORMAT) as t:
         for name, data in members:
@@ -65,7 +65,10 @@ def pack(members):
             t.addfile(ti, io.BytesIO(data) if data is not None else None)
     # btfgen pads only to the tar record (two zero blocks end it), python to 10 KiB: cut that.
     end = sum(512 + (len(d or b'') + 511) // 512 * 512 for _, d in members) + 1024
-    return xz(raw.getvalue()[:end])
+    return raw.getvalue()[:end]
+
+def pack(members):
+    return xz(tarball(members))
 
 SETTINGS = [(p, lc, pb) for p in (9, 9 | lzma.PRESET_EXTREME) for lc, pb in ((3, 2), (0, 0))]
 def xz(data, form=lzma.FORMAT_XZ):
@@ -98,19 +101,7 @@ v2 = dict(format=2, btfgen=m['btfgen'], compat=m['compat'], objects=m['objects']
           blobs={d: len(b) for d, b in zip(digests, blobs)})
 v2json = (json.dumps(v2, sort_keys=True, separators=(',', ':')) + '\n').encode()
 def pack9(members):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode='w', format=tarfile.USTAR_FORMAT) as t:
-        for name, data in members:
-            ti = tarfile.TarInfo(name)
-            if data is None:
-                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-            else:
-                ti.size, ti.mode = len(data), 0o644
-            ti.uid = ti.gid = ti.mtime = 0
-            ti.uname = ti.gname = ''
-            t.addfile(ti, io.BytesIO(data) if data is not None else None)
-    end = sum(512 + (len(d or b'') + 511) // 512 * 512 for _, d in members) + 1024
-    return len(lzma.compress(raw.getvalue()[:end], format=lzma.FORMAT_XZ, preset=9))
+    return len(lzma.compress(tarball(members), format=lzma.FORMAT_XZ, preset=9))
 size2 = pack9([('manifest.json', v2json), ('blobs/', None), ('blobs/sha256/', None)]
              + [('blobs/sha256/' + d, b) for d, b in sorted(zip(digests, blobs))])
 
