@@ -159,7 +159,7 @@ public struct Minimizer<Target: TypeTable> {
 
     /// The ids of every type marked so far, in order.
     public var markedTypes: [TypeID] {
-        marked.filter { $0 != 0 }.sorted().map { TypeID($0) }
+        marked.sorted().map { TypeID($0) }
     }
 
     /// The minimized BTF: marked types in original order, renumbered, with a fresh string table.

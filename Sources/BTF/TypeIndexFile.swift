@@ -130,9 +130,6 @@ public struct TypeIndexFile: @unchecked Sendable {
         return out
     }
 
-    /// The suffix of a catalog entry's type index file (`.index/<entry path>.types`).
-    public static let catalogSuffix = "types"
-
     /// A sha256 in hex as its 32 bytes.
     public static func digestBytes(_ hex: String) -> [UInt8]? {
         let digits = Array(hex.utf8)

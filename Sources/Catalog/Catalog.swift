@@ -187,7 +187,7 @@ public struct Catalog: Sendable {
             let paths = Set(doomed.map(\.path))
             index.entries.removeAll { paths.contains($0.path) }
             try commit(index, removing: paths.sorted())
-            removeDerivedFiles(of: paths.sorted())
+            removeTypeIndexes(of: paths.sorted())
             return doomed
         }
     }

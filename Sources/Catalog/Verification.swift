@@ -120,9 +120,10 @@ extension Catalog {
 
     private func recorded(path: String) -> String? {
         let key = root.path
-        if let known = Catalog.verified.withLock({ $0[key].flatMap { $0.loaded ? $0.byPath[path] ?? "" : nil } }) {
-            return known.isEmpty ? nil : known
+        let known = Catalog.verified.withLock { all -> (loaded: Bool, check: String?) in
+            (all[key]?.loaded ?? false, all[key]?.byPath[path])
         }
+        if known.loaded { return known.check }
         let loaded = loadRecord()
         return Catalog.verified.withLock { all in
             all[key, default: Checks()].byPath.merge(loaded) { mine, _ in mine }
@@ -131,27 +132,31 @@ extension Catalog {
         }
     }
 
-    // MARK: Files derived from an entry's BTF
+    // MARK: Type index files
 
-    /// Where the file derived from `entry`'s BTF with `suffix` lives (`.index/<entry path>.<suffix>`).
-    func derivedPath(of entry: CatalogEntry, suffix: String) -> String { ".index/\(entry.path).\(suffix)" }
+    /// Where an entry's type index lives: `.index/<entry path>.types`.
+    static func typeIndexPath(of path: String) -> String { ".index/\(path).types" }
 
-    /// The file derived from `entry`'s BTF with `suffix` (a type index), when this catalog wrote it
-    /// and it is unchanged since: trusted like the BTF files, by the identity on record.
-    public func derivedFile(of entry: CatalogEntry, suffix: String) -> MappedFile? {
-        let relative = derivedPath(of: entry, suffix: suffix)
+    /// The entry's type index, when this catalog wrote it for the entry's BTF and it is unchanged
+    /// since: trusted like the BTF files, by the identity on record.
+    public func typeIndex(of entry: CatalogEntry) -> TypeIndexFile? {
+        let relative = Catalog.typeIndexPath(of: entry.path)
         let path = root.appendingPathComponent(relative).path
-        guard let identity = try? Catalog.identity(of: path), let check = recorded(path: relative),
-            check.hasSuffix(" " + identity), let file = try? MappedFile(path: path)
+        guard let sha = TypeIndexFile.digestBytes(entry.sha256), let identity = try? Catalog.identity(of: path),
+            let check = recorded(path: relative), check.hasSuffix(" " + identity),
+            let mapped = try? MappedFile(path: path)
         else { return nil }
-        return file
+        return TypeIndexFile(bytes: mapped.bytes, owner: mapped, btfSHA256: sha)
     }
 
-    /// Store a file derived from `entry`'s BTF (written atomically, then recorded with its
-    /// identity). Derived data: a catalog that cannot be written goes without it.
-    public func storeDerivedFile(_ bytes: [UInt8], of entry: CatalogEntry, suffix: String) {
-        guard recordsChecks else { return }
-        let relative = derivedPath(of: entry, suffix: suffix)
+    /// Write the entry's type index from `index` (indexed with `TypeIndexFile.fullPrefilter`),
+    /// atomically, and record it with its identity. Derived data: a catalog that cannot be
+    /// written goes without it.
+    public func storeTypeIndex(of entry: CatalogEntry, from index: BTFIndex) {
+        guard recordsChecks, let sha = TypeIndexFile.digestBytes(entry.sha256),
+            let bytes = TypeIndexFile.encode(index, btfSHA256: sha)
+        else { return }
+        let relative = Catalog.typeIndexPath(of: entry.path)
         let url = root.appendingPathComponent(relative)
         do {
             try makeDirectories(url.deletingLastPathComponent().path)
@@ -162,32 +167,18 @@ extension Catalog {
     }
 
     /// Hash a newly placed entry's file and write its type index, so that its first use neither
-    /// hashes it again nor locates all its records. Derived data: a catalog that cannot take it
-    /// goes without.
+    /// hashes it again nor locates all its records.
     func recordPlaced(_ entry: CatalogEntry) {
-        guard (try? verify(entry, full: true)) != nil, let sha = TypeIndexFile.digestBytes(entry.sha256),
+        guard (try? verify(entry, full: true)) != nil,
             let mapped = try? BTFIndex.mapping(
-                url(of: entry).path, validate: false, prefilter: TypeIndexFile.fullPrefilter),
-            let file = TypeIndexFile.encode(mapped.index, btfSHA256: sha)
+                url(of: entry).path, validate: false, prefilter: TypeIndexFile.fullPrefilter)
         else { return }
-        storeDerivedFile(file, of: entry, suffix: TypeIndexFile.catalogSuffix)
+        storeTypeIndex(of: entry, from: mapped.index)
     }
 
-    /// Drop what was derived from the files at `paths` (removed entries).
-    func removeDerivedFiles(of paths: [String]) {
-        guard
-            let names = try? FileManager.default.contentsOfDirectory(
-                atPath: root.appendingPathComponent(".index").path),
-            !names.isEmpty
-        else { return }
-        for path in paths {
-            let dir = root.appendingPathComponent(".index/" + path).deletingLastPathComponent()
-            let stem = URL(fileURLWithPath: path).lastPathComponent + "."
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-            where name.hasPrefix(stem) {
-                unlink(dir.appendingPathComponent(name).path)
-            }
-        }
+    /// Drop the type indexes of the files at `paths` (removed entries).
+    func removeTypeIndexes(of paths: [String]) {
+        for path in paths { unlink(root.appendingPathComponent(Catalog.typeIndexPath(of: path)).path) }
     }
 
     /// Remember a successful check, in this process and, where the catalog can be written, in

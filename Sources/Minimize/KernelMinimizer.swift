@@ -294,22 +294,18 @@ public enum KernelMinimizer {
         _ = mallocTuned
         var prefilter = NamePrefilter(coreCandidatesOf: objects)
         var located: TypeIndexFile? = nil
-        var sha: [UInt8]? = nil
-        if let (e, catalog) = entry, let raw = TypeIndexFile.digestBytes(e.sha256) {
-            if let mapped = catalog.derivedFile(of: e, suffix: TypeIndexFile.catalogSuffix),
-                let file = TypeIndexFile(bytes: mapped.bytes, owner: mapped, btfSHA256: raw), file.covers(prefilter)
-            {
+        var writesTypeIndex = false
+        if let (e, catalog) = entry {
+            if let file = catalog.typeIndex(of: e), file.covers(prefilter) {
                 located = file
             } else if TypeIndexFile.fullPrefilter.covers(prefilter) {
                 // Collect what the file lists on the way, to write it after.
                 prefilter = TypeIndexFile.fullPrefilter
-                sha = raw
+                writesTypeIndex = true
             }
         }
         let (full, inputBytes) = try index(input, prefilter: prefilter, located: located)
-        if let sha, let (e, catalog) = entry, let file = TypeIndexFile.encode(full, btfSHA256: sha) {
-            catalog.storeDerivedFile(file, of: e, suffix: TypeIndexFile.catalogSuffix)
-        }
+        if writesTypeIndex, let (e, catalog) = entry { catalog.storeTypeIndex(of: e, from: full) }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0
