@@ -267,6 +267,22 @@ struct MixedArchTests {
         #expect(here.status != 0 && here.stderr.contains("install it into that machine's root with --host-root"))
     }
 
+    /// A bundle as formats 1 and 2 were written (`manifest.json`, `blobs/sha256/<hex>` members),
+    /// packed by tar from `dir/t`, at `dir/old.tar.xz`.
+    func packOldBundle(_ dir: ScratchDirectory, manifest: String, blobs: [(digest: String, bytes: [UInt8])]) throws
+        -> String
+    {
+        try FileManager.default.createDirectory(atPath: dir.file("t/blobs/sha256"), withIntermediateDirectories: true)
+        try (manifest + "\n").write(toFile: dir.file("t/manifest.json"), atomically: true, encoding: .utf8)
+        for blob in blobs {
+            try Data(blob.bytes).write(to: URL(fileURLWithPath: dir.file("t/blobs/sha256/\(blob.digest)")))
+        }
+        let path = dir.file("old.tar.xz")
+        let tar = try runProcess("tar", ["-cJf", path, "-C", dir.file("t"), "manifest.json", "blobs"])
+        try #require(tar.status == 0, "\(tar.stderr)")
+        return path
+    }
+
     @Test func aFormatOneBundleIsStillRead() throws {
         let dir = try ScratchDirectory("btfgen-format1")
         defer { dir.remove() }
@@ -279,13 +295,7 @@ struct MixedArchTests {
             "distroVersion":"12","release":"6.1.0-26-cloud-amd64"}],\
             "objects":[{"name":"unlinkat.bpf.o","sha256":"\(String(repeating: "ab", count: 32))"}]}
             """
-        try FileManager.default.createDirectory(atPath: dir.file("t/blobs/sha256"), withIntermediateDirectories: true)
-        try (manifest + "\n").write(toFile: dir.file("t/manifest.json"), atomically: true, encoding: .utf8)
-        try Data(blob).write(to: URL(fileURLWithPath: dir.file("t/blobs/sha256/\(digest)")))
-        let path = dir.file("old.tar.xz")
-        let tar = try runProcess("tar", ["-cJf", path, "-C", dir.file("t"), "manifest.json", "blobs"])
-        try #require(tar.status == 0, "\(tar.stderr)")
-        let reader = try BundleReader(path: path)
+        let reader = try BundleReader(path: try packOldBundle(dir, manifest: manifest, blobs: [(digest, blob)]))
         #expect(reader.manifest.format == 1)
         #expect(reader.manifest.objects.first?.arch == nil)
         // Its blobs were minimized for every listed object: each applies to every kernel in it.
@@ -309,15 +319,8 @@ struct MixedArchTests {
             "release":"6.1.0-26-cloud-arm64"}],\
             "objects":[{"arch":"arm64","name":"unlinkat.bpf.o","sha256":"\(String(repeating: "ab", count: 32))"}]}
             """
-        try FileManager.default.createDirectory(atPath: dir.file("t/blobs/sha256"), withIntermediateDirectories: true)
-        try (manifest + "\n").write(toFile: dir.file("t/manifest.json"), atomically: true, encoding: .utf8)
-        for (blob, digest) in zip(blobs, digests) {
-            try Data(blob).write(to: URL(fileURLWithPath: dir.file("t/blobs/sha256/\(digest)")))
-        }
-        let path = dir.file("old.tar.xz")
-        let tar = try runProcess("tar", ["-cJf", path, "-C", dir.file("t"), "manifest.json", "blobs"])
-        try #require(tar.status == 0, "\(tar.stderr)")
-        let reader = try BundleReader(path: path)
+        let reader = try BundleReader(
+            path: try packOldBundle(dir, manifest: manifest, blobs: Array(zip(digests, blobs))))
         #expect(reader.manifest.format == 2)
         let x86 = try #require(reader.manifest.kernels.first { $0.arch == "x86_64" })
         #expect(x86.buildID?.hex == "deadbeef01020304" && x86.pahole == "1.24" && x86.blob == digests[0])
