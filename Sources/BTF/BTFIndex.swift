@@ -65,6 +65,8 @@ public struct BTFIndex: TypeTable, Sendable {
     /// The types that passed `prefilter` while indexing, with their name offsets and kinds.
     let prefilter: NamePrefilter?
     let prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
+    /// Whether the records came from a type index file rather than a scan.
+    public let locatedByFile: Bool
     public let strings: StringTable
     public let byteOrder: ByteOrder
     public let headerLength: UInt32
@@ -101,6 +103,7 @@ public struct BTFIndex: TypeTable, Sendable {
         self.offsets = offsets
         self.prefilter = prefilter
         self.prefiltered = (hits.ids, hits.names, hits.kinds)
+        locatedByFile = false
         data = blob
         self.strings = StringTable(blob: blob, range: header.stringStart..<header.stringEnd)
         byteOrder = header.byteOrder
@@ -113,7 +116,7 @@ public struct BTFIndex: TypeTable, Sendable {
     }
 
     /// An index whose records were located before (`TypeIndexFile`): nothing is scanned.
-    init(
+    private init(
         blob: Blob, header: BTFHeader, offsets: RecordOffsets, prefilter: NamePrefilter,
         prefiltered: (ids: [UInt32], names: [UInt32], kinds: [UInt8])
     ) throws {
@@ -122,6 +125,7 @@ public struct BTFIndex: TypeTable, Sendable {
         self.offsets = offsets
         self.prefilter = prefilter
         self.prefiltered = prefiltered
+        locatedByFile = true
         data = blob
         strings = StringTable(blob: blob, range: header.stringStart..<header.stringEnd)
         byteOrder = header.byteOrder
@@ -238,14 +242,19 @@ public struct BTFIndex: TypeTable, Sendable {
         return (try BTFIndex(blob: mapping, validate: validate, prefilter: prefilter, located: located), size)
     }
 
-    /// From a type index file when there is one, else by locating every record.
+    /// From a type index file when there is one and it fits this BTF, else by locating every
+    /// record; a file that does not fit is passed over for a scan that collects all it would list
+    /// (`TypeIndexFile.fullPrefilter`, which covers what it was asked for), so it can be written anew.
     private init(blob: Blob, validate: Bool, prefilter: NamePrefilter?, located: TypeIndexFile?) throws {
-        if let located, let prefilter {
-            let header = try BTFHeader(blob.bytes)
-            let (offsets, hits) = try located.records(for: prefilter, header: header)
+        guard let located, let prefilter else {
+            try self.init(blob: blob, validate: validate, prefilter: prefilter)
+            return
+        }
+        let header = try BTFHeader(blob.bytes)
+        if let (offsets, hits) = located.records(for: prefilter, header: header) {
             try self.init(blob: blob, header: header, offsets: offsets, prefilter: prefilter, prefiltered: hits)
         } else {
-            try self.init(blob: blob, validate: validate, prefilter: prefilter)
+            try self.init(blob: blob, validate: validate, prefilter: TypeIndexFile.fullPrefilter)
         }
     }
 

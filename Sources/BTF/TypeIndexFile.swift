@@ -61,15 +61,15 @@ public struct TypeIndexFile: @unchecked Sendable {
     public func covers(_ prefilter: NamePrefilter) -> Bool { prefilter.kinds & ~kinds == 0 && prefilter.names != nil }
 
     /// The record offsets, and the named types whose essential name may be one of `prefilter`'s
-    /// (a superset: the caller compares names) in id order; refused when the offsets do not fit
-    /// the BTF (`header`) they are said to locate.
-    func records(for prefilter: NamePrefilter, header: BTFHeader) throws -> (
+    /// (a superset: the caller compares names) in id order; nil when the offsets do not fit the
+    /// BTF (`header`) they are said to locate or the name table is damaged.
+    func records(for prefilter: NamePrefilter, header: BTFHeader) -> (
         RecordOffsets, (ids: [UInt32], names: [UInt32], kinds: [UInt8])
-    ) {
+    )? {
         let h = TypeIndexFile.headerSize
         let offsets = RecordOffsets(in: bytes, at: h, count: typeCount, owner: owner)
         guard offsets.first == UInt32(header.typeStart), offsets.last! + 12 <= UInt32(header.typeEnd) else {
-            throw BTFError.internalError("the type index file does not fit this BTF")
+            return nil
         }
         let buckets = h + 4 * typeCount
         let ids = buckets + 4 * (bucketCount + 1), names = ids + 4 * namedCount
@@ -80,9 +80,7 @@ public struct TypeIndexFile: @unchecked Sendable {
             guard seen.insert(b).inserted else { continue }
             let start = Int(TypeIndexFile.u32(bytes, buckets + 4 * b))
             let end = Int(TypeIndexFile.u32(bytes, buckets + 4 * (b + 1)))
-            guard start <= end, end <= namedCount else {
-                throw BTFError.internalError("the type index file's name table is damaged")
-            }
+            guard start <= end, end <= namedCount else { return nil }
             for i in start..<end {
                 let packed = TypeIndexFile.u32(bytes, ids + 4 * i)
                 let kind = UInt8(packed >> 27)

@@ -294,18 +294,14 @@ public enum KernelMinimizer {
         _ = mallocTuned
         var prefilter = NamePrefilter(coreCandidatesOf: objects)
         var located: TypeIndexFile? = nil
-        var writesTypeIndex = false
-        if let (e, catalog) = entry {
-            if let file = catalog.typeIndex(of: e), file.covers(prefilter) {
-                located = file
-            } else if TypeIndexFile.fullPrefilter.covers(prefilter) {
-                // Collect what the file lists on the way, to write it after.
-                prefilter = TypeIndexFile.fullPrefilter
-                writesTypeIndex = true
-            }
+        if let (e, catalog) = entry, TypeIndexFile.fullPrefilter.covers(prefilter) {
+            located = catalog.typeIndex(of: e).flatMap { $0.covers(prefilter) ? $0 : nil }
+            // Without one, collect what the file lists on the way, to write it after.
+            if located == nil { prefilter = TypeIndexFile.fullPrefilter }
         }
         let (full, inputBytes) = try index(input, prefilter: prefilter, located: located)
-        if writesTypeIndex, let (e, catalog) = entry { catalog.storeTypeIndex(of: e, from: full) }
+        // Scanned (no file, or one that did not fit): the catalog gets the file now.
+        if let (e, catalog) = entry, !full.locatedByFile { catalog.storeTypeIndex(of: e, from: full) }
         var minimizer = Minimizer(target: full)
         minimizer.prepareCandidates(for: objects)  // one pass over the kernel's names for all objects
         var relocations = 0, unresolved = 0

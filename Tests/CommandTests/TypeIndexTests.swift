@@ -98,6 +98,15 @@ struct TypeIndexTests {
         try run("damaged")
         #expect(try readWholeFile(root + "/" + indexB) == bytes)
 
+        // Damaged inside, at its full size: the first record offset (byte 56) no longer the type
+        // section's start. It is not used (the records are located instead), and written again.
+        var inside = bytes
+        inside[56] ^= 0x04
+        try Data(inside).write(to: URL(fileURLWithPath: root + "/" + indexB))
+        try vouch(for: indexB, in: root)
+        try run("damaged-inside")
+        #expect(try readWholeFile(root + "/" + indexB) == bytes)
+
         // `catalog remove` takes the entry's index file with it.
         let removed = try btfgen(["catalog", "remove", b.identity.buildID!.hex, "--catalog", root])
         #expect(removed.status == 0, "\(removed.stderr)")
