@@ -13,6 +13,7 @@ extension BTFGen {
     /// `btfgen attach`: load raw tracepoint programs with the BTF that matches this kernel and print their events.
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "attach",
             abstract:
                 "Attach raw tracepoint programs with the BTF that matches the running kernel and print their events.",
             discussion: """

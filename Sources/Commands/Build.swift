@@ -16,6 +16,7 @@ extension BTFGen {
     /// `btfgen build INPUT...`: debuginfo kernels → BTF in the catalog.
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "build",
             abstract: "Turn debuginfo kernels (DWARF) into BTF catalog entries.",
             discussion: """
                 INPUT is a vmlinux with DWARF, the same compressed (.xz, .gz, .zst), a Debian/Ubuntu \

@@ -18,6 +18,7 @@ extension BTFGen.CatalogCommand {
     /// `btfgen catalog import DIR`.
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Import a BTFHub archive tree (<distro>/<version>/<arch>/<release>.btf.tar.xz).",
             discussion: """
                 BTFHub records no build-id, so imported entries have none: `btfgen attach` then \
@@ -49,7 +50,9 @@ extension BTFGen.CatalogCommand {
 
     /// `btfgen catalog export --layout btfhub DIR`.
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the catalog out as a BTFHub archive tree.")
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Write the catalog out as a BTFHub archive tree.")
 
         enum Layout: String, ExpressibleByArgument { case btfhub }
 
@@ -79,6 +82,7 @@ extension BTFGen.CatalogCommand {
     /// `btfgen catalog remove RELEASE|BUILD-ID...`.
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Remove kernels (their index entries and BTF files) from the catalog.",
             discussion: """
                 Each KERNEL is a release or a build-id (8 or more hex digits of one are enough), as \
@@ -113,6 +117,7 @@ extension BTFGen.CatalogCommand {
     /// `btfgen catalog merge SRC... --catalog DST`.
     struct Merge: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "merge",
             abstract: "Merge other catalogs (e.g. the shards of `btfgen sync --shard K/N`) into this one.",
             discussion: """
                 Entries with the same build-id and the same BTF sha256 are the same kernel and are kept \

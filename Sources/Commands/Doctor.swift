@@ -7,6 +7,7 @@ extension BTFGen {
     /// `btfgen doctor`: are the tools there, which versions, what to install; is the catalog sound.
     struct Doctor: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "doctor",
             abstract: "Check the tools btfgen drives and the catalog it uses.",
             discussion: """
                 The scratch row counts what killed builds left in <catalog>/.tmp (a killed .deb \

@@ -8,6 +8,7 @@ extension BTFGen {
     /// `btfgen inspect FILE`: what a BTF holds.
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "inspect",
             abstract: "Summarize a BTF: raw .btf, an ELF with .BTF (vmlinux), or a BPF object.")
 
         @Argument(help: ArgumentHelp("The file to inspect.", valueName: "file"))

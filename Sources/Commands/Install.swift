@@ -9,6 +9,7 @@ extension BTFGen {
     /// `btfgen install`: the running kernel's BTF where libbpf itself looks.
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install the running kernel's BTF where libbpf looks, for unmodified libbpf tools.",
             discussion: """
                 Chooses the BTF as `btfgen attach` does (by build-id; see `btfgen resolve`) and writes \
@@ -92,6 +93,7 @@ extension BTFGen {
     /// `btfgen uninstall`: remove only what `install` wrote.
     struct Uninstall: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "uninstall",
             abstract: "Remove the BTF files `btfgen install` wrote (never anything else).")
 
         @Option(help: "Only for this kernel release (default: every file btfgen installed).")

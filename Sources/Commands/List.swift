@@ -6,7 +6,9 @@ import SystemSupport
 extension BTFGen {
     /// `btfgen list`: the catalog as a table or JSON.
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List catalog entries.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List catalog entries.")
 
         @OptionGroup var catalogOptions: CatalogOptions
 
@@ -76,7 +78,9 @@ extension BTFGen {
 
     /// `btfgen show RELEASE|BUILD-ID`: one entry in full.
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one catalog entry by release or build-id.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show one catalog entry by release or build-id.")
 
         @OptionGroup var catalogOptions: CatalogOptions
 

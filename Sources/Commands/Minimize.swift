@@ -12,6 +12,7 @@ extension BTFGen {
     /// `btfgen minimize`: per kernel, the minimal BTF for a set of BPF objects.
     struct Minimize: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "minimize",
             abstract: "Cut kernel BTF down to what a set of BPF objects needs for CO-RE.",
             discussion: """
                 For every kernel (each catalog entry, or each --btf file), keep only the types and \

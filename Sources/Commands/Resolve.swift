@@ -101,6 +101,7 @@ extension BTFGen {
     /// `btfgen resolve`: which BTF `attach` would use for this kernel, and why.
     struct Resolve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "resolve",
             abstract: "Show which BTF `attach` would use for the running kernel, and why, without loading.",
             discussion: """
                 Order: --btf FILE; /sys/kernel/btf/vmlinux unless --force-catalog; the catalog entry \

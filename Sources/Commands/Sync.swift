@@ -13,6 +13,7 @@ extension BTFGen {
     /// `btfgen sync REPO...`: every kernel debuginfo package of apt and rpm-md repositories → catalog entries.
     struct Sync: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sync",
             abstract: "Build BTF for every kernel debuginfo package an apt or rpm-md repository holds.",
             discussion: """
                 REPO is a sources.list line, 'deb [arch=amd64 signed-by=KEYRING] URL SUITE COMPONENT...', or \
