@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "BundleTests",
             dependencies: [
-                "TestSupport", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
+                "TestSupport", "BTF", "Bundle", "Catalog", "ELF", "Kernel", "LibBPF", "Deploy",
             ]),
         .executableTarget(name: "btf-fuzz", dependencies: ["BTF"], path: "Sources/BTFFuzz"),
         .executableTarget(name: "btfgen-bench", dependencies: ["BTF", "ELF", "LibBPF"], path: "bench/btf-bench"),

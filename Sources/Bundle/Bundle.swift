@@ -1,34 +1,37 @@
 // A BTF bundle: one file in a deployment image that covers every kernel of a fleet for a set of
-// BPF objects. It is a reproducible tar.xz of two members (format 3):
+// BPF objects. It is a reproducible tar.xz of two members (format 4):
 //
-//   manifest.json   first member, so a reader can choose before reading any blob
+//   manifest.json   first member, so a reader can choose before using any blob
 //   blobs           the distinct minimized BTFs one after another: identical ones stored once
 //
 // `tar -xOJf B manifest.json | jq` shows it; written with sorted keys, compact:
 //
-//   {"blobs":{"sha256":"<sha256 of the blobs member>","sizes":[445,445,…]},
-//    "btfgen":"0.1.0","compat":"libbpf-1.x","format":3,
-//    "kernels":[{"arch":"x86_64","distro":"debian","k":[["5.10.0-30-amd64","aff7…a198",0],…],
+//   {"blobs":{"sizes":[445,445,…]},"btfgen":"0.1.0","compat":"libbpf-1.x","format":4,
+//    "kernels":[{"arch":"x86_64","distro":"debian","k":[["5.10.0-30-amd64","aff7348d75d45908",0],…],
 //                "pahole":"1.24","version":"11"},…],
-//    "objects":[{"arch":"any","name":"exec.bpf.o","sha256":"e2f9…"},…],
-//    "sha256":"<sha256 of every byte of manifest.json before `,"sha256":`>"}
+//    "objects":[{"arch":"any","name":"exec.bpf.o","sha256":"e2f9a01c5b7d3e48"},…],
+//    "sha256":"<sha256 of every byte of manifest.json before `,"sha256":`, then of the blobs member>"}
 //
 // Blobs are numbered from 0 in `sizes` order (blob n starts after the n before it). Kernels that
-// share distro, version, architecture and pahole are one group; each is a row [release, build-id
-// (hex, null when unknown), blob number]. The manifest ends with its own sha256 and records the
-// blobs member's: a reader checks both before it believes a field or returns a byte, then names
-// each blob by its own sha256 (`BundleManifest` is the same for every format). Blob names and
-// per-kernel keys are what made format 2 big: 64 hex digits per blob and per kernel, which xz
-// cannot compress, and a member header per blob.
+// share distro, version, architecture and pahole are one group; each is a row [release, build-id,
+// blob number]. A build-id is its first 8 bytes (null when unknown) and an object's sha256 its
+// first 8 bytes too (BuildID.recordedPrefix says why that is enough). The one sha256 at the end
+// covers the manifest and the blobs: a reader checks it before it believes a field or returns a
+// byte, then names each blob by its own sha256 (`BundleManifest` is the same for every format).
+// The blobs are minimized BTF with their types in name order (BTF.inNameOrder), so that a fleet's
+// blobs line up for xz. What made bundles big, format by format: 64 hex digits per blob and per
+// kernel and a member header per blob (format 2), whole build-ids and sums (format 3).
 //
-// Format 2 (still read) had `blobs/sha256/<hex>` members, content-addressed, and a manifest with
-// one record per kernel naming its blob's sha256; it records each object's architecture
-// (`x86_64`, `arm64`, or `any` for an object that reads nothing architecture-specific): one
-// bundle can serve x86_64 and arm64 fleets, and each kernel's blob is minimized for the objects
-// of its own architecture and the neutral ones only. Format 1 (no object architectures) is still
-// read: its every blob was minimized for every listed object, so each of its objects applies to
-// every kernel in it, exactly as before. Readers stream formats 1 and 2 and verify the one blob
-// asked for; a format 3 bundle is read whole (it is a few KB) and verified before use.
+// Format 3 (still read) differed in whole build-ids and object sha256s, and in recording the
+// blobs member's sha256 in `blobs` and the manifest's own over itself alone. Format 2 (still read)
+// had `blobs/sha256/<hex>` members, content-addressed, and a manifest with one record per kernel
+// naming its blob's sha256; it records each object's architecture (`x86_64`, `arm64`, or `any`
+// for an object that reads nothing architecture-specific): one bundle can serve x86_64 and arm64
+// fleets, and each kernel's blob is minimized for the objects of its own architecture and the
+// neutral ones only. Format 1 (no object architectures) is still read: its every blob was
+// minimized for every listed object, so each of its objects applies to every kernel in it,
+// exactly as before. Readers stream formats 1 and 2 and verify the one blob asked for; a format 3
+// or 4 bundle is read whole (it is a few KB) and verified before use.
 import Catalog
 import FoundationEssentials
 import Ingest
@@ -45,6 +48,8 @@ public enum BundleError: Error, Equatable {
     case badManifest(path: String, reason: String)
     case missingBlob(path: String, digest: String)
     case corruptBlob(path: String, digest: String, actual: String)
+    /// Format 4: the manifest and blobs together do not have the sha256 the manifest records.
+    case corrupt(path: String, recorded: String, actual: String)
     case write(ArchiveWriteError)
     case exists(path: String)
 }
@@ -64,6 +69,9 @@ extension BundleError: CustomStringConvertible {
         case .corruptBlob(let path, let digest, let actual):
             return
                 "\(path): blob sha256:\(digest.prefix(16))… has sha256 \(actual.prefix(16))…; the bundle is corrupted, make it again (nothing was loaded)"
+        case .corrupt(let path, let recorded, let actual):
+            return
+                "\(path): its manifest and blobs have sha256 \(actual.prefix(16))…, the manifest records \(recorded.prefix(16))…; the bundle is corrupted, make it again (nothing was loaded)"
         case .write(let e): return e.description
         case .exists(let path):
             return "\(path) already exists; remove it or pass --force"
@@ -139,9 +147,9 @@ public struct BundleObject: Codable, Hashable, Sendable {
 
 /// `manifest.json`.
 public struct BundleManifest: Codable, Equatable, Sendable {
-    public static let currentFormat = 3
+    public static let currentFormat = 4
     /// Every format this btfgen reads.
-    public static let readableFormats = 1...3
+    public static let readableFormats = 1...4
     public var format: Int
     public var btfgen: String
     /// Oldest libbpf the blobs parse with (`libbpf-1.x`, `libbpf-0.x`, …).
@@ -181,8 +189,10 @@ public enum Bundle {
     /// Where `--format oci` puts the bundle inside the image.
     public static let imagePath = "usr/share/btfgen/bundle.tar.xz"
 
-    /// Write a bundle: `kernels` pairs each catalog entry with its minimized BTF. Identical BTFs
-    /// are stored once. The file appears at `path` only when complete (temp file + rename).
+    /// Write a bundle: `kernels` pairs each catalog entry with its minimized BTF (in name order,
+    /// as `btfgen bundle` gives it). Identical BTFs are stored once. Build-ids and object sha256s
+    /// are cut to what format 4 records; the manifest returned is what a reader will find. The
+    /// file appears at `path` only when complete (temp file + rename).
     public static func write(
         to path: String, kernels: [(CatalogEntry, [UInt8])], objects: [BundleObject],
         compat: String, btfgenVersion: String
@@ -192,20 +202,27 @@ public enum Bundle {
         for (entry, btf) in kernels {
             let digest = btf.withUnsafeBytes { SHA256.hex($0) }
             blobs[digest] = btf
-            records.append(BundleKernel(entry: entry, blob: digest))
+            var record = BundleKernel(entry: entry, blob: digest)
+            record.buildID = record.buildID?.recordedPrefix
+            records.append(record)
+        }
+        let recordedObjects = objects.map { o in
+            var o = o
+            o.sha256 = String(o.sha256.prefix(2 * BuildID.recordedPrefixBytes))
+            return o
         }
         let manifest = BundleManifest(
-            btfgen: btfgenVersion, compat: compat, objects: objects, kernels: records,
+            btfgen: btfgenVersion, compat: compat, objects: recordedObjects, kernels: records,
             blobs: blobs.mapValues(\.count))
         let json: [UInt8], payload: [UInt8]
-        do { (json, payload) = try ManifestFormat3.encode(manifest, blobs: blobs) } catch {
+        do { (json, payload) = try DiskManifest.encode(manifest, blobs: blobs) } catch {
             throw .badManifest(path: path, reason: "\(error)")
         }
         let temp = temporarySibling(of: path)
         do {
             let writer = try ArchiveWriter(path: temp, compression: .xzSmallest)
             try writer.addFile(manifestName, contents: json)
-            try writer.addFile(ManifestFormat3.blobsName, contents: payload)
+            try writer.addFile(DiskManifest.blobsName, contents: payload)
             try writer.finish()
         } catch {
             unlink(temp)
@@ -221,14 +238,14 @@ public enum Bundle {
 }
 
 /// Reads a bundle: formats 1 and 2 by streaming (the manifest, then the one blob asked for), a
-/// format 3 one whole, both checked before anything in them is used.
+/// format 3 or 4 one whole, each checked before anything in it is used.
 public struct BundleReader: Sendable {
     public let path: String
     public let manifest: BundleManifest
-    /// A format 3 bundle's blobs member, verified, and where each blob lies in it.
+    /// A format 3 or 4 bundle's blobs member, verified, and where each blob lies in it.
     private let verified: (payload: [UInt8], ranges: [String: Range<Int>])?
 
-    /// Read and check the manifest (the first member) and, in format 3, the blobs.
+    /// Read and check the manifest (the first member) and, in formats 3 and 4, the blobs.
     public init(path: String) throws(BundleError) {
         self.path = path
         let reader: ArchiveReader
@@ -254,7 +271,7 @@ public struct BundleReader: Sendable {
                 reason: "format \(format); this btfgen reads formats \(formats.lowerBound) to \(formats.upperBound)")
         }
         if format >= 3 {
-            (manifest, verified) = try Self.readFormat3(path: path, manifest: bytes, rest: reader)
+            (manifest, verified) = try Self.readWhole(path: path, manifest: bytes, rest: reader)
             return
         }
         do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
@@ -268,36 +285,51 @@ public struct BundleReader: Sendable {
         }
     }
 
-    /// A format 3 manifest, checked against its own sha256, and the blobs member checked against
-    /// the sha256 the manifest records for it.
-    private static func readFormat3(path: String, manifest bytes: [UInt8], rest reader: ArchiveReader)
+    /// A format 3 or 4 manifest and the blobs member, checked against the sha256s the manifest
+    /// records (format 3: its own and the blobs member's; format 4: one over both).
+    private static func readWhole(path: String, manifest bytes: [UInt8], rest reader: ArchiveReader)
         throws(BundleError) -> (BundleManifest, (payload: [UInt8], ranges: [String: Range<Int>]))
     {
-        let disk: ManifestFormat3
-        switch ManifestFormat3.decode(bytes) {
-        case .success(let m): disk = m
+        let sealed: DiskManifest.Sealed
+        switch DiskManifest.open(bytes) {
+        case .success(let s): sealed = s
         case .failure(let reason): throw .badManifest(path: path, reason: reason.text)
         }
-        let digest = disk.blobs.sha256
-        guard let size = disk.blobs.total else {
-            throw .badManifest(path: path, reason: "blob sizes \(disk.blobs.sizes.prefix(4))… cannot be a bundle's")
+        let disk = sealed.manifest
+        let format3 = disk.format == 3
+        if format3 {
+            let (actual, matches) = DiskManifest.check(sealed, payload: [])
+            guard matches else {
+                throw .badManifest(
+                    path: path,
+                    reason: "its content has sha256 \(actual.prefix(16))…, it records \(sealed.recorded.prefix(16))…")
+            }
+        }
+        let digest = disk.blobs.sha256 ?? sealed.recorded
+        guard let size = disk.blobs.total, format3 == (disk.blobs.sha256 != nil) else {
+            throw .badManifest(path: path, reason: "blobs \(disk.blobs.sizes.prefix(4))… cannot be a bundle's")
         }
         var payload: [UInt8]? = nil
         do {
             while let member = try reader.next() {
-                guard member.name == ManifestFormat3.blobsName else { continue }
+                guard member.name == DiskManifest.blobsName else { continue }
                 guard member.isRegular else {
                     throw BundleError.corruptBlob(path: path, digest: digest, actual: "not a regular file")
                 }
-                payload = try reader.readCurrent(limit: size + 1)
+                payload = try reader.readCurrent(limit: format3 ? size + 1 : 1 << 30)
                 break
             }
         } catch let e as BundleError { throw e } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }
         guard let payload else { throw .missingBlob(path: path, digest: digest) }
-        let actual = payload.withUnsafeBytes { SHA256.hex($0) }
-        guard actual == digest else { throw .corruptBlob(path: path, digest: digest, actual: actual) }
+        if format3 {
+            let actual = payload.withUnsafeBytes { SHA256.hex($0) }
+            guard actual == digest else { throw .corruptBlob(path: path, digest: digest, actual: actual) }
+        } else {
+            let (actual, matches) = DiskManifest.check(sealed, payload: payload)
+            guard matches else { throw .corrupt(path: path, recorded: sealed.recorded, actual: actual) }
+        }
         switch disk.manifest(payload: payload) {
         case .success(let (manifest, ranges)): return (manifest, (payload, ranges))
         case .failure(let reason): throw .badManifest(path: path, reason: reason.text)

@@ -99,9 +99,12 @@ extension BTFGen {
                 throw ExitCode.failure
             }
             let kept = plan.work.map { $0.job.entry!.0 }
+            // In name order, a fleet's blobs line up for xz (NameOrder.swift); the types, and so every
+            // relocation, are the ones `btfgen minimize` and bpftool give.
             let minimized = try reporting {
                 try KernelMinimizer.minimize(
-                    plan.work.map { ($0.job.entry!.0, $0.objects.map(\.object)) }, in: catalog, compat: compat)
+                    plan.work.map { ($0.job.entry!.0, $0.objects.map(\.object)) }, in: catalog, compat: compat
+                ).map { try BTF(decoding: $0).inNameOrder().encoded() }
             }
             // Identical objects given twice (the same neutral program built per architecture) are one record.
             let records = Array(

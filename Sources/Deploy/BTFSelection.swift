@@ -211,11 +211,12 @@ public struct BTFSelector: Sendable {
             $0.identity.release == running.release && $0.identity.arch == running.arch
         }
         if let id = running.buildID {
-            if let hit = candidates.first(where: { $0.identity.buildID == id }) {
+            if let hit = candidates.first(where: { identifiesRunning($0.identity, id) }) {
                 if hit.identity.arch != running.arch {
                     throw .archMismatch(entry: hit.label, entryArch: hit.identity.arch, runningArch: running.arch)
                 }
-                return hit.choice(.buildID, reason: "\(hit.label) has the running kernel's build-id \(id)")
+                return hit.choice(
+                    .buildID, reason: "\(hit.label) has the running kernel's build-id \(buildIDText(hit, id))")
             }
             searched.append("catalog \(catalog.root.path): \(entries.count) entries, none with build-id \(id)")
             if let bundle {
@@ -293,9 +294,12 @@ public struct BTFSelector: Sendable {
             return forOtherMachine(found, query: query)
         }
         if let id = running.buildID, let entryID = found.identity.buildID {
-            if id == entryID {
+            if identifiesRunning(found.identity, id) {
                 return found.choice(
-                    .buildID, reason: "\(found.label) (--kernel \(query)) has the running kernel's build-id \(id)")
+                    .buildID,
+                    reason:
+                        "\(found.label) (--kernel \(query)) has the running kernel's build-id \(buildIDText(found, id))"
+                )
             }
             if !force {
                 throw .buildIDMismatch(
@@ -376,11 +380,29 @@ public struct BTFSelector: Sendable {
     private func bundleLookup(_ query: String) -> Candidate? {
         let all = bundleCandidates()
         let q = query.lowercased()
-        var matches = all.filter { $0.identity.release == query || $0.identity.buildID?.hex == q }
+        let whole = BuildID(hex: q)
+        var matches = all.filter { c in
+            c.identity.release == query || c.identity.buildID?.hex == q
+                || (whole.map { c.identity.buildID?.names($0) ?? false } ?? false)
+        }
         if matches.isEmpty, q.count >= 8, q.allSatisfy(\.isHexDigit) {
             matches = all.filter { $0.identity.buildID?.hex.hasPrefix(q) ?? false }
         }
         return matches.count == 1 ? matches[0] : nil
+    }
+
+    /// Whether a candidate's recorded build-id names the running kernel's `id`: the whole id, or
+    /// the first 8 bytes a bundle records, with the release the same as well (so a false match
+    /// would need both a 64-bit collision and the release).
+    private func identifiesRunning(_ identity: KernelIdentity, _ id: BuildID) -> Bool {
+        guard let recorded = identity.buildID, recorded.names(id) else { return false }
+        return recorded == id || identity.release == running.release
+    }
+
+    /// The running build-id as a match reports it, saying so when the candidate holds its prefix only.
+    private func buildIDText(_ c: Candidate, _ id: BuildID) -> String {
+        c.identity.buildID == id
+            ? id.hex : "\(id) (the first \(BuildID.recordedPrefixBytes) bytes, as bundles record it)"
     }
 
     private var runningSummary: String {

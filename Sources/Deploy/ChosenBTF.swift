@@ -146,7 +146,7 @@ public struct VerifiedBTF: Sendable {
     /// Refuse objects whose CO-RE relocations this BTF may not answer truthfully. A full kernel
     /// BTF (the kernel's own, or any that describes the kernel's functions) answers every
     /// relocation. A minimized one answers only for the objects it was made for:
-    /// objects whose sha256 the bundle lists pass at once; any other object must find every
+    /// objects whose sha256 the bundle lists (whole, or its first 8 bytes) pass at once; any other object must find every
     /// relocation's target in it, since a target minimization dropped is indistinguishable from
     /// one the kernel lacks.
     public func checkCoverage(of objects: [String]) throws(DeployError) {
@@ -165,7 +165,9 @@ public struct VerifiedBTF: Sendable {
                 if case .missing = error { throw .object(.objectMissing(path: path)) }
                 throw .object(.openFailed(path: path, errno: EIO, libbpf: [error.description]))
             }
-            if listed.contains(bytes.withUnsafeBytes { SHA256.hex($0) }) { continue }
+            // Format 4 bundles list the first 8 bytes of each sha256 (16 hex digits), older ones all of it.
+            let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
+            if listed.contains(where: { $0.count >= 16 && digest.hasPrefix($0) }) { continue }
             let missing: [UncoveredRelocation]
             do { missing = try resolver.uncovered(try BPFObject(bytes: bytes)) } catch {
                 throw .object(.openFailed(path: path, errno: EINVAL, libbpf: ["\(error)"]))

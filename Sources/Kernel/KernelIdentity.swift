@@ -34,6 +34,27 @@ public struct BuildID: Hashable, Sendable, Codable, CustomStringConvertible, Com
     }
 }
 
+extension BuildID {
+    /// How many leading bytes of each build-id a bundle records (format 4). Two different builds
+    /// share their first 64 bits with odds of 2^-64, while the whole 20 bytes of a GNU build-id are
+    /// random to xz and were 1.5 KB of a 77-kernel bundle whose blobs were 1 KB. A bundle pins the
+    /// release and architecture as well; and no length guards against a forged build-id, which any
+    /// linker writes as it is told.
+    public static let recordedPrefixBytes = 8
+
+    /// The id as a bundle records it: its first `recordedPrefixBytes` bytes.
+    public var recordedPrefix: BuildID {
+        hex.count > 2 * Self.recordedPrefixBytes
+            ? BuildID(hex: String(hex.prefix(2 * Self.recordedPrefixBytes)))! : self
+    }
+
+    /// Whether this recorded id names the kernel whose whole build-id is `running`: equal, or, as
+    /// bundles record them, at least `recordedPrefixBytes` bytes that begin it.
+    public func names(_ running: BuildID) -> Bool {
+        self == running || (hex.count >= 2 * Self.recordedPrefixBytes && running.hex.hasPrefix(hex))
+    }
+}
+
 /// The one mapping between the names an architecture goes by.
 ///
 /// btfgen records BTFHub's archive name (`x86_64`, `arm64`): the catalog's and a bundle's

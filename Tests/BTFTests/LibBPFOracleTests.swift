@@ -30,40 +30,52 @@ import Testing
                 print("oracle: \(kernel) \(path): \(error)")
                 continue
             }
-            let actual = try CoreOracle.loadedPrograms(object: path, btf: smallPath)
-            try #require(expected.count == actual.count)
-            // Instruction indexes whose immediate legitimately differs.
-            var typeIDTargets = Set<String>()
-            for r in object.coreRelocations where r.relocation.kind == .typeIDTarget {
-                typeIDTargets.insert("\(r.section)#\(r.relocation.instructionOffset / 8)")
+            // What `btfgen minimize` writes, and the same types in name order (what bundles carry).
+            let orderedPath = scratch.file("min-name-order.btf")
+            try Data(small.inNameOrder().encoded()).write(to: URL(fileURLWithPath: orderedPath))
+            for btfPath in [smallPath, orderedPath] {
+                try compare(expected, try CoreOracle.loadedPrograms(object: path, btf: btfPath), object, path, kernel)
             }
-            for (e, a) in zip(expected, actual) {
-                #expect(e.name == a.name)
-                try #require(e.instructions.count == a.instructions.count, "\(e.name)")
-                var i = 0
-                var compared = 0
-                while i < e.instructions.count {
-                    let x = e.instructions[i], y = a.instructions[i]
-                    let opcode = UInt8(x & 0xff), src = UInt8((x >> 12) & 0xf)
-                    if opcode == 0x18 {  // ld_imm64: two slots
-                        let ignore = src == 1 || src == 2 || typeIDTargets.contains("\(e.section)#\(i)")
-                        if !ignore {
-                            #expect(
-                                x == y && e.instructions[i + 1] == a.instructions[i + 1], "\(path) \(e.name) insn \(i)")
-                        }
-                        i += 2
-                        continue
+        }
+    }
+
+    /// The programs libbpf loaded against full and against minimized BTF, instruction by instruction.
+    func compare(
+        _ expected: [LoadedProgram], _ actual: [LoadedProgram], _ object: BPFObject, _ path: String,
+        _ kernel: KernelBTF
+    ) throws {
+        try #require(expected.count == actual.count)
+        // Instruction indexes whose immediate legitimately differs.
+        var typeIDTargets = Set<String>()
+        for r in object.coreRelocations where r.relocation.kind == .typeIDTarget {
+            typeIDTargets.insert("\(r.section)#\(r.relocation.instructionOffset / 8)")
+        }
+        for (e, a) in zip(expected, actual) {
+            #expect(e.name == a.name)
+            try #require(e.instructions.count == a.instructions.count, "\(e.name)")
+            var i = 0
+            var compared = 0
+            while i < e.instructions.count {
+                let x = e.instructions[i], y = a.instructions[i]
+                let opcode = UInt8(x & 0xff), src = UInt8((x >> 12) & 0xf)
+                if opcode == 0x18 {  // ld_imm64: two slots
+                    let ignore = src == 1 || src == 2 || typeIDTargets.contains("\(e.section)#\(i)")
+                    if !ignore {
+                        #expect(
+                            x == y && e.instructions[i + 1] == a.instructions[i + 1], "\(path) \(e.name) insn \(i)")
                     }
-                    if typeIDTargets.contains("\(e.section)#\(i)") {
-                        #expect(x & 0xffff_ffff == y & 0xffff_ffff, "\(path) \(e.name) insn \(i) opcode/regs/off")
-                    } else {
-                        #expect(x == y, "\(path) \(e.name) insn \(i) on \(kernel)")
-                    }
-                    compared += 1
-                    i += 1
+                    i += 2
+                    continue
                 }
-                #expect(compared > 20)
+                if typeIDTargets.contains("\(e.section)#\(i)") {
+                    #expect(x & 0xffff_ffff == y & 0xffff_ffff, "\(path) \(e.name) insn \(i) opcode/regs/off")
+                } else {
+                    #expect(x == y, "\(path) \(e.name) insn \(i) on \(kernel)")
+                }
+                compared += 1
+                i += 1
             }
+            #expect(compared > 20)
         }
     }
 

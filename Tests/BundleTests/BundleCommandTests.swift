@@ -1,5 +1,6 @@
 // `btfgen bundle` end to end on real BTF (the host's own, imported twice BTFHub-style, and the
 // BTF-less test kernel's) and the real BPF objects from bpf/.
+import BTF
 import Bundle
 import Deploy
 import Foundation
@@ -49,7 +50,7 @@ import Testing
         #expect(m.blobs.count == kernels - 1, "the host BTF filed twice must be stored once")
         #expect(m.objects.map(\.name) == ["exec.bpf.o", "task_rename.bpf.o", "unlinkat.bpf.o"])
         for (name, path) in zip(["task_rename.bpf.o", "unlinkat.bpf.o", "exec.bpf.o"], Self.objects) {
-            #expect(m.objects.first { $0.name == name }?.sha256 == (try sha256sum(path)))
+            #expect(m.objects.first { $0.name == name }?.sha256 == String(try sha256sum(path).prefix(16)))
         }
         #expect(m.compat == "libbpf-1.x")
 
@@ -66,10 +67,12 @@ import Testing
                 m.kernels.first {
                     $0.release == identity["release"] as? String && $0.distro == identity["distro"] as? String
                 })
-            #expect(k.buildID?.hex == identity["buildID"] as? String)
+            #expect(k.buildID?.hex == (identity["buildID"] as? String).map { String($0.prefix(16)) })
             let blob = try reader.blob(k.blob)
             let expected = try Data(contentsOf: URL(fileURLWithPath: minimized + "/" + (e["path"] as! String)))
-            #expect(blob == [UInt8](expected), "blob of \(k.release) differs from btfgen minimize")
+            #expect(
+                blob == (try BTF(decoding: [UInt8](expected))).inNameOrder().encoded(),
+                "blob of \(k.release) is not btfgen minimize's, in name order")
             let blobFile = dir.file("blob-\(k.blob.prefix(8))")
             try Data(blob).write(to: URL(fileURLWithPath: blobFile))
             let parsed = try LibBPFBTF(path: blobFile)

@@ -2,6 +2,7 @@
 // and the real objects `make bpf` builds for each. Each kernel's blob is minimized for its own
 // architecture's objects exactly as `bpftool gen min_core_btf` does; on this x86_64 machine the
 // target side refuses what is arm64's in one line, and serves it when the arm64 kernel is named.
+import BTF
 import Bundle
 import Catalog
 import Deploy
@@ -84,14 +85,14 @@ struct MixedArchTests {
         defer { f.dir.remove() }
         let reader = try BundleReader(path: f.mixed)
         let m = reader.manifest
-        #expect(m.format == 3)
+        #expect(m.format == 4)
         // exec and task_rename are the same bytes in both builds: one neutral record each.
         #expect(
             m.objects.map { "\($0.name)@\($0.arch ?? "?")" }.sorted() == [
                 "exec.bpf.o@any", "task_rename.bpf.o@any", "unlinkat.bpf.o@arm64", "unlinkat.bpf.o@x86_64",
             ])
         for (entry, arch) in [(f.x86, "x86_64"), (f.arm, "arm64")] {
-            let k = try #require(m.kernels.first { $0.buildID == entry.identity.buildID })
+            let k = try #require(m.kernels.first { $0.buildID == entry.identity.buildID?.recordedPrefix })
             #expect(k.arch == arch)
             let blob = try reader.blob(k.blob)
             // bpftool, given only this architecture's objects, in the order they were given.
@@ -99,8 +100,9 @@ struct MixedArchTests {
             let r = try runProcess(
                 "bpftool", ["gen", "min_core_btf", f.catalog.url(of: entry).path, theirs] + Self.objects(arch))
             try #require(r.status == 0, "bpftool: \(r.stderr)")
-            #expect(
-                blob == [UInt8](try Data(contentsOf: URL(fileURLWithPath: theirs))), "\(arch) blob is not bpftool's")
+            // The bundle holds bpftool's types in name order (what lines a fleet's blobs up for xz).
+            let bpftool = try BTF(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: theirs))))
+            #expect(blob == bpftool.inNameOrder().encoded(), "\(arch) blob is not bpftool's, in name order")
             let mine = f.dir.file("blob-\(arch).btf")
             try Data(blob).write(to: URL(fileURLWithPath: mine))
             let dump = try runProcess("bpftool", ["btf", "dump", "file", mine])
@@ -120,9 +122,10 @@ struct MixedArchTests {
                 + (Self.objects("x86_64") + Self.objects("arm64")).flatMap { ["--object", $0] })
         try #require(mr.status == 0, "\(mr.stderr)")
         for entry in [f.x86, f.arm] {
-            let k = try #require(m.kernels.first { $0.buildID == entry.identity.buildID })
-            #expect(
-                try Data(contentsOf: URL(fileURLWithPath: out + "/" + entry.path)) == Data(try reader.blob(k.blob)))
+            let k = try #require(m.kernels.first { $0.buildID == entry.identity.buildID?.recordedPrefix })
+            let minimized = try BTF(
+                decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/" + entry.path))))
+            #expect(minimized.inNameOrder().encoded() == (try reader.blob(k.blob)))
         }
     }
 
@@ -301,6 +304,48 @@ struct MixedArchTests {
         // Its blobs were minimized for every listed object: each applies to every kernel in it.
         #expect(reader.manifest.objects(for: "x86_64").count == 1)
         #expect(try reader.blob(digest) == blob)
+    }
+
+    /// Format 3, as btfgen wrote it before format 4: whole build-ids and object sha256s, the blobs
+    /// member's sha256 in `blobs` and the manifest's own over itself alone. Still read, both sums
+    /// still checked.
+    @Test func aFormatThreeBundleIsStillRead() throws {
+        let dir = try ScratchDirectory("btfgen-format3")
+        defer { dir.remove() }
+        let script = """
+            import hashlib, io, json, sys, tarfile
+            blobs = [b'minimized btf x86', b'minimized btf arm64']
+            payload = b''.join(blobs)
+            if sys.argv[2] == 'flip': payload = payload[:3] + bytes([payload[3] ^ 1]) + payload[4:]
+            m = {'blobs': {'sha256': hashlib.sha256(b''.join(blobs)).hexdigest(), 'sizes': [len(b) for b in blobs]},
+                 'btfgen': '0.1.0', 'compat': 'libbpf-1.x', 'format': 3,
+                 'kernels': [{'arch': 'arm64', 'distro': 'debian', 'k': [['6.1.0-26-cloud-arm64', None, 1]], 'version': '12'},
+                             {'arch': 'x86_64', 'distro': 'debian', 'k': [['6.1.0-26-cloud-amd64', 'deadbeef' * 5, 0]],
+                              'pahole': '1.24', 'version': '12'}],
+                 'objects': [{'arch': 'arm64', 'name': 'unlinkat.bpf.o', 'sha256': 'ab' * 32}]}
+            j = json.dumps(m, sort_keys=True, separators=(',', ':'))
+            j = (j[:-1] + ',"sha256":"' + hashlib.sha256(j[:-1].encode()).hexdigest() + '"}\\n').encode()
+            with tarfile.open(sys.argv[1], 'w:xz', format=tarfile.USTAR_FORMAT) as t:
+                for name, data in (('manifest.json', j), ('blobs', payload)):
+                    info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+            """
+        let good = dir.file("format3.tar.xz"), bad = dir.file("flipped.tar.xz")
+        for (path, mode) in [(good, "good"), (bad, "flip")] {
+            let r = try runProcess("python3", ["-c", script, path, mode])
+            try #require(r.status == 0, "\(r.stderr)")
+        }
+        let reader = try BundleReader(path: good)
+        #expect(reader.manifest.format == 3)
+        let x86 = try #require(reader.manifest.kernels.first { $0.arch == "x86_64" })
+        #expect(x86.buildID?.hex == String(repeating: "deadbeef", count: 5) && x86.pahole == "1.24")
+        #expect(try reader.blob(x86.blob) == Array("minimized btf x86".utf8))
+        #expect(reader.manifest.objects(for: "arm64").map(\.sha256) == [String(repeating: "ab", count: 32)])
+        #expect {
+            try BundleReader(path: bad)
+        } throws: { error in
+            guard case .corruptBlob = error as? BundleError else { return false }
+            return true
+        }
     }
 
     @Test func aFormatTwoBundleIsStillRead() throws {

@@ -446,7 +446,7 @@ let otherHex = "0badc0de0102030405060708"
                 return
             }
             #expect(entry.hasPrefix("bundle \(bundle) kernel debian/12/x86_64/6.1.0-26-cloud-amd64"))
-            #expect(entryID == otherHex)
+            #expect(entryID == String(otherHex.prefix(16)), "the first 8 bytes, as the bundle records it")
         }
         #expect(throws: DeployError.self) { try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64"), bundle: bundle) }
         let forced = try sys.choose(BTFRequest(kernel: "6.1.0-26-cloud-amd64", force: true), bundle: bundle)
@@ -454,6 +454,46 @@ let otherHex = "0badc0de0102030405060708"
         #expect(
             try forced.btf.verified().libbpfPath().flatMap { FileManager.default.contents(atPath: $0) }
                 == Data([9, 9, 9]))
+    }
+
+    /// A bundle records each build-id's first 8 bytes: they name the running kernel only together
+    /// with its release, and a catalog entry (whole build-ids) is never matched by a prefix.
+    @Test func aBundlesBuildIDPrefixNamesTheKernelOnlyWithItsRelease() throws {
+        let sys = try FakeSystem()
+        defer { sys.dir.remove() }
+        try sys.writeNotes(buildID: runningID)
+        // Another build whose id begins with the running kernel's first 8 bytes.
+        let sameStart = String(runningHex.prefix(16)) + "ffffffff"
+        let otherRelease = try sys.writeBundle([("6.1.0-99-cloud-amd64", sameStart, [5, 5, 5])])
+        do {
+            _ = try sys.choose(BTFRequest(), bundle: otherRelease)
+            Issue.record("a bundle kernel of another release was chosen by 8 bytes of build-id")
+        } catch {
+            guard case .noMatch = error else {
+                Issue.record("wrong refusal: \(error)")
+                return
+            }
+        }
+        let sameRelease = try sys.writeBundle([("6.1.0-26-cloud-amd64", sameStart, [6, 6, 6])])
+        let c = try sys.choose(BTFRequest(), bundle: sameRelease)
+        #expect(c.source == .bundleBuildID)
+        #expect(c.reason.contains("\(runningHex) (the first 8 bytes, as bundles record it)"), "\(c.reason)")
+        #expect(try c.btf.verified().rawBTF == [6, 6, 6])
+        // Named by the running kernel's whole build-id, the bundle kernel is found as well.
+        let named = try sys.choose(BTFRequest(kernel: runningHex), bundle: sameRelease)
+        #expect(named.source == .bundleBuildID, "\(named.reason)")
+        // The catalog keeps whole build-ids: an entry that differs after 8 bytes is another build.
+        try sys.addEntry(release: "6.1.0-26-cloud-amd64", buildID: sameStart)
+        do {
+            _ = try sys.choose(BTFRequest())
+            Issue.record("a catalog entry of another build was chosen")
+        } catch {
+            guard case .buildIDMismatch(_, let entryID, let running, _) = error else {
+                Issue.record("wrong refusal: \(error)")
+                return
+            }
+            #expect(entryID == sameStart && running == runningHex)
+        }
     }
 
     @Test func aBlobTheBundleDoesNotHoldIsNeverHandedToLibbpf() throws {

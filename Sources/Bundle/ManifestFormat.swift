@@ -1,13 +1,15 @@
-// How a format 3 manifest is spelled on disk (see Bundle.swift's header for the layout). The
+// How formats 3 and 4 spell a manifest on disk (see Bundle.swift's header for the layout). The
 // in-memory `BundleManifest` keeps one record per kernel naming its blob by sha256; on disk the
 // fields many kernels share are said once per group, a kernel is a row `[release, build-id,
-// blob number]`, and the blobs are one member whose sha256 the manifest records.
+// blob number]`, and the blobs are one member. Format 3 recorded whole build-ids and object
+// sha256s, the blobs member's sha256 and the manifest's own; format 4 records the first 8 bytes of
+// each (BuildID.recordedPrefix) and one sha256 over the manifest and the blobs member together.
 import Catalog
 import FoundationEssentials
 import Kernel
 
-/// `manifest.json` as format 3 writes it, less its trailing `sha256`.
-struct ManifestFormat3: Codable {
+/// `manifest.json` as formats 3 and 4 write it, less its trailing `sha256`.
+struct DiskManifest: Codable {
     var format: Int
     var btfgen: String
     var compat: String
@@ -17,7 +19,8 @@ struct ManifestFormat3: Codable {
 
     /// The `blobs` member: the blobs one after another, in `sizes` order.
     struct Blobs: Codable {
-        var sha256: String
+        /// Format 3 only: the member's sha256 (format 4's one sum covers it).
+        var sha256: String?
         var sizes: [Int]
 
         /// The member's size the sizes say, nil when they cannot be (negative, or past 1 TiB).
@@ -68,12 +71,14 @@ struct ManifestFormat3: Codable {
 
     /// The member holding every blob.
     static let blobsName = "blobs"
-    /// What ends the manifest: its own sha256, over every byte before this key.
+    /// What ends the manifest: its own sha256 (format 3: over every byte before this key; format 4:
+    /// over those bytes followed by the blobs member's).
     static let sumKey = Array(#","sha256":""#.utf8)
 
-    /// The on-disk form of `manifest` and the `blobs` member's bytes. Blobs are numbered by
-    /// (size, bytes), which keeps similar ones together for xz; rows are grouped and sorted so the
-    /// text repeats as much as it can.
+    /// The on-disk form (format 4) of `manifest` and the `blobs` member's bytes. Blobs are numbered
+    /// by (size, bytes), which keeps similar ones together for xz; rows are grouped and sorted so
+    /// the text repeats as much as it can. Build-ids and object sha256s must already be the
+    /// prefixes format 4 records (`Bundle.write` cuts them).
     static func encode(_ manifest: BundleManifest, blobs: [String: [UInt8]]) throws -> (json: [UInt8], payload: [UInt8])
     {
         let ordered = blobs.sorted { a, b in
@@ -106,22 +111,36 @@ struct ManifestFormat3: Codable {
                     Group(distro: k.distro, version: k.distroVersion, arch: k.arch, pahole: k.pahole, k: [row]))
             }
         }
-        let disk = ManifestFormat3(
-            format: 3, btfgen: manifest.btfgen, compat: manifest.compat, objects: manifest.objects,
-            blobs: Blobs(sha256: payload.withUnsafeBytes { SHA256.hex($0) }, sizes: ordered.map(\.value.count)),
-            kernels: groups)
+        let disk = DiskManifest(
+            format: 4, btfgen: manifest.btfgen, compat: manifest.compat, objects: manifest.objects,
+            blobs: Blobs(sha256: nil, sizes: ordered.map(\.value.count)), kernels: groups)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var json = [UInt8](try encoder.encode(disk))
-        // `{…}` becomes `{…,"sha256":"<sha256 of `{…`>"}`.
+        // `{…}` becomes `{…,"sha256":"<sha256 of `{…` and the blobs>"}`.
         json.removeLast()
-        let sum = json.withUnsafeBytes { SHA256.hex($0) }
+        let sum = sha256(json[...], payload)
         json += sumKey + Array(sum.utf8) + Array("\"}\n".utf8)
         return (json, payload)
     }
 
-    /// Check the manifest's own sha256 and decode it; `reason` says what is wrong otherwise.
-    static func decode(_ bytes: [UInt8]) -> Result<ManifestFormat3, Reason> {
+    /// The sha256 of `head` followed by `tail`, in hex.
+    private static func sha256(_ head: ArraySlice<UInt8>, _ tail: [UInt8]) -> String {
+        var hash = SHA256()
+        head.withUnsafeBytes { hash.update($0) }
+        tail.withUnsafeBytes { hash.update($0) }
+        return hash.finalizeHex()
+    }
+
+    /// A manifest split into what its sum covers and the sum it records.
+    struct Sealed {
+        let head: ArraySlice<UInt8>
+        let recorded: String
+        let manifest: DiskManifest
+    }
+
+    /// Split off the manifest's sha256 and decode the rest (not yet checked: `check` does that).
+    static func open(_ bytes: [UInt8]) -> Result<Sealed, Reason> {
         var end = bytes.count
         if end > 0, bytes[end - 1] == UInt8(ascii: "\n") { end -= 1 }
         let tail = sumKey.count + 64 + 2
@@ -129,15 +148,17 @@ struct ManifestFormat3: Codable {
             Array(bytes[(end - tail)..<(end - tail + sumKey.count)]) == sumKey
         else { return .failure(Reason("it does not end with its sha256")) }
         let recorded = String(decoding: bytes[(end - 66)..<(end - 2)], as: UTF8.self)
-        let actual = bytes[..<(end - tail)].withUnsafeBytes { SHA256.hex($0) }
-        guard recorded == actual else {
-            return .failure(Reason("its content has sha256 \(actual.prefix(16))…, it records \(recorded.prefix(16))…"))
-        }
+        let head = bytes[..<(end - tail)]
         do {
-            return .success(
-                try JSONDecoder().decode(ManifestFormat3.self, from: Data(bytes[..<(end - tail)] + [UInt8(ascii: "}")]))
-            )
+            let manifest = try JSONDecoder().decode(DiskManifest.self, from: Data(head + [UInt8(ascii: "}")]))
+            return .success(Sealed(head: head, recorded: recorded, manifest: manifest))
         } catch { return .failure(Reason("\(error)")) }
+    }
+
+    /// Format 3: the manifest's sum over itself. Format 4: over itself and `payload`.
+    static func check(_ sealed: Sealed, payload: [UInt8]) -> (actual: String, matches: Bool) {
+        let actual = sha256(sealed.head, sealed.manifest.format >= 4 ? payload : [])
+        return (actual, actual == sealed.recorded)
     }
 
     struct Reason: Error { let text: String; init(_ text: String) { self.text = text } }
@@ -148,6 +169,17 @@ struct ManifestFormat3: Codable {
         guard blobs.total == payload.count else {
             return .failure(
                 Reason("the blob sizes do not add up to the blobs member's \(payload.count) bytes"))
+        }
+        if format >= 4 {
+            let prefix = 2 * BuildID.recordedPrefixBytes
+            if let long = objects.first(where: { $0.sha256.count != prefix }) {
+                return .failure(Reason("object \(long.name) records \(long.sha256.count) hex digits, not \(prefix)"))
+            }
+            for group in kernels {
+                if let long = group.k.first(where: { ($0.buildID?.hex.count ?? prefix) != prefix }) {
+                    return .failure(Reason("kernel \(long.release)'s build-id is not \(prefix) hex digits"))
+                }
+            }
         }
         var digests: [String] = []
         var ranges: [String: Range<Int>] = [:]
