@@ -52,7 +52,7 @@ blobs=$(tar -xOJf "$ours" manifest.json | python3 -c "import json,sys; print(len
 same=0
 tar -C "$work" -xJf "$ours"
 for p in "${paths[@]}"; do
-    # The kernel's blob (format 3: blob n of the blobs member), cut out to a file for bpftool.
+    # The kernel's blob (formats 3 and 4: blob n of the blobs member), cut out to a file for bpftool.
     python3 - "$work/manifest.json" "$work/blobs" "$catalog/index.json" "$p" "$work/ours.btf" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1])); payload = open(sys.argv[2], 'rb').read(); idx = json.load(open(sys.argv[3]))

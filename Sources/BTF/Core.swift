@@ -481,14 +481,16 @@ struct CoreMatcher<Target: TypeTable> {
         else { throw SpecFailure(reason: "local accessor does not name a member") }
         let localMember = localComposite.members[accessor.index]
         let localName = local.strings.utf8(at: localMember.nameOffset)
+        // Once, not per member: each `strings` through the protocol is a retain and a release.
+        let names = target.strings
         for (i, m) in c.members.enumerated() {
             guard spec.raw.count < maximumSpecLength else { throw SpecFailure(reason: "spec nests deeper than 64") }
             let bitOffset = c.bitOffset(i)
             spec.bitOffset &+= bitOffset
             spec.raw.append(i)
-            if target.strings.isEmpty(at: m.nameOffset) {
+            if names.isEmpty(at: m.nameOffset) {
                 if let found = try matchMember(accessor, in: m.type, spec: &spec) { return found }
-            } else if target.strings.equals(m.nameOffset, bytes: localName) {
+            } else if names.equals(m.nameOffset, bytes: localName) {
                 guard try fieldsAreCompatible(localMember.type, m.type) else { return nil }
                 spec.accessors.append(CoreAccessor(type: id, index: i, nameOffset: m.nameOffset))
                 return m.type
