@@ -231,10 +231,16 @@ public struct BTFExt: Sendable, Hashable {
 
 /// A BPF object file (ELF, `e_machine` EM_BPF): its BTF, its .BTF.ext and section names.
 public struct BPFObject: Sendable {
-    public var btf: BTF
-    public var ext: BTFExt?
+    public let btf: BTF
+    public let ext: BTFExt?
     /// Names of the ELF sections, by index.
-    public var sectionNames: [String]
+    public let sectionNames: [String]
+    /// Every CO-RE relocation with the name of the section it patches, read once: resolving one
+    /// object against a fleet's kernels asks for them several times per kernel.
+    public let coreRelocations: [(section: String, index: Int, relocation: CoreRelocation)]
+    /// The essential names of the relocations' root types and the target kinds their candidates
+    /// may have (what a resolver scans a kernel for), read once as well.
+    let coreCandidates: (names: Set<[UInt8]>, kinds: UInt32)
 
     /// Read the object in `bytes` (the whole file).
     public init(bytes: UnsafeRawBufferPointer) throws {
@@ -249,14 +255,25 @@ public struct BPFObject: Sendable {
             ext = nil
         }
         sectionNames = elf.sections.map(\.name)
+        coreRelocations = Self.relocations(btf, ext)
+        var names = Set<[UInt8]>()
+        var kinds: UInt32 = 0
+        for r in coreRelocations {
+            if let n = CoreResolver<BTF>.essentialName(of: r.relocation, in: btf), let t = btf.type(r.relocation.type) {
+                names.insert(n)
+                kinds |= CoreResolver<BTF>.candidateKinds(for: t.kind.code)
+            }
+        }
+        coreCandidates = (names, kinds)
     }
 
     public init(bytes: [UInt8]) throws {
         self = try bytes.withUnsafeBytes { try BPFObject(bytes: $0) }
     }
 
-    /// Every CO-RE relocation with the name of the section it patches.
-    public var coreRelocations: [(section: String, index: Int, relocation: CoreRelocation)] {
+    private static func relocations(_ btf: BTF, _ ext: BTFExt?) -> [(
+        section: String, index: Int, relocation: CoreRelocation
+    )] {
         guard let ext else { return [] }
         var all: [(String, Int, CoreRelocation)] = []
         for s in ext.coreRelocations {

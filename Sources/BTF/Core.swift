@@ -146,14 +146,8 @@ public struct CoreResolver<Target: TypeTable> {
         var names = Set<[UInt8]>(pointerSizeKnown ? [] : CoreResolver.longAliases)
         var kinds: UInt32 = pointerSizeKnown ? 0 : 1 << KindCode.int.rawValue
         for o in objects {
-            for r in o.coreRelocations {
-                if let n = CoreResolver.essentialName(of: r.relocation, in: o.btf),
-                    let t = o.btf.type(r.relocation.type)
-                {
-                    names.insert(n)
-                    kinds |= CoreResolver.candidateKinds(for: t.kind.code)
-                }
-            }
+            names.formUnion(o.coreCandidates.names)
+            kinds |= o.coreCandidates.kinds
         }
         return (names, kinds)
     }
