@@ -4,6 +4,8 @@
 // The guest prints its findings on the serial console (scripts/qemu/init.sh); every assertion is
 // made here, on the host, against facts the guest cannot fake: the build-id readelf reads from the
 // vmlinux, the actor's own pid.
+import BTF
+import Catalog
 import Foundation
 import TestSupport
 import Testing
@@ -27,7 +29,8 @@ enum QEMU {
         let hasDebian: Bool
         /// The test kernel's BTF minimized for bpf/ by `btfgen minimize`: what the test bundle holds.
         let minBTFBytes: Int
-        let minBTFSHA256: String
+        /// The sha256 of those types in name order: the bundle's blob for the test kernel.
+        let minBTFNameOrderSHA256: String
     }
 
     /// Built once per test process: the static btfgen, the catalogs and the initramfs.
@@ -65,7 +68,11 @@ enum QEMU {
                     work: work, initramfs: initramfs, testBuildID: id, otherBuildID: other,
                     hasDebian: env["BTFGEN_DEBIAN_VMLINUX"] == nil,
                     minBTFBytes: Int(values["MIN_BTF_BYTES"] ?? "") ?? -1,
-                    minBTFSHA256: values["MIN_BTF_SHA256"] ?? "?"))
+                    minBTFNameOrderSHA256: try values["MIN_BTF"].map { path in
+                        let bytes = try BTF(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+                            .inNameOrder().encoded()
+                        return bytes.withUnsafeBytes { SHA256.hex($0) }
+                    } ?? "?"))
         } catch {
             return .failure(PrepareFailure(text: "\(error)"))
         }
@@ -177,7 +184,7 @@ struct QEMUProofTests {
     @Test func aBundleAtTheDefaultPathIsPickedByBuildIDAndAnotherBuildsIsRefused() throws {
         // No catalog in the guest at all: only /usr/share/btfgen/bundle.tar.xz, as an image ships it.
         // Its blob is what ships to a fleet: the catalog's BTF cut down to the three programs'
-        // relocations, the very bytes `btfgen minimize` makes for them, a few KB.
+        // relocations, the very types `btfgen minimize` makes for them (in name order), a few KB.
         let p = try QEMU.require()
         let kernel = try #require(Fixture.testBzImage, "BTFGEN_TEST_BZIMAGE")
         #expect(p.minBTFBytes > 0 && p.minBTFBytes < 16_384, "minimized by btfgen minimize: \(p.minBTFBytes) B")
@@ -187,8 +194,8 @@ struct QEMUProofTests {
         #expect(good.resolve.contains("source:         bundle-build-id"), "\(good.resolve)")
         #expect(good.resolve.contains("bundle:         /usr/share/btfgen/bundle.tar.xz blob sha256:"))
         #expect(
-            good.resolve.contains("blob sha256:\(p.minBTFSHA256)"),
-            "the blob used is not `btfgen minimize`'s output \(p.minBTFSHA256): \(good.resolve)")
+            good.resolve.contains("blob sha256:\(p.minBTFNameOrderSHA256)"),
+            "the blob used is not `btfgen minimize`'s output in name order \(p.minBTFNameOrderSHA256): \(good.resolve)")
         #expect(good.attachStderr.contains("[bundle-build-id]"))
         try expectActorEvents(good)
 
@@ -197,7 +204,8 @@ struct QEMUProofTests {
         #expect(
             other.attachStderr.hasPrefix("btfgen: build-id mismatch: bundle /usr/share/btfgen/bundle.tar.xz"),
             "\(other.attachStderr)")
-        #expect(other.attachStderr.contains("has build-id \(p.otherBuildID) but the running kernel"))
+        // The bundle records the first 8 bytes of a build-id.
+        #expect(other.attachStderr.contains("has build-id \(p.otherBuildID.prefix(16)) but the running kernel"))
     }
 
     @Test func anotherBuildOfTheSameReleaseIsRefused() throws {

@@ -5,16 +5,16 @@
 #                    release, another build: distros reuse uname -r); attach must refuse it
 #   test-bundle.tar.xz, other-bundle.tar.xz   `btfgen bundle` of kernels-test / kernels-other for the
 #                    objects in bpf/: minimized BTF, what an image ships to a fleet
-#   min/             `btfgen minimize` of kernels-test for the same objects: the bytes the test bundle
-#                    must hold for the test kernel (MIN_BTF_SHA256 below)
+#   min/             `btfgen minimize` of kernels-test for the same objects: the types the test bundle
+#                    must hold for the test kernel (MIN_BTF below; the bundle holds them in name order)
 #   kernels-debian/  catalog: `btfgen build $BTFGEN_DEBIAN_VMLINUX` (Debian's -dbg vmlinux, optional)
 #   initramfs.cpio.gz
 # Catalog builds are skipped when the entry exists (btfgen build keeps an entry with the same build-id).
 # Usage: prepare.sh WORKDIR    env: BTFGEN_STATIC_BIN (static btfgen), BTFGEN_TEST_VMLINUX,
 #                                   BTFGEN_TEST_TWIN_VMLINUX, [BTFGEN_DEBIAN_VMLINUX],
 #                                   [BPF_DIR (default: bpf/ of this checkout)]
-# Prints INITRAMFS, TEST_BUILD_ID, OTHER_BUILD_ID (the build-ids btfgen recorded), MIN_BTF_BYTES,
-# MIN_BTF_TYPES, MIN_BTF_SHA256, one KEY=value a line.
+# Prints INITRAMFS, TEST_BUILD_ID, OTHER_BUILD_ID (the build-ids btfgen recorded), MIN_BTF (the file),
+# MIN_BTF_BYTES, MIN_BTF_TYPES, MIN_BTF_SHA256, one KEY=value a line.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 [ $# -eq 1 ] || die "usage: $0 WORKDIR"
@@ -60,6 +60,7 @@ fi
 echo "INITRAMFS=$work/initramfs.cpio.gz"
 echo "TEST_BUILD_ID=$id"
 echo "OTHER_BUILD_ID=$other"
+echo "MIN_BTF=$small"
 echo "MIN_BTF_BYTES=$(field outputBytes)"
 echo "MIN_BTF_TYPES=$(field types)"
 echo "MIN_BTF_SHA256=$(sha256sum "$small" | cut -c1-64)"
